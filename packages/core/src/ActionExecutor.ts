@@ -1,0 +1,217 @@
+/**
+ * Executes actions: each execution is ONE transaction holding the action record, the app's
+ * writes and the patches the triggers captured (R-ACT-2), with the action's time, randomness
+ * and ids made deterministic (R-ACT-3). In development mode each action runs twice and any
+ * difference between the two runs' patches is reported (R-ACT-4).
+ *
+ * @example
+ * ```ts
+ * const AppLive = ActionExecutor.layer({ userId: "u1", devMode: true }).pipe(
+ *   Layer.provide(ActionRegistry.layer([createNote])),
+ *   Layer.provide(PgliteClient.layer({ dataDir: "idb://notes" }))
+ * )
+ * const id = yield* ActionExecutor.execute(createNote, { title: "Hello" })
+ * ```
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { ParseError } from "effect/ParseResult"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import type * as Action from "./Action.js"
+import type { UnknownActionTag } from "./ActionRegistry.js"
+import { ActionRegistry } from "./ActionRegistry.js"
+import * as Hlc from "./Hlc.js"
+import { runDeterministic } from "./internal/determinism.js"
+import { diffPatches } from "./internal/patchDiff.js"
+import * as Patch from "./Patch.js"
+import * as SyncSchema from "./SyncSchema.js"
+
+/** The args given for an action do not match its Schema (or do not encode to JSON). */
+export class InvalidActionArgs extends Schema.TaggedError<InvalidActionArgs>()("InvalidActionArgs", {
+  tag: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `Invalid args for action ${JSON.stringify(this.tag)}: ${this.issue}`
+  }
+}
+
+/**
+ * Development mode ran an action twice on the same state and the two runs wrote different
+ * rows: the action reads something besides its args, the database, `Clock`, `Random` and
+ * `ActionIds` (for example `Date.now()` or `Math.random()`), so replay would diverge.
+ */
+export class NondeterministicAction extends Schema.TaggedError<NondeterministicAction>()("NondeterministicAction", {
+  tag: Schema.String,
+  table: Schema.String,
+  rowId: Schema.String,
+  columns: Schema.Array(Schema.String),
+  detail: Schema.String
+}) {
+  override get message() {
+    const columns = this.columns.length === 0 ? "" : ` (columns: ${this.columns.join(", ")})`
+    return `Action ${JSON.stringify(this.tag)} is not deterministic: ${this.detail} on ${this.table} row ` +
+      `${JSON.stringify(this.rowId)}${columns}. Take time from Clock, randomness from Random and new ids ` +
+      `from ActionIds, and pass anything else in as args.`
+  }
+}
+
+/** Errors any execution can fail with, besides the action's own. */
+export type ExecutionError = InvalidActionArgs | NondeterministicAction | SqlError
+
+/** Options of the executor. */
+export interface Options {
+  /** The signed-in user recorded as the author of actions; null when anonymous. */
+  readonly userId?: string | null
+  /** Run every action twice and compare (R-ACT-4). Costs a second run; use it in development and tests. */
+  readonly devMode?: boolean
+  /** The client id to use if the database has none yet (a random UUID otherwise). */
+  readonly clientId?: string
+}
+
+/** The executor's shape. */
+export interface ActionExecutorShape {
+  /** This replica's client id (also its HLC node id). */
+  readonly clientId: string
+  /** Runs a defined action with typed args and returns its result. */
+  readonly execute: <A, I, Out, E, R>(
+    action: Action.Action<string, A, I, Out, E, R>,
+    args: A
+  ) => Effect.Effect<Out, E | ExecutionError, Exclude<R, Action.Provided>>
+  /** Runs the registered action `tag` with encoded (JSON) args, as a UI or a facade sends them. */
+  readonly executeTag: (tag: string, args: unknown) => Effect.Effect<unknown, unknown>
+  /** The latest HLC this replica issued or received. */
+  readonly clock: Effect.Effect<Hlc.Hlc>
+}
+
+/** Executes actions on this replica. */
+export class ActionExecutor extends Context.Tag("@reprise/core/ActionExecutor")<ActionExecutor, ActionExecutorShape>() {}
+
+class FirstRun extends Data.TaggedError("FirstRun")<{ readonly patches: ReadonlyArray<Patch.Patch> }> {}
+
+const ClientStateRow = Schema.Struct({ client_id: Schema.String, last_hlc: Schema.NullOr(Hlc.HlcFromString) })
+
+/**
+ * Builds the executor: installs the sync schema if needed and restores this replica's clock.
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<ActionExecutorShape, SqlError | SyncSchema.SchemaVersionTooNew | ParseError, SqlClient.SqlClient | ActionRegistry> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const registry = yield* ActionRegistry
+    yield* SyncSchema.install(options.clientId === undefined ? {} : { clientId: options.clientId })
+    const [stateRow] = yield* sql`SELECT client_id, last_hlc FROM reprise.client_state`
+    const state = yield* Schema.decodeUnknown(ClientStateRow)(stateRow)
+    const nodeId = yield* Schema.decodeUnknown(Hlc.NodeId)(state.client_id)
+    const clock = yield* Ref.make(state.last_hlc ?? Hlc.zero(nodeId))
+    const userId = options.userId ?? null
+    const devMode = options.devMode ?? false
+
+    const runRecorded = <Out, E, R>(
+      action: Action.Action<string, unknown, unknown, Out, E, R>,
+      encodedArgs: unknown
+    ): Effect.Effect<Out, E | ExecutionError, Exclude<R, Action.Provided>> =>
+      Effect.gen(function*() {
+        const args = yield* Effect.mapError(
+          Schema.decodeUnknown(action.args)(encodedArgs),
+          (error) => new InvalidActionArgs({ tag: action.tag, issue: error.message })
+        )
+        const actionId = crypto.randomUUID()
+        const timestamp = yield* Clock.currentTimeMillis
+        const hlc = Hlc.encode(yield* Ref.updateAndGet(clock, (last) => Hlc.send(last, timestamp)))
+        const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
+        const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+        return yield* sql.withTransaction(Effect.gen(function*() {
+          // One statement: point the triggers at this action, reset the patch sequence,
+          // advance the stored clock and insert the record.
+          yield* sql`
+            WITH ctx AS (
+              SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
+                     set_config('reprise.patch_seq', '0', true) AS b
+            ), clock AS (
+              UPDATE reprise.client_state SET last_hlc = ${hlc}
+              WHERE last_hlc IS NULL OR last_hlc < ${hlc}
+            )
+            INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
+            SELECT ${actionId}::uuid, ${action.tag}, ${recordArgs}::jsonb, ${state.client_id}, ${userId}, ${hlc} FROM ctx`
+          const out = devMode
+            ? yield* runTwice(action, args, actionId, timestamp)
+            : yield* runDeterministic(sql, action, args, actionId, timestamp)
+          // Inside a caller's transaction, later writes must not be taken for this action's.
+          if (nested) yield* sql`SELECT set_config('reprise.action_id', '', true)`
+          return out
+        }))
+      })
+
+    const runTwice = <Out, E, R>(
+      action: Action.Action<string, unknown, unknown, Out, E, R>,
+      args: unknown,
+      actionId: string,
+      timestamp: number
+    ) =>
+      Effect.gen(function*() {
+        const first = yield* sql.withTransaction(
+          runDeterministic(sql, action, args, actionId, timestamp).pipe(
+            Effect.zipRight(Effect.provideService(Patch.forActions([actionId]), SqlClient.SqlClient, sql)),
+            Effect.flatMap((patches) => Effect.fail(new FirstRun({ patches })))
+          )
+        ).pipe(Effect.catchIf((e): e is FirstRun => e instanceof FirstRun, (e) => Effect.succeed(e.patches)))
+        yield* sql`SELECT set_config('reprise.patch_seq', '0', true)`
+        const out = yield* runDeterministic(sql, action, args, actionId, timestamp)
+        const second = yield* Effect.provideService(Patch.forActions([actionId]), SqlClient.SqlClient, sql)
+        const difference = diffPatches(first, second)
+        if (difference !== undefined) {
+          return yield* new NondeterministicAction({ tag: action.tag, ...difference })
+        }
+        return out
+      })
+
+    const execute = <A, I, Out, E, R>(action: Action.Action<string, A, I, Out, E, R>, args: A) =>
+      Effect.flatMap(
+        Effect.mapError(
+          Schema.encode(action.args)(args),
+          (error) => new InvalidActionArgs({ tag: action.tag, issue: error.message })
+        ),
+        (encoded) => runRecorded(action as Action.Action<string, unknown, unknown, Out, E, R>, encoded)
+      )
+
+    // Registered actions are run by tag (facades, replay), where no extra services can be
+    // supplied: they must need nothing beyond what the executor provides.
+    const executeTag = (tag: string, args: unknown): Effect.Effect<unknown, unknown> =>
+      Effect.flatMap(
+        registry.get(tag),
+        (action: Action.Any): Effect.Effect<unknown, unknown> => runRecorded(action, args) as Effect.Effect<unknown, unknown>
+      )
+
+    return { clientId: state.client_id, execute, executeTag, clock: Ref.get(clock) }
+  })
+
+/** The executor as a layer (needs `SqlClient` and `ActionRegistry`). */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<ActionExecutor, SqlError | SyncSchema.SchemaVersionTooNew | ParseError, SqlClient.SqlClient | ActionRegistry> =>
+  Layer.effect(ActionExecutor, make(options))
+
+/** Executes `action` with `args` through the executor in context. */
+export const execute = <A, I, Out, E, R>(
+  action: Action.Action<string, A, I, Out, E, R>,
+  args: A
+): Effect.Effect<Out, E | ExecutionError, Exclude<R, Action.Provided> | ActionExecutor> =>
+  Effect.flatMap(ActionExecutor, (executor) => executor.execute(action, args))
+
+/** Executes the registered action `tag` with encoded args through the executor in context. */
+export const executeTag = (
+  tag: string,
+  args: unknown
+): Effect.Effect<unknown, unknown, ActionExecutor> => Effect.flatMap(ActionExecutor, (executor) => executor.executeTag(tag, args))
+
+/** Re-exported so callers can match on it next to the executor's own errors. */
+export type { UnknownActionTag }

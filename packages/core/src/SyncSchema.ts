@@ -1,0 +1,82 @@
+/**
+ * Installs and upgrades the sync schema (`reprise.*`: action records, patch rows, client
+ * state, tracked tables) in a client database.
+ *
+ * Installation is idempotent and versioned: a `reprise.schema_version` row records what is
+ * installed, so later versions can migrate forward; a database written by a newer Reprise is
+ * refused rather than silently downgraded.
+ *
+ * @example
+ * ```ts
+ * const { clientId } = yield* SyncSchema.install()
+ * ```
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { createApplyFunctions } from "./internal/sql/apply.js"
+import { createSchemaV1, lockKey, SCHEMA_VERSION } from "./internal/sql/schema.js"
+
+/** The schema version this build of Reprise installs and understands. */
+export const CURRENT_VERSION = SCHEMA_VERSION
+
+/**
+ * The database holds a sync schema newer than this build of Reprise understands.
+ */
+export class SchemaVersionTooNew extends Schema.TaggedError<SchemaVersionTooNew>()("SchemaVersionTooNew", {
+  installed: Schema.Number,
+  supported: Schema.Number
+}) {
+  override get message() {
+    return `The database's Reprise sync schema is version ${this.installed}, but this build supports up to ` +
+      `${this.supported}. Upgrade @reprise/core (or open a fresh database).`
+  }
+}
+
+/** What `install` reports. */
+export interface Installed {
+  /** This replica's client id (generated on first install, then kept). */
+  readonly clientId: string
+  readonly version: number
+}
+
+/**
+ * Installs the sync schema if needed (in one transaction, under a transaction-scoped advisory
+ * lock so concurrent installers on one Postgres do not race) and returns the replica's
+ * client id. `clientId` is used only when the database has none yet.
+ */
+export const install: (
+  options?: { readonly clientId?: string }
+) => Effect.Effect<Installed, SqlError | SchemaVersionTooNew, SqlClient.SqlClient> = Effect.fn("SyncSchema.install")(
+  function*(options?: { readonly clientId?: string }) {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey}))`
+      const installed = yield* installedVersion(sql)
+      if (installed > SCHEMA_VERSION) {
+        return yield* new SchemaVersionTooNew({ installed, supported: SCHEMA_VERSION })
+      }
+      if (installed < 1) {
+        yield* sql.unsafe(createSchemaV1)
+        yield* sql.unsafe(createApplyFunctions)
+        yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
+      }
+      // Later versions add their migrations here: `if (installed < 2) { ... }`.
+      const candidate = options?.clientId ?? crypto.randomUUID()
+      yield* sql`INSERT INTO reprise.client_state (client_id) VALUES (${candidate}) ON CONFLICT DO NOTHING`
+      const [state] = yield* sql<{ client_id: string }>`SELECT client_id FROM reprise.client_state`
+      return { clientId: state!.client_id, version: SCHEMA_VERSION }
+    }))
+  }
+)
+
+/** The installed schema version, 0 when there is none. */
+export const installedVersion = (sql: SqlClient.SqlClient): Effect.Effect<number, SqlError> =>
+  Effect.gen(function*() {
+    const [exists] = yield* sql<{ present: boolean }>`
+      SELECT to_regclass('reprise.schema_version') IS NOT NULL AS present`
+    if (exists?.present !== true) return 0
+    const [row] = yield* sql<{ version: number | null }>`SELECT max(version) AS version FROM reprise.schema_version`
+    return row?.version ?? 0
+  })

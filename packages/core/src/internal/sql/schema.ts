@@ -1,0 +1,73 @@
+/**
+ * The client-side sync schema, version 1 (Postgres dialect; runs on PGlite and Postgres).
+ *
+ * Everything lives in the `reprise` schema so it never collides with the app's tables. Every
+ * statement is idempotent (`IF NOT EXISTS`, `CREATE OR REPLACE`), so installing twice, or
+ * after a crash mid-install inside its transaction, changes nothing.
+ *
+ * @internal
+ */
+export const SCHEMA_VERSION = 1
+
+/** @internal */
+export const lockKey = "reprise.schema"
+
+/** @internal */
+export const createSchemaV1 = `
+CREATE SCHEMA IF NOT EXISTS reprise;
+
+CREATE TABLE IF NOT EXISTS reprise.schema_version (
+  version integer PRIMARY KEY,
+  installed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per action (or correction), append-only. hlc is the encoded HLC: text in the "C"
+-- collation so ORDER BY hlc is exactly the TypeScript Hlc.Order.
+CREATE TABLE IF NOT EXISTS reprise.action_records (
+  id uuid PRIMARY KEY,
+  tag text NOT NULL,
+  args jsonb NOT NULL,
+  client_id text NOT NULL,
+  user_id text,
+  hlc text COLLATE "C" NOT NULL,
+  kind text NOT NULL DEFAULT 'action' CHECK (kind IN ('action', 'correction')),
+  server_seq bigint UNIQUE,
+  synced boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+-- Replay order (HLC total order, then id) and fetch order (server_seq, via its UNIQUE index).
+CREATE INDEX IF NOT EXISTS action_records_replay_order ON reprise.action_records (hlc, id);
+CREATE INDEX IF NOT EXISTS action_records_pending ON reprise.action_records (hlc) WHERE NOT synced;
+
+-- The row effects of each action, in the order its writes happened.
+CREATE TABLE IF NOT EXISTS reprise.action_patches (
+  action_id uuid NOT NULL REFERENCES reprise.action_records (id) ON DELETE CASCADE,
+  seq integer NOT NULL,
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  row_id text NOT NULL,
+  op text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE')),
+  forward jsonb,
+  reverse jsonb,
+  audience_key text,
+  PRIMARY KEY (action_id, seq)
+);
+CREATE INDEX IF NOT EXISTS action_patches_row ON reprise.action_patches (table_schema, table_name, row_id);
+
+-- This replica: its client id, the last HLC it issued or saw, and its sync watermark.
+CREATE TABLE IF NOT EXISTS reprise.client_state (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  client_id text NOT NULL,
+  last_hlc text COLLATE "C",
+  last_server_seq bigint NOT NULL DEFAULT 0
+);
+
+-- Tables whose writes are captured, with what apply needs to address their rows.
+CREATE TABLE IF NOT EXISTS reprise.tracked_tables (
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  id_type text NOT NULL,
+  audience text NOT NULL,
+  PRIMARY KEY (table_schema, table_name)
+);
+`
