@@ -1,0 +1,222 @@
+/**
+ * Actions and the executor: one suite run on PGlite and on real Postgres.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import { Action, ActionExecutor, ActionIds, ActionRegistry, Hlc, Patch, SyncSchema, Tracking } from "../../src/index.js"
+import { failureOf, uniqueName } from "./helpers.js"
+
+const setup = (options: ActionExecutor.Options = {}) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* SyncSchema.install()
+    const table = uniqueName("notes")
+    yield* sql`CREATE TABLE ${sql(table)} (
+      id text PRIMARY KEY, title text NOT NULL, content text, user_id text, audience_key text,
+      created_at timestamptz, lucky int)`
+    yield* Tracking.install([table])
+
+    const create = Action.make({
+      tag: "note.create.v1",
+      args: Schema.Struct({ title: Schema.String, content: Schema.optional(Schema.String) }),
+      run: ({ content, title }) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const id = (yield* ActionIds.ActionIds).id("note")
+          const now = yield* Clock.currentTimeMillis
+          const lucky = yield* Random.nextIntBetween(0, 1_000_000)
+          if (title.length === 0) return yield* Effect.fail("title must not be empty" as const)
+          yield* sql`INSERT INTO ${sql(table)} ${sql.insert({
+            id, title, content: content ?? null, user_id: "u1", audience_key: "u1",
+            created_at: new Date(now), lucky
+          })}`
+          return { id, now, lucky }
+        })
+    })
+    const failing = Action.make({
+      tag: "note.create-then-fail.v1",
+      args: Schema.Struct({ title: Schema.String }),
+      run: ({ title }) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: (yield* ActionIds.ActionIds).id("n"), title })}`
+          return yield* Effect.fail({ _tag: "AppRule", reason: "no" } as const)
+        })
+    })
+    const sloppy = Action.make({
+      tag: "note.sloppy.v1",
+      args: Schema.Struct({ id: Schema.String }),
+      run: ({ id }) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id, title: "t", lucky: Math.floor(Math.random() * 1e9) })}`
+        })
+    })
+    const randomId = Action.make({
+      tag: "note.random-id.v1",
+      args: Schema.Struct({}),
+      run: () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: crypto.randomUUID(), title: "t" })}`
+        })
+    })
+    const executor = yield* ActionExecutor.make(options).pipe(
+      Effect.provideService(ActionRegistry.ActionRegistry, ActionRegistry.make([create, failing, sloppy, randomId]))
+    )
+    return { sql, table, executor, create, failing, sloppy, randomId }
+  })
+
+export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+  layer(driver, { timeout: "120 seconds", excludeTestServices: true })(`actions: ${name}`, (it) => {
+    describe("execution", () => {
+      /** Verifies: R-ACT-1, R-ACT-2 */
+      it.effect("records the action, the app's writes and the patches in one transaction and returns the result", () =>
+        Effect.gen(function*() {
+          const { create, executor, sql, table } = yield* setup({ userId: "u1" })
+          const result = yield* executor.execute(create, { title: "Hello" })
+          const [row] = yield* sql<{ id: string; title: string }>`SELECT id, title FROM ${sql(table)}`
+          assert.deepStrictEqual(row, { id: result.id, title: "Hello" })
+          const [record] = yield* sql<{ id: string; tag: string; args: unknown; user_id: string; client_id: string; hlc: string; synced: boolean }>`
+            SELECT id::text AS id, tag, args, user_id, client_id, hlc, synced FROM reprise.action_records ORDER BY hlc DESC LIMIT 1`
+          assert.strictEqual(record?.tag, "note.create.v1")
+          assert.deepStrictEqual(record?.args, { input: { title: "Hello" }, timestamp: result.now })
+          assert.strictEqual(record?.user_id, "u1")
+          assert.strictEqual(record?.client_id, executor.clientId)
+          assert.strictEqual(record?.synced, false)
+          const patches = yield* Patch.forActions([record!.id])
+          assert.deepStrictEqual(patches.map((p) => [p.op, p.table, p.rowId]), [["INSERT", table, result.id]])
+          // The same action by tag, with encoded args.
+          const byTag = yield* executor.executeTag("note.create.v1", { title: "By tag", content: "c" })
+          assert.isObject(byTag)
+        }))
+
+      /** Verifies: R-ACT-1 */
+      it.effect("fails with typed errors for an unknown tag and for invalid args, writing nothing", () =>
+        Effect.gen(function*() {
+          const { create, executor, sql } = yield* setup()
+          const [before] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          const unknown = failureOf(yield* Effect.exit(executor.executeTag("note.nope.v1", {})))
+          assert.strictEqual((unknown as { _tag: string })._tag, "UnknownActionTag")
+          assert.include((unknown as Error).message, "\"note.nope.v1\"")
+          assert.include((unknown as Error).message, "note.create.v1")
+          const invalid = failureOf(yield* Effect.exit(executor.executeTag("note.create.v1", { title: 42 })))
+          assert.strictEqual((invalid as { _tag: string })._tag, "InvalidActionArgs")
+          assert.include((invalid as Error).message, "note.create.v1")
+          const badTyped = failureOf(yield* Effect.exit(executor.execute(create, { title: 7 as unknown as string })))
+          assert.strictEqual(typeof badTyped === "object" && badTyped._tag === "InvalidActionArgs" && badTyped.tag, "note.create.v1")
+          const [after] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          assert.strictEqual(after?.c, before?.c)
+          assert.throws(() => Action.make({ tag: "bad tag!", args: Schema.Struct({}), run: () => Effect.void }), /Invalid action tag/)
+        }))
+
+      /** Verifies: R-ACT-2 */
+      it.effect("rolls back the record, the writes and the patches when the action fails", () =>
+        Effect.gen(function*() {
+          const { create, executor, failing, sql, table } = yield* setup()
+          const [records] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          const [patches] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_patches`
+          const error = failureOf(yield* Effect.exit(executor.execute(failing, { title: "x" })))
+          assert.deepStrictEqual(error, { _tag: "AppRule", reason: "no" })
+          const empty = failureOf(yield* Effect.exit(executor.execute(create, { title: "" })))
+          assert.strictEqual(empty, "title must not be empty")
+          const rows = yield* sql`SELECT * FROM ${sql(table)}`
+          assert.strictEqual(rows.length, 0)
+          const [records2] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          const [patches2] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_patches`
+          assert.strictEqual(records2?.c, records?.c)
+          assert.strictEqual(patches2?.c, patches?.c)
+        }))
+
+      /** Verifies: R-ACT-3 */
+      it.effect("gives actions the captured time, a Random seeded by the action id, and stable ids", () =>
+        Effect.gen(function*() {
+          const { create, executor, sql, table } = yield* setup()
+          const a = yield* executor.execute(create, { title: "A" })
+          const [row] = yield* sql<{ created_at: Date; lucky: number }>`SELECT created_at, lucky FROM ${sql(table)} WHERE id = ${a.id}`
+          assert.strictEqual(row?.created_at.getTime(), a.now)
+          assert.strictEqual(row?.lucky, a.lucky)
+          const [record] = yield* sql<{ id: string }>`SELECT id::text AS id FROM reprise.action_records ORDER BY hlc DESC LIMIT 1`
+          // Re-deriving from the action id gives the same id and the same random draw.
+          assert.strictEqual(ActionIds.make(record!.id).id("note"), a.id)
+          const lucky = yield* Effect.withRandom(Random.nextIntBetween(0, 1_000_000), Random.make(record!.id))
+          assert.strictEqual(lucky, a.lucky)
+          // Different actions get different ids.
+          const b = yield* executor.execute(create, { title: "B" })
+          assert.notStrictEqual(b.id, a.id)
+        }))
+
+      /** Verifies: R-ACT-3, R-SYNC-8 */
+      it.effect("stamps records with increasing HLCs and restores the clock when reopened", () =>
+        Effect.gen(function*() {
+          const { create, executor, sql } = yield* setup()
+          for (let i = 0; i < 5; i++) yield* executor.execute(create, { title: `n${i}` })
+          const rows = yield* sql<{ hlc: string }>`SELECT hlc FROM reprise.action_records ORDER BY created_at, hlc`
+          const decoded = rows.map((r) => Hlc.decode(r.hlc)).map((e) => {
+            if (e._tag === "Left") throw e.left
+            return e.right
+          })
+          for (let i = 1; i < decoded.length; i++) assert.strictEqual(Hlc.compare(decoded[i - 1]!, decoded[i]!), -1)
+          const last = yield* executor.clock
+          const [state] = yield* sql<{ last_hlc: string }>`SELECT last_hlc FROM reprise.client_state`
+          assert.strictEqual(state?.last_hlc, Hlc.encode(last))
+          const reopened = yield* ActionExecutor.make().pipe(
+            Effect.provideService(ActionRegistry.ActionRegistry, ActionRegistry.make([create]))
+          )
+          assert.isTrue(Hlc.equals(yield* reopened.clock, last))
+        }))
+
+      /** Verifies: R-ACT-2 */
+      it.effect("runs inside a caller's transaction and stops capturing after the action", () =>
+        Effect.gen(function*() {
+          const { create, executor, sql, table } = yield* setup()
+          const inner = yield* sql.withTransaction(Effect.gen(function*() {
+            const result = yield* executor.execute(create, { title: "inner" })
+            // A write after the action, still in the caller's transaction, is not taken for
+            // the action's: it is refused as a write outside any action.
+            const stray = yield* Effect.exit(sql.withTransaction(sql`INSERT INTO ${sql(table)} (id, title) VALUES ('stray', 'x')`))
+            assert.strictEqual(stray._tag, "Failure")
+            return result
+          }))
+          const rows = yield* sql<{ id: string }>`SELECT id FROM ${sql(table)}`
+          assert.deepStrictEqual(rows.map((r) => r.id), [inner.id])
+          // The caller's rollback takes the action with it.
+          yield* Effect.exit(sql.withTransaction(Effect.zipRight(executor.execute(create, { title: "undone" }), Effect.fail("stop"))))
+          const after = yield* sql<{ id: string }>`SELECT id FROM ${sql(table)}`
+          assert.strictEqual(after.length, 1)
+        }))
+    })
+
+    describe("development mode", () => {
+      /** Verifies: R-ACT-4 */
+      it.effect("accepts deterministic actions and reports nondeterministic ones with tag, table, row and columns", () =>
+        Effect.gen(function*() {
+          const { create, executor, randomId, sloppy, sql, table } = yield* setup({ devMode: true })
+          const ok = yield* executor.execute(create, { title: "fine" })
+          const [count] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM ${sql(table)} WHERE id = ${ok.id}`
+          assert.strictEqual(count?.c, 1)
+          const [patches] = yield* sql<{ c: number }>`
+            SELECT count(*)::int AS c FROM reprise.action_patches WHERE table_name = ${table}`
+          assert.strictEqual(patches?.c, 1)
+
+          const error = failureOf(yield* Effect.exit(executor.execute(sloppy, { id: "s1" })))
+          assert.strictEqual(error._tag, "NondeterministicAction")
+          if (error._tag === "NondeterministicAction") {
+            assert.strictEqual(error.tag, "note.sloppy.v1")
+            assert.strictEqual(error.table, table)
+            assert.strictEqual(error.rowId, "s1")
+            assert.deepStrictEqual(error.columns, ["lucky"])
+            assert.include(error.message, "note.sloppy.v1")
+          }
+          const idError = failureOf(yield* Effect.exit(executor.execute(randomId, {})))
+          assert.strictEqual(idError._tag === "NondeterministicAction" && idError.table, table)
+          const rows = yield* sql`SELECT * FROM ${sql(table)} WHERE id <> ${ok.id}`
+          assert.strictEqual(rows.length, 0)
+        }))
+    })
+  })
