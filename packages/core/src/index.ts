@@ -1,0 +1,12 @@
+/**
+ * `@reprise/core`: the data model, hybrid logical clocks, actions and their deterministic
+ * execution, and the SQL that captures and applies row patches.
+ */
+export * as Action from "./Action.js"
+export * as ActionExecutor from "./ActionExecutor.js"
+export * as ActionIds from "./ActionIds.js"
+export * as ActionRegistry from "./ActionRegistry.js"
+export * as Hlc from "./Hlc.js"
+export * as Patch from "./Patch.js"
+export * as SyncSchema from "./SyncSchema.js"
+export * as Tracking from "./Tracking.js"
