@@ -108,10 +108,16 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     const registry = yield* ActionRegistry
     yield* SyncSchema.install(options.clientId === undefined ? {} : { clientId: options.clientId })
-    const [stateRow] = yield* sql`SELECT client_id, last_hlc FROM reprise.client_state`
+    const [stateRow] = yield* sql`
+      SELECT client_id, (SELECT max(hlc) FROM reprise.action_records) AS last_hlc FROM reprise.client_state`
     const state = yield* Schema.decodeUnknown(ClientStateRow)(stateRow)
     const nodeId = yield* Schema.decodeUnknown(Hlc.NodeId)(state.client_id)
-    const clock = yield* Ref.make(state.last_hlc ?? Hlc.zero(nodeId))
+    // Resume after the newest timestamp this replica has issued or received.
+    const clock = yield* Ref.make(
+      state.last_hlc === null
+        ? Hlc.zero(nodeId)
+        : new Hlc.Hlc({ wallMs: state.last_hlc.wallMs, counter: state.last_hlc.counter, nodeId })
+    )
     const userId = options.userId ?? null
     const devMode = options.devMode ?? false
 
@@ -130,15 +136,12 @@ export const make = (
         const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         return yield* sql.withTransaction(Effect.gen(function*() {
-          // One statement: point the triggers at this action, reset the patch sequence,
-          // advance the stored clock and insert the record.
+          // One statement: point the triggers at this action, reset the patch sequence and
+          // insert the record.
           yield* sql`
             WITH ctx AS (
               SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
                      set_config('reprise.patch_seq', '0', true) AS b
-            ), clock AS (
-              UPDATE reprise.client_state SET last_hlc = ${hlc}
-              WHERE last_hlc IS NULL OR last_hlc < ${hlc}
             )
             INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
             SELECT ${actionId}::uuid, ${action.tag}, ${recordArgs}::jsonb, ${state.client_id}, ${userId}, ${hlc} FROM ctx`

@@ -133,6 +133,16 @@ export const make = (config: PgliteClientConfig): Effect.Effect<PgliteClient, Sq
   )
 
 /**
+ * Result parsers by type OID that make PGlite return what `pg` returns (see the package
+ * README). Pass them when you create a PGlite instance yourself,
+ * `PGlite.create({ parsers: PgliteClient.parsers })`, so `fromPglite` need not add them to
+ * every query (which costs PGlite a copy of its parser table per query).
+ *
+ * @category constructors
+ */
+export const parsers: ParserOptions = pgCompatibleParsers
+
+/**
  * Wraps a PGlite instance that the caller opened and will close (for example one shared with
  * a live-query UI). The `pg`-compatible result parsers are passed per query, so the instance's
  * own defaults are left untouched for its other users.
@@ -145,15 +155,20 @@ export const fromPglite = (
 ): Effect.Effect<PgliteClient, never, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const compiler = makeCompiler(config.transformQueryNames, config.transformJson)
+    // Per-query parsers cost PGlite a copy of its whole parser table on every query, so they
+    // are added only when the instance does not already parse like `pg` (checked once).
+    const installed = (yield* parsesLikePg(pglite)) && hasParsers(pglite, config.parsers ?? {})
     const queryOptions = {
-      parsers: { ...pgCompatibleParsers, ...config.parsers },
+      ...(installed ? {} : { parsers: { ...pgCompatibleParsers, ...config.parsers } }),
       ...(config.serializers === undefined ? {} : { serializers: config.serializers })
     }
-    const runnerFor = (target: Pick<PGliteInterface, "query" | "exec">) => ({
-      query: <T>(sql: string, params?: Array<unknown>, options?: object) =>
-        target.query<T>(sql, params, { ...queryOptions, ...options }),
-      exec: (sql: string, options?: object) => target.exec(sql, { ...queryOptions, ...options })
-    })
+    const plain = Object.keys(queryOptions).length === 0
+    const runnerFor = (target: Pick<PGliteInterface, "query" | "exec">) =>
+      plain ? target : {
+        query: <T>(sql: string, params?: Array<unknown>, options?: object) =>
+          target.query<T>(sql, params, { ...queryOptions, ...options }),
+        exec: (sql: string, options?: object) => target.exec(sql, { ...queryOptions, ...options })
+      }
     const connection = makeConnection(runnerFor(pglite))
 
     const spanAttributes: ReadonlyArray<readonly [string, unknown]> = [
@@ -227,8 +242,35 @@ export const fromPglite = (
     return client
   })
 
+/** Whether the instance already returns `int8`, `date` and their arrays as `pg` does. */
+const parsesLikePg = (pglite: PGliteInterface): Effect.Effect<boolean> =>
+  Effect.promise(async () => {
+    try {
+      const { rows } = await pglite.query<{ i: unknown; ia: unknown; d: unknown; da: unknown }>(
+        "SELECT '9007199254740993'::int8 AS i, '{9007199254740993}'::int8[] AS ia, '2024-01-02'::date AS d, '{2024-01-02}'::date[] AS da"
+      )
+      const row = rows[0]
+      const localMidnight = (value: unknown) =>
+        value instanceof Date && value.getFullYear() === 2024 && value.getMonth() === 0 && value.getDate() === 2 &&
+        value.getHours() === 0
+      return row !== undefined && row.i === "9007199254740993" && Array.isArray(row.ia) &&
+        row.ia[0] === "9007199254740993" && localMidnight(row.d) && Array.isArray(row.da) && localMidnight(row.da[0])
+    } catch {
+      return false
+    }
+  })
+
+const hasParsers = (pglite: PGliteInterface, wanted: ParserOptions): boolean => {
+  const installed: unknown = (pglite as { readonly parsers?: unknown }).parsers
+  if (typeof installed !== "object" || installed === null) return false
+  const table = installed as Record<string, unknown>
+  return Object.entries(wanted).every(([oid, parser]) => table[oid] === parser)
+}
+
 const pgliteOptions = (config: PgliteClientConfig): PGliteOptions => {
-  const options: { -readonly [K in keyof PGliteOptions]: PGliteOptions[K] } = {}
+  const options: { -readonly [K in keyof PGliteOptions]: PGliteOptions[K] } = {
+    parsers: { ...pgCompatibleParsers, ...config.parsers }
+  }
   if (config.dataDir !== undefined) options.dataDir = config.dataDir
   if (config.extensions !== undefined) options.extensions = config.extensions
   if (config.loadDataDir !== undefined) options.loadDataDir = config.loadDataDir

@@ -163,8 +163,8 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           })
           for (let i = 1; i < decoded.length; i++) assert.strictEqual(Hlc.compare(decoded[i - 1]!, decoded[i]!), -1)
           const last = yield* executor.clock
-          const [state] = yield* sql<{ last_hlc: string }>`SELECT last_hlc FROM reprise.client_state`
-          assert.strictEqual(state?.last_hlc, Hlc.encode(last))
+          const [newest] = yield* sql<{ hlc: string }>`SELECT max(hlc) AS hlc FROM reprise.action_records`
+          assert.strictEqual(newest?.hlc, Hlc.encode(last))
           const reopened = yield* ActionExecutor.make().pipe(
             Effect.provideService(ActionRegistry.ActionRegistry, ActionRegistry.make([create]))
           )

@@ -1,0 +1,262 @@
+/**
+ * `pnpm bench`: Reprise's benchmarks, each reported as a ratio against a floor measured in the
+ * same run on the same machine (raw PGlite), never as an absolute time budget.
+ *
+ * W1  1000 executions of an action inserting one note, vs 1000 raw PGlite inserts (each its
+ *     own transaction), and vs the same inserts through @reprise/sql-pglite (driver cost).
+ * W2  1000 executions of an action updating one column of one row, vs raw PGlite UPDATEs.
+ *
+ * Each workload: a warm-up, then 3 runs; min/median/max per run; results go to
+ * bench/results/latest.json and the table in BENCHMARKS.md.
+ */
+import { PGlite } from "@electric-sql/pglite"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Action, ActionExecutor, ActionIds, ActionRegistry, SyncSchema, Tracking } from "@reprise/core"
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { countStatements } from "./statementCounter.js"
+
+const N = Number(process.env["BENCH_N"] ?? 1000)
+const WARMUP = Number(process.env["BENCH_WARMUP"] ?? 200)
+const RUNS = 3
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+
+const NOTES_DDL = `CREATE TABLE notes (id text PRIMARY KEY, title text, content text, user_id text, audience_key text)`
+
+interface Series {
+  readonly name: string
+  readonly runsMs: Array<number>
+}
+
+const stats = (series: Series) => {
+  const sorted = [...series.runsMs].sort((a, b) => a - b)
+  const perOp = sorted.map((ms) => ms / N)
+  return { min: perOp[0]!, median: perOp[Math.floor(perOp.length / 2)]!, max: perOp[perOp.length - 1]! }
+}
+
+const time = async (f: () => Promise<void>): Promise<number> => {
+  const start = performance.now()
+  await f()
+  return performance.now() - start
+}
+
+const createNote = Action.make({
+  tag: "note.create.v1",
+  args: Schema.Struct({ title: Schema.String, content: Schema.String }),
+  run: ({ content, title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const id = (yield* ActionIds.ActionIds).id("note")
+      yield* sql`INSERT INTO notes ${sql.insert({ id, title, content, user_id: "u1", audience_key: "u1" })}`
+      return id
+    })
+})
+
+const renameNote = Action.make({
+  tag: "note.rename.v1",
+  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
+  run: ({ id, title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE notes SET title = ${title} WHERE id = ${id}`
+    })
+})
+
+/** A fresh in-memory PGlite with the notes table, Reprise installed, and an executor on it. */
+const reprise = async () => {
+  const pglite = await PGlite.create({ parsers: PgliteClient.parsers })
+  await pglite.exec(NOTES_DDL)
+  const counter = countStatements(pglite)
+  const layer = ActionExecutor.layer({ userId: "u1" }).pipe(
+    Layer.provide(ActionRegistry.layer([createNote, renameNote])),
+    Layer.provideMerge(PgliteClient.layerFromPglite(pglite))
+  )
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runPromise(Effect.zipRight(SyncSchema.install(), Tracking.install(["notes"])))
+  return { pglite, runtime, counter }
+}
+
+const measure = async (name: string, prepare: () => Promise<(i: number) => Promise<void>>, cleanup?: () => Promise<void>) => {
+  const series: Series = { name, runsMs: [] }
+  for (let run = 0; run < RUNS; run++) {
+    const op = await prepare()
+    for (let i = 0; i < WARMUP; i++) await op(-1 - i)
+    series.runsMs.push(await time(async () => {
+      for (let i = 0; i < N; i++) await op(i)
+    }))
+    await cleanup?.()
+  }
+  return series
+}
+
+const w1 = async () => {
+  const opened: Array<PGlite> = []
+  const close = async () => {
+    for (const db of opened.splice(0)) await db.close()
+  }
+  const floor = await measure("raw PGlite insert", async () => {
+    const db = await PGlite.create()
+    opened.push(db)
+    await db.exec(NOTES_DDL)
+    return async (i) => {
+      await db.query("INSERT INTO notes (id, title, content, user_id, audience_key) VALUES ($1, $2, $3, $4, $5)", [
+        `n${i}`, "title", "content", "u1", "u1"
+      ])
+    }
+  }, close)
+  const runtimes: Array<{ dispose: () => Promise<void> }> = []
+  const driver = await measure("@reprise/sql-pglite insert", async () => {
+    const db = await PGlite.create({ parsers: PgliteClient.parsers })
+    opened.push(db)
+    await db.exec(NOTES_DDL)
+    const runtime = ManagedRuntime.make(PgliteClient.layerFromPglite(db))
+    runtimes.push(runtime)
+    const sql = await runtime.runPromise(SqlClient.SqlClient)
+    return (i) => runtime.runPromise(Effect.asVoid(sql`INSERT INTO notes ${sql.insert({ id: `n${i}`, title: "title", content: "content", user_id: "u1", audience_key: "u1" })}`))
+  }, async () => {
+    for (const r of runtimes.splice(0)) await r.dispose()
+    await close()
+  })
+  // The database work of an action with no Effect around it: BEGIN, the record insert (which
+  // also points the triggers at the action), the app's insert with its trigger, COMMIT.
+  const design = await measure("raw PGlite, Reprise's statements", async () => {
+    const env = await reprise()
+    opened.push(env.pglite)
+    runtimes.push(env.runtime)
+    let k = 0
+    return async (i) => {
+      const id = crypto.randomUUID()
+      await env.pglite.transaction(async (tx) => {
+        await tx.query(RECORD_INSERT, [id, "note.create.v1", JSON.stringify({ input: { title: `title ${i}` }, timestamp: 0 }), "c", "u1", `h${String(++k).padStart(12, "0")}`])
+        await tx.query("INSERT INTO notes (id, title, content, user_id, audience_key) VALUES ($1, $2, $3, $4, $5)", [
+          id, `title ${i}`, "content", "u1", "u1"
+        ])
+      })
+    }
+  }, async () => {
+    for (const r of runtimes.splice(0)) await r.dispose()
+    await close()
+  })
+  let statements = 0
+  const action = await measure("executeAction(note.create.v1)", async () => {
+    const env = await reprise()
+    opened.push(env.pglite)
+    runtimes.push(env.runtime)
+    const executor = await env.runtime.runPromise(ActionExecutor.ActionExecutor)
+    return async (i) => {
+      const before = env.counter.count
+      await env.runtime.runPromise(executor.execute(createNote, { title: `title ${i}`, content: "content" }))
+      statements = env.counter.count - before
+    }
+  }, async () => {
+    for (const r of runtimes.splice(0)) await r.dispose()
+    await close()
+  })
+  return { floor, driver, design, action, statements }
+}
+
+const RECORD_INSERT = `
+  WITH ctx AS (SELECT set_config('reprise.action_id', $1, true) AS a, set_config('reprise.patch_seq', '0', true) AS b)
+  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
+  SELECT $1::uuid, $2, $3::jsonb, $4, $5, $6 FROM ctx`
+
+const w2 = async () => {
+  const opened: Array<PGlite> = []
+  const runtimes: Array<{ dispose: () => Promise<void> }> = []
+  const close = async () => {
+    for (const r of runtimes.splice(0)) await r.dispose()
+    for (const db of opened.splice(0)) await db.close()
+  }
+  const floor = await measure("raw PGlite update", async () => {
+    const db = await PGlite.create()
+    opened.push(db)
+    await db.exec(NOTES_DDL)
+    await db.query("INSERT INTO notes (id, title) VALUES ('n1', 'start')")
+    return async (i) => {
+      await db.query("UPDATE notes SET title = $1 WHERE id = $2", [`title ${i}`, "n1"])
+    }
+  }, close)
+  let statements = 0
+  const action = await measure("executeAction(note.rename.v1)", async () => {
+    const env = await reprise()
+    opened.push(env.pglite)
+    runtimes.push(env.runtime)
+    const executor = await env.runtime.runPromise(ActionExecutor.ActionExecutor)
+    const id = await env.runtime.runPromise(executor.execute(createNote, { title: "start", content: "c" }))
+    return async (i) => {
+      const before = env.counter.count
+      await env.runtime.runPromise(executor.execute(renameNote, { id, title: `title ${i}` }))
+      statements = env.counter.count - before
+    }
+  }, close)
+  return { floor, action, statements }
+}
+
+const fmt = (ms: number) => ms.toFixed(3)
+
+const main = async () => {
+  console.log(`Reprise benchmarks: N=${N}, warm-up ${WARMUP}, ${RUNS} runs, node ${process.version}`)
+  const one = await w1()
+  const two = await w2()
+  const rows: Array<{ workload: string; series: Series; floor: Series; statements?: number }> = [
+    { workload: "W1", series: one.floor, floor: one.floor },
+    { workload: "W1", series: one.driver, floor: one.floor },
+    { workload: "W1", series: one.design, floor: one.floor },
+    { workload: "W1", series: one.action, floor: one.floor, statements: one.statements },
+    { workload: "W2", series: two.floor, floor: two.floor },
+    { workload: "W2", series: two.action, floor: two.floor, statements: two.statements }
+  ]
+  const table = [
+    "| workload | what | ms/op min | median | max | × floor (median) | statements/op |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map(({ floor, series, statements, workload }) => {
+      const s = stats(series)
+      const ratio = s.median / stats(floor).median
+      return `| ${workload} | ${series.name} | ${fmt(s.min)} | ${fmt(s.median)} | ${fmt(s.max)} | ${ratio.toFixed(2)} | ${statements ?? ""} |`
+    })
+  ].join("\n")
+  console.log(table)
+  const ratios = {
+    w1ActionVsFloor: stats(one.action).median / stats(one.floor).median,
+    w1DriverVsFloor: stats(one.driver).median / stats(one.floor).median,
+    w1DesignVsFloor: stats(one.design).median / stats(one.floor).median,
+    w2ActionVsFloor: stats(two.action).median / stats(two.floor).median
+  }
+  console.log(`W1 action/floor ${ratios.w1ActionVsFloor.toFixed(2)} (goal ≤ 3), driver/floor ${ratios.w1DriverVsFloor.toFixed(2)} (goal ≤ 1.3); W2 action/floor ${ratios.w2ActionVsFloor.toFixed(2)} (goal ≤ 3)`)
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    n: N,
+    warmup: WARMUP,
+    runs: RUNS,
+    rows: rows.map(({ series, statements, workload }) => ({ workload, name: series.name, runsMs: series.runsMs, perOpMs: stats(series), statements })),
+    ratios
+  }
+  await fs.mkdir(path.join(root, "bench/results"), { recursive: true })
+  await fs.writeFile(path.join(root, "bench/results/latest.json"), JSON.stringify(result, null, 2))
+  await updateBenchmarksMd(table, result.date)
+}
+
+const START = "<!-- bench:write-path:start -->"
+const END = "<!-- bench:write-path:end -->"
+
+const updateBenchmarksMd = async (table: string, date: string) => {
+  const file = path.join(root, "BENCHMARKS.md")
+  const current = await fs.readFile(file, "utf8")
+  const start = current.indexOf(START)
+  const end = current.indexOf(END)
+  if (start < 0 || end < start) throw new Error("BENCHMARKS.md lost its bench markers")
+  const block = `${START}\nLast run: ${date}, ${process.version}, N=${N}.\n\n${table}\n${END}`
+  await fs.writeFile(file, current.slice(0, start) + block + current.slice(end + END.length))
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
