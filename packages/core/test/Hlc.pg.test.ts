@@ -7,15 +7,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgFixture from "@reprise/pg-fixture"
 import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
-import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import * as Hlc from "../src/Hlc.js"
+import { seedFor, sqlSortsLikeOrder } from "./suites/hlcSql.js"
 
-const seed = process.env["REPRISE_SEED"] === undefined
-  ? Math.floor(Math.random() * 0x7fffffff)
-  : Number.parseInt(process.env["REPRISE_SEED"], 10)
-if (!Number.isSafeInteger(seed)) throw new Error(`REPRISE_SEED must be an integer, got ${process.env["REPRISE_SEED"]}`)
-console.log(`[Hlc.pg.test] fast-check seed ${seed} (replay with REPRISE_SEED=${seed})`)
+const seed = seedFor("Hlc.pg.test")
 
 // Node ids that are prefixes of each other and mix case, digits, `-` and `_`: where a
 // linguistic collation would disagree with `Order`.
@@ -34,14 +30,6 @@ const hlcArb = fc.oneof(
 ).map((f) => new Hlc.Hlc(f))
 const setArb = fc.array(hlcArb, { minLength: 200, maxLength: 500 })
 
-const sqlSortsLikeOrder = Effect.fn("sqlSortsLikeOrder")(function*(hlcs: ReadonlyArray<Hlc.Hlc>) {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql`TRUNCATE hlc_sort`
-  yield* sql`INSERT INTO hlc_sort ${sql.insert(hlcs.map((h) => ({ encoded: Hlc.encode(h) })))}`
-  const rows = yield* sql`SELECT encoded FROM hlc_sort ORDER BY encoded`
-  const fromSql = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ encoded: Hlc.HlcFromString })))(rows)
-  assert.deepStrictEqual(fromSql.map((r) => r.encoded), [...hlcs].sort(Hlc.Order))
-})
 
 layer(PgFixture.layer(), { excludeTestServices: true, timeout: "60 seconds" })("Hlc in SQL (Postgres)", (it) => {
   /** Verifies: R-SYNC-2 */

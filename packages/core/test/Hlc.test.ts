@@ -14,12 +14,9 @@ import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import fc from "fast-check"
 import * as Hlc from "../src/Hlc.js"
+import { seedFor, sqlSortsLikeOrder } from "./suites/hlcSql.js"
 
-const seed = process.env["REPRISE_SEED"] === undefined
-  ? Math.floor(Math.random() * 0x7fffffff)
-  : Number.parseInt(process.env["REPRISE_SEED"], 10)
-if (!Number.isSafeInteger(seed)) throw new Error(`REPRISE_SEED must be an integer, got ${process.env["REPRISE_SEED"]}`)
-console.log(`[Hlc.test] fast-check seed ${seed} (replay with REPRISE_SEED=${seed})`)
+const seed = seedFor("Hlc.test")
 const runs = { numRuns: 10_000, seed }
 
 const id = (s: string): Hlc.NodeId => Hlc.NodeId.make(s)
@@ -211,14 +208,6 @@ describe("Hlc order and encoding", () => {
 // Timestamps that sort differently under a linguistic collation: mixed case, `-` and `_`.
 const sqlSetArb = fc.array(fc.oneof(tiedArb, fc.record({ wallMs: fc.integer({ min: 0, max: 5 }), counter: fc.integer({ min: 0, max: 3 }), nodeId: nodeIdArb }).map((f) => new Hlc.Hlc(f)), hlcArb), { minLength: 200, maxLength: 500 })
 
-const sqlSortsLikeOrder = Effect.fn("sqlSortsLikeOrder")(function*(hlcs: ReadonlyArray<Hlc.Hlc>) {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql`TRUNCATE hlc_sort`
-  yield* sql`INSERT INTO hlc_sort ${sql.insert(hlcs.map((h) => ({ encoded: Hlc.encode(h) })))}`
-  const rows = yield* sql`SELECT encoded FROM hlc_sort ORDER BY encoded`
-  const fromSql = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ encoded: Hlc.HlcFromString })))(rows)
-  assert.deepStrictEqual(fromSql.map((r) => r.encoded), [...hlcs].sort(Hlc.Order))
-})
 
 layer(PgliteClient.layer({}), { excludeTestServices: true, timeout: "60 seconds" })("Hlc in SQL (PGlite)", (it) => {
   /** Verifies: R-SYNC-2 */
