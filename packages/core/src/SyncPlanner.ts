@@ -23,7 +23,7 @@
  *    first; `replay` is exactly those plus the new actions, in global order.
  * 5. Nothing at or before the ancestor is touched.
  */
-import * as Order from "effect/Order"
+import type * as Order from "effect/Order"
 
 /** An action as the planner sees it: its id and its encoded HLC (`Hlc.encode`). */
 export interface Entry {
