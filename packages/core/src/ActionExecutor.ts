@@ -103,7 +103,7 @@ const ClientStateRow = Schema.Struct({ client_id: Schema.String, last_hlc: Schem
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<ActionExecutorShape, SqlError | SyncSchema.SchemaVersionTooNew | ParseError, SqlClient.SqlClient | ActionRegistry> =>
+): Effect.Effect<ActionExecutorShape, SqlError | SyncSchema.SchemaVersionTooNew | SyncSchema.InvalidClientId | ParseError, SqlClient.SqlClient | ActionRegistry> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const registry = yield* ActionRegistry
@@ -200,7 +200,7 @@ export const make = (
 /** The executor as a layer (needs `SqlClient` and `ActionRegistry`). */
 export const layer = (
   options: Options = {}
-): Layer.Layer<ActionExecutor, SqlError | SyncSchema.SchemaVersionTooNew | ParseError, SqlClient.SqlClient | ActionRegistry> =>
+): Layer.Layer<ActionExecutor, SqlError | SyncSchema.SchemaVersionTooNew | SyncSchema.InvalidClientId | ParseError, SqlClient.SqlClient | ActionRegistry> =>
   Layer.effect(ActionExecutor, make(options))
 
 /** Executes `action` with `args` through the executor in context. */

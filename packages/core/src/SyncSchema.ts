@@ -15,6 +15,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Hlc from "./Hlc.js"
 import { createApplyFunctions } from "./internal/sql/apply.js"
 import { createSchemaV1, lockKey, SCHEMA_VERSION } from "./internal/sql/schema.js"
 
@@ -34,6 +35,18 @@ export class SchemaVersionTooNew extends Schema.TaggedError<SchemaVersionTooNew>
   }
 }
 
+/**
+ * The client id given to `install` cannot serve as an HLC node id.
+ */
+export class InvalidClientId extends Schema.TaggedError<InvalidClientId>()("InvalidClientId", {
+  clientId: Schema.String
+}) {
+  override get message() {
+    return `Invalid client id ${JSON.stringify(this.clientId)}: use 1 to 64 of A-Z a-z 0-9 _ - ` +
+      `(it doubles as the replica's HLC node id), or omit it to get a random UUID.`
+  }
+}
+
 /** What `install` reports. */
 export interface Installed {
   /** This replica's client id (generated on first install, then kept). */
@@ -48,9 +61,15 @@ export interface Installed {
  */
 export const install: (
   options?: { readonly clientId?: string }
-) => Effect.Effect<Installed, SqlError | SchemaVersionTooNew, SqlClient.SqlClient> = Effect.fn("SyncSchema.install")(
+) => Effect.Effect<Installed, SqlError | SchemaVersionTooNew | InvalidClientId, SqlClient.SqlClient> = Effect.fn(
+  "SyncSchema.install"
+)(
   function*(options?: { readonly clientId?: string }) {
     const sql = yield* SqlClient.SqlClient
+    const given = options?.clientId
+    if (given !== undefined && !Schema.is(Hlc.NodeId)(given)) {
+      return yield* new InvalidClientId({ clientId: given })
+    }
     return yield* sql.withTransaction(Effect.gen(function*() {
       yield* sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey}))`
       const installed = yield* installedVersion(sql)
@@ -63,7 +82,7 @@ export const install: (
         yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
       }
       // Later versions add their migrations here: `if (installed < 2) { ... }`.
-      const candidate = options?.clientId ?? crypto.randomUUID()
+      const candidate = given ?? crypto.randomUUID()
       yield* sql`INSERT INTO reprise.client_state (client_id) VALUES (${candidate}) ON CONFLICT DO NOTHING`
       const [state] = yield* sql<{ client_id: string }>`SELECT client_id FROM reprise.client_state`
       return { clientId: state!.client_id, version: SCHEMA_VERSION }

@@ -35,6 +35,8 @@ export const captureSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           assert.strictEqual(first.clientId, "client-a")
           assert.strictEqual(second.clientId, "client-a")
           assert.strictEqual(yield* SyncSchema.installedVersion(sql), SyncSchema.CURRENT_VERSION)
+          const badId = failureOf(yield* Effect.exit(SyncSchema.install({ clientId: "client a; drop" })))
+          assert.strictEqual(badId._tag, "InvalidClientId")
           const indexes = yield* sql<{ indexname: string }>`
             SELECT indexname FROM pg_indexes WHERE schemaname = 'reprise' AND tablename = 'action_records' ORDER BY 1`
           const names = indexes.map((r) => r.indexname)
