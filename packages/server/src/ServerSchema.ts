@@ -1,0 +1,82 @@
+/**
+ * Installs the server's tables (`reprise_server.*`: the action log, its patches and the head
+ * sequence) and the in-database materializer, together with core's sync schema, whose
+ * `reprise.apply_patches` applies patches and whose `reprise.tracked_tables` lists the
+ * canonical tables.
+ *
+ * The server owner then creates the app's canonical tables and tracks them with core's
+ * `Tracking.install(tables)`; their capture triggers refuse direct writes, so only
+ * materialization (which runs with capture off) changes them.
+ *
+ * @example
+ * ```ts
+ * yield* ServerSchema.install()
+ * yield* sql`CREATE TABLE IF NOT EXISTS notes (id text PRIMARY KEY, title text, audience_key text)`
+ * yield* Tracking.install(["notes"])
+ * ```
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { SyncSchema } from "@reprise/core"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { createMaterializeFunctions } from "./internal/sql/materialize.js"
+import { createServerSchemaV1, installLockKey, SERVER_SCHEMA_VERSION } from "./internal/sql/schema.js"
+
+/** The server schema version this build installs and understands. */
+export const CURRENT_VERSION = SERVER_SCHEMA_VERSION
+
+/**
+ * The database holds a server schema newer than this build of Reprise understands; nothing was
+ * changed.
+ */
+export class ServerSchemaTooNew extends Schema.TaggedError<ServerSchemaTooNew>()("ServerSchemaTooNew", {
+  installed: Schema.Number,
+  supported: Schema.Number
+}) {
+  override get message() {
+    return `The database's Reprise server schema is version ${this.installed}, but this build supports up to ` +
+      `${this.supported}. Upgrade @reprise/server.`
+  }
+}
+
+/** Why `install` can fail: core's sync schema install errors, or a too-new server schema. */
+export type InstallError = Effect.Effect.Error<ReturnType<typeof SyncSchema.install>> | ServerSchemaTooNew
+
+const VersionRow = Schema.Struct({ version: Schema.NullOr(Schema.Number) })
+
+/**
+ * Installs (or confirms) the server schema and core's sync schema in ONE transaction, under a
+ * transaction-scoped advisory lock so several server processes starting on one Postgres do not
+ * race. Idempotent: installing again changes nothing.
+ */
+export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClient> = Effect.fn("ServerSchema.install")(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtext(${installLockKey}))`
+      yield* SyncSchema.install()
+      const installed = yield* installedVersion
+      if (installed > SERVER_SCHEMA_VERSION) {
+        return yield* new ServerSchemaTooNew({ installed, supported: SERVER_SCHEMA_VERSION })
+      }
+      if (installed < 1) {
+        yield* sql.unsafe(createServerSchemaV1)
+        yield* sql.unsafe(createMaterializeFunctions)
+        yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
+      }
+      // Later versions add their migrations here: `if (installed < 2) { ... }`.
+    }))
+  }
+)
+
+/** The installed server schema version; 0 when there is none. */
+export const installedVersion: Effect.Effect<number, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [exists] = yield* sql<{ present: boolean }>`
+    SELECT to_regclass('reprise_server.schema_version') IS NOT NULL AS present`
+  if (exists?.present !== true) return 0
+  const rows = yield* sql`SELECT max(version) AS version FROM reprise_server.schema_version`
+  const [row] = yield* Effect.orDie(Schema.decodeUnknown(Schema.Array(VersionRow))(rows))
+  return row?.version ?? 0
+})

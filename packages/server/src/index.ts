@@ -1,0 +1,6 @@
+/**
+ * `@reprise/server`: validates and stores uploaded actions, assigns the server sequence, serves
+ * fetches and materializes canonical tables by applying patches. Never runs app code.
+ */
+export * as ServerSchema from "./ServerSchema.js"
+export * as SyncService from "./SyncService.js"

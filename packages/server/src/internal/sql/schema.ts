@@ -1,0 +1,65 @@
+/**
+ * The server's schema, version 1: the action log (`actions`, `patches`) and the head
+ * sequence (`state`), in the `reprise_server` schema so they never collide with the app's
+ * canonical tables or with core's `reprise` schema.
+ *
+ * Every statement is idempotent (`IF NOT EXISTS`, `ON CONFLICT DO NOTHING`); the installer runs
+ * it in one transaction under a transaction-scoped advisory lock.
+ *
+ * @internal
+ */
+
+/** @internal */
+export const SERVER_SCHEMA_VERSION = 1
+
+/** The advisory lock key (hashed with `hashtext`) that serializes installers. @internal */
+export const installLockKey = "reprise_server.schema"
+
+/** @internal */
+export const createServerSchemaV1 = `
+CREATE SCHEMA IF NOT EXISTS reprise_server;
+
+CREATE TABLE IF NOT EXISTS reprise_server.schema_version (
+  version integer PRIMARY KEY,
+  installed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- The action log, append-only. server_seq is the fetch order (assigned consecutively under
+-- the upload lock); (hlc, id) is the canonical order patches are materialized in. hlc uses
+-- the "C" collation so ORDER BY hlc is exactly Hlc.Order.
+CREATE TABLE IF NOT EXISTS reprise_server.actions (
+  id uuid PRIMARY KEY,
+  server_seq bigint NOT NULL,
+  tag text NOT NULL,
+  args jsonb NOT NULL,
+  client_id text NOT NULL,
+  user_id text,
+  hlc text COLLATE "C" NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('action', 'correction')),
+  received_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT actions_server_seq_key UNIQUE (server_seq)
+);
+CREATE INDEX IF NOT EXISTS actions_canonical_order ON reprise_server.actions (hlc, id);
+
+-- The row effects of each action, exactly as its author's triggers captured them.
+CREATE TABLE IF NOT EXISTS reprise_server.patches (
+  action_id uuid NOT NULL REFERENCES reprise_server.actions (id),
+  seq integer NOT NULL,
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  row_id text NOT NULL,
+  op text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE')),
+  forward jsonb CHECK (forward IS NULL OR jsonb_typeof(forward) = 'object'),
+  reverse jsonb CHECK (reverse IS NULL OR jsonb_typeof(reverse) = 'object'),
+  audience_key text,
+  PRIMARY KEY (action_id, seq)
+);
+CREATE INDEX IF NOT EXISTS patches_row ON reprise_server.patches (table_schema, table_name, row_id);
+
+-- One row: the highest server sequence assigned.
+CREATE TABLE IF NOT EXISTS reprise_server.state (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  head bigint NOT NULL DEFAULT 0
+);
+INSERT INTO reprise_server.state (singleton, head) VALUES (true, 0) ON CONFLICT DO NOTHING;
+`

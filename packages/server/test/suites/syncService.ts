@@ -1,0 +1,438 @@
+/**
+ * The sync service: one suite run on PGlite and on real Postgres.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { PgliteClient } from "@reprise/sql-pglite"
+import { Action, ActionExecutor, ActionIds, ActionRegistry, Patch, SyncProtocol, SyncSchema, Tracking } from "@reprise/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import {
+  failureOf,
+  insert,
+  logPosition,
+  remove,
+  request,
+  rowsOf,
+  setupServer,
+  stored,
+  titles,
+  update,
+  uniqueName,
+  wire,
+  writesSince
+} from "./helpers.js"
+import { ServerSchema } from "../../src/index.js"
+
+/** A client replica on its own PGlite: runs real actions and returns what it would upload. */
+const clientSession = (table: string, clientId: string, userId: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE ${sql(table)} (id text PRIMARY KEY, title text, body text, n bigint, audience_key text)`
+    yield* SyncSchema.install({ clientId })
+    yield* Tracking.install([table])
+    const create = Action.make({
+      tag: "note.create.v1",
+      args: Schema.Struct({ title: Schema.String, n: Schema.String }),
+      run: ({ n, title }) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const id = (yield* ActionIds.ActionIds).id("note")
+          yield* sql`INSERT INTO ${sql(table)} (id, title, body, n, audience_key)
+            VALUES (${id}, ${title}, ${"tëxt \"q\" \\"}, ${n}::bigint, 'team-1')`
+          return id
+        })
+    })
+    const rename = Action.make({
+      tag: "note.rename.v1",
+      args: Schema.Struct({ id: Schema.String, title: Schema.String }),
+      run: ({ id, title }) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE ${sql(table)} SET title = ${title} WHERE id = ${id}`)
+    })
+    const drop = Action.make({
+      tag: "note.delete.v1",
+      args: Schema.Struct({ id: Schema.String }),
+      run: ({ id }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM ${sql(table)} WHERE id = ${id}`)
+    })
+    const executor = yield* ActionExecutor.make({ userId, clientId }).pipe(
+      Effect.provideService(ActionRegistry.ActionRegistry, ActionRegistry.make([create, rename, drop]))
+    )
+    const big = yield* executor.execute(create, { title: "big", n: "9223372036854775807" })
+    const small = yield* executor.execute(create, { title: "small", n: "-9223372036854775808" })
+    yield* executor.execute(rename, { id: big, title: "big, renamed" })
+    yield* executor.execute(drop, { id: small })
+    const records = yield* sql<{
+      id: string
+      tag: string
+      args: unknown
+      client_id: string
+      user_id: string | null
+      hlc: string
+      kind: "action" | "correction"
+    }>`SELECT id::text AS id, tag, args, client_id, user_id, hlc, kind FROM reprise.action_records ORDER BY hlc, id`
+    const patches = yield* Patch.forActions(records.map((r) => r.id))
+    const actions: Array<typeof SyncProtocol.ActionWire.Encoded> = records.map((r) => ({
+      id: r.id,
+      tag: r.tag,
+      args: r.args,
+      clientId: r.client_id,
+      userId: r.user_id,
+      hlc: r.hlc,
+      kind: r.kind,
+      patches: patches.filter((p) => p.actionId === r.id).map((p) => ({
+        seq: p.seq,
+        schema: p.schema,
+        table: p.table,
+        rowId: p.rowId,
+        op: p.op,
+        forward: p.forward,
+        reverse: p.reverse,
+        audienceKey: p.audienceKey
+      }))
+    }))
+    return { actions, rows: yield* rowsOf(sql, table) }
+  })
+
+/** The sync service's contract, run against the given server database driver. */
+export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+  layer(driver, { timeout: "120 seconds", excludeTestServices: true })(`SyncService: ${name}`, (it) => {
+    describe("ServerSchema", () => {
+      /** Verifies: R-SRV-1 (the log and its two orders live in an idempotent, versioned schema) */
+      it.effect("installs idempotently, with the sequence and canonical-order indexes and core's applier", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* ServerSchema.install()
+          yield* ServerSchema.install()
+          assert.strictEqual(yield* ServerSchema.installedVersion, ServerSchema.CURRENT_VERSION)
+          const indexes = yield* sql<{ indexname: string }>`
+            SELECT indexname FROM pg_indexes WHERE schemaname = 'reprise_server' ORDER BY 1`
+          const names = indexes.map((r) => r.indexname)
+          for (const name of ["actions_canonical_order", "actions_server_seq_key", "patches_pkey", "patches_row"]) {
+            assert.include(names, name)
+          }
+          const [state] = yield* sql<{ rows: number; applier: boolean }>`
+            SELECT (SELECT count(*) FROM reprise_server.state)::int AS rows,
+                   to_regprocedure('reprise.apply_patches(jsonb, text)') IS NOT NULL AS applier`
+          assert.deepStrictEqual(state, { rows: 1, applier: true })
+        }))
+    })
+
+    describe("upload and fetch", () => {
+      /** Verifies: R-SRV-1, R-SYNC-9 */
+      it.effect("stores real captured actions, hands them back byte for byte and materializes the client's rows", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const client = yield* Effect.provide(clientSession(table, "client-rt", "u1"), PgliteClient.layer({}))
+          const basis = yield* sync.head("u1")
+          const response = yield* sync.upload("u1", request("client-rt", basis, client.actions))
+          assert.deepStrictEqual(
+            response.accepted,
+            client.actions.map((a, i) => ({ id: a.id, serverSeq: basis + i + 1 }))
+          )
+          assert.strictEqual(response.head, basis + client.actions.length)
+
+          const page = yield* sync.fetch("u2", { since: basis, limit: 100 })
+          assert.strictEqual(page.hasMore, false)
+          assert.strictEqual(page.next, basis + client.actions.length)
+          assert.strictEqual(page.head, response.head)
+          const encoded = page.actions.map((a) => Schema.encodeSync(SyncProtocol.RemoteAction)(a))
+          assert.deepStrictEqual(encoded, client.actions.map((a, i) => ({ ...a, serverSeq: basis + i + 1 })))
+          // The bigint extremes travel as exact JSON text, never through a JavaScript number.
+          const forward = encoded[0]?.patches[0]?.forward
+          assert.include(forward, "\"n\": 9223372036854775807")
+          assert.include(encoded[3]?.patches[0]?.reverse, "\"n\": -9223372036854775808")
+          // The canonical table now equals the client's, value for value.
+          assert.deepStrictEqual(yield* rowsOf(sql, table), client.rows)
+          assert.strictEqual(client.rows.length, 1)
+        }))
+
+      /** Verifies: R-SRV-1 */
+      it.effect("materializes in canonical (HLC) order under each author's identity", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const log = yield* logPosition(sql)
+          const a = wire({ clientId: "mat-a", userId: "ua", wallMs: now - 3000, patches: [
+            insert(table, { id: "r1", title: "one", n: 1 }),
+            insert(table, { id: "r2", title: "two", n: 2 })
+          ] })
+          // Sent before `a`, but ordered after it: it updates a row `a` creates.
+          const b = wire({ clientId: "mat-a", userId: "ua", wallMs: now - 2000, patches: [
+            update(table, "r1", { title: "one'" }, { title: "one" }),
+            remove(table, { id: "r2", title: "two", body: null, n: 2, audience_key: null })
+          ] })
+          const basis = yield* sync.head("ua")
+          const response = yield* sync.upload("ua", request("mat-a", basis, [b, a]))
+          // Sequences follow the request; materialization follows the HLC order.
+          assert.deepStrictEqual(response.accepted.map((x) => x.serverSeq), [basis + 1, basis + 2])
+          const c = wire({ clientId: "mat-c", userId: "uc", wallMs: now - 1000, patches: [
+            insert(table, { id: "r3", title: "three", body: "b", n: "12345678901234567" })
+          ] })
+          yield* sync.upload("uc", request("mat-c", response.head, [c]))
+          assert.deepStrictEqual(yield* titles(sql, table), [
+            { id: "r1", title: "one'", body: null },
+            { id: "r3", title: "three", body: "b" }
+          ])
+          const [n] = yield* sql<{ n: string }>`SELECT n::text AS n FROM ${sql(table)} WHERE id = 'r3'`
+          assert.strictEqual(n?.n, "12345678901234567")
+          assert.deepStrictEqual(yield* writesSince(sql, table, log), [
+            ["r1", "INSERT", "ua"],
+            ["r2", "INSERT", "ua"],
+            ["r1", "UPDATE", "ua"],
+            ["r2", "DELETE", "ua"],
+            ["r3", "INSERT", "uc"]
+          ])
+          // Direct writes to the canonical table are still refused: only materialization writes.
+          const direct = yield* Effect.exit(sql`INSERT INTO ${sql(table)} (id) VALUES ('x')`)
+          assert.strictEqual(direct._tag, "Failure")
+        }))
+
+      /** Verifies: R-SYNC-9 */
+      it.effect("pages through the log with limit, next and hasMore", () =>
+        Effect.gen(function*() {
+          const { sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const since = yield* sync.head("u1")
+          const actions = Array.from({ length: 5 }, (_, i) =>
+            wire({ clientId: "page-a", userId: "u1", wallMs: now - 10_000 + i, patches: [insert(table, { id: `p${i}`, title: `${i}` })] }))
+          yield* sync.upload("u1", request("page-a", since, actions))
+          const seen: Array<number> = []
+          let cursor = since
+          const pages: Array<[number, boolean]> = []
+          for (;;) {
+            const page = yield* sync.fetch("u1", { since: cursor, limit: 2 })
+            seen.push(...page.actions.map((a) => a.serverSeq))
+            pages.push([page.actions.length, page.hasMore])
+            assert.strictEqual(page.next, page.actions.at(-1)?.serverSeq ?? cursor)
+            assert.strictEqual(page.head, since + 5)
+            cursor = page.next
+            if (!page.hasMore) break
+          }
+          assert.deepStrictEqual(pages, [[2, true], [2, true], [1, false]])
+          assert.deepStrictEqual(seen, [1, 2, 3, 4, 5].map((i) => since + i))
+          assert.deepStrictEqual(
+            (yield* sync.fetch("u1", { since: since + 1, limit: 1 })).actions.map((a) => a.id),
+            [actions[1]!.id]
+          )
+          const empty = yield* sync.fetch("u1", { since: cursor, limit: 10 })
+          assert.deepStrictEqual([empty.actions.length, empty.next, empty.hasMore], [0, cursor, false])
+          const bad = failureOf(yield* Effect.exit(sync.fetch("u1", { since: -1, limit: 0 })))
+          assert.strictEqual(bad._tag, "FetchRejected")
+        }))
+    })
+
+    describe("idempotency", () => {
+      /** Verifies: R-SYNC-5 */
+      it.effect("returns the same sequences for a re-upload and stores nothing new; a changed duplicate is a Conflict", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const a = wire({ clientId: "dup-a", userId: "u1", wallMs: now - 5000, patches: [
+            { op: "INSERT", table, rowId: "d1", forward: "{\"id\": \"d1\", \"n\": 9223372036854775807, \"title\": \"x\"}", reverse: null }
+          ] })
+          const b = wire({ clientId: "dup-a", userId: "u1", wallMs: now - 4000, patches: [update(table, "d1", { title: "y" }, { title: "x" })] })
+          const basis = yield* sync.head("u1")
+          const first = yield* sync.upload("u1", request("dup-a", basis, [a, b]))
+          const before = yield* stored(sql, table)
+          const again = yield* sync.upload("u1", request("dup-a", basis, [a, b]))
+          assert.deepStrictEqual(again, first)
+          assert.deepStrictEqual(yield* stored(sql, table), before)
+          // Re-sent JSON with other formatting is the same content.
+          const reformatted = { ...a, patches: [{ ...a.patches[0]!, forward: "{ \"n\": 9223372036854775807,\n  \"id\": \"d1\", \"title\": \"x\" }" }] }
+          assert.deepStrictEqual(yield* sync.upload("u1", request("dup-a", basis, [reformatted])), { accepted: [first.accepted[0]!], head: first.head })
+          // A stored action alongside a new one: the old keeps its sequence, the new gets the next.
+          const c = wire({ clientId: "dup-a", userId: "u1", wallMs: now - 3000, patches: [update(table, "d1", { title: "z" }, { title: "y" })] })
+          const mixed = yield* sync.upload("u1", request("dup-a", basis, [b, c]))
+          assert.deepStrictEqual(mixed.accepted, [first.accepted[1]!, { id: c.id, serverSeq: first.head + 1 }])
+          // The same id with other content is refused, and nothing of the upload is stored.
+          const after = yield* stored(sql, table)
+          const d = wire({ clientId: "dup-a", userId: "u1", wallMs: now - 2000, patches: [insert(table, { id: "d2" })] })
+          const changed = { ...c, patches: [{ ...c.patches[0]!, forward: "{\"title\": \"other\"}" }] }
+          const conflict = failureOf(yield* Effect.exit(sync.upload("u1", request("dup-a", mixed.head, [d, changed]))))
+          assert.strictEqual(conflict._tag, "UploadRejected")
+          if (conflict._tag === "UploadRejected") {
+            assert.strictEqual(conflict.reason, "Conflict")
+            assert.strictEqual(conflict.actionId, c.id)
+          }
+          assert.deepStrictEqual(yield* stored(sql, table), after)
+          assert.deepStrictEqual(yield* titles(sql, table), [{ id: "d1", title: "z", body: null }])
+        }))
+    })
+
+    describe("validation", () => {
+      /** Verifies: R-SRV-1, R-SYNC-8, R-SYNC-9 */
+      it.effect("rejects malformed, foreign, oversized and drifted uploads with a reason, writing nothing", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const strict = yield* setupServer({ maxDriftMs: 1000 })
+          const now = yield* Clock.currentTimeMillis
+          const basis = yield* sync.head("u1")
+          const ok = (patches = [insert(table, { id: uniqueName("v") })]) =>
+            wire({ clientId: "val-a", userId: "u1", wallMs: now - 1000, patches })
+          const before = yield* stored(sql, table)
+          const tooMany = Array.from({ length: SyncProtocol.Limits.maxActionsPerUpload + 1 }, () => ok())
+          const manyPatches = ok(Array.from({ length: SyncProtocol.Limits.maxPatchesPerAction + 1 }, (_, i) => insert(table, { id: `m${i}` })))
+          const hugeArgs = { ...ok(), args: { input: { text: "x".repeat(SyncProtocol.Limits.maxArgsChars) }, timestamp: now } }
+          const drifted = wire({ clientId: "val-a", userId: "u1", wallMs: now + 10 * 60 * 1000, patches: [] })
+          const untracked = ok([insert(uniqueName("nope"), { id: "u" })])
+          const cases: ReadonlyArray<readonly [string, unknown, SyncProtocol.UploadRejected["reason"], string | null]> = [
+            ["not an object", "hello", "Malformed", null],
+            ["bad hlc", request("val-a", basis, [{ ...ok(), hlc: "yesterday" }]), "Malformed", null],
+            ["no actions", request("val-a", basis, []), "Malformed", null],
+            ["forward not JSON", request("val-a", basis, [{ ...ok(), patches: [{ ...ok().patches[0]!, forward: "{\"a\": " }] }]), "Malformed", "id"],
+            ["delete without old row", request("val-a", basis, [ok([{ op: "DELETE", table, rowId: "z", forward: null, reverse: null }])]), "Malformed", "id"],
+            ["untracked table", request("val-a", basis, [untracked]), "Malformed", untracked.id],
+            ["wrong author", request("val-a", basis, [ok(), wire({ clientId: "val-a", userId: "u2", wallMs: now, patches: [] })]), "WrongAuthor", "id"],
+            ["anonymous author", request("val-a", basis, [wire({ clientId: "val-a", userId: null, wallMs: now, patches: [] })]), "WrongAuthor", "id"],
+            ["wrong client", request("val-a", basis, [wire({ clientId: "val-b", userId: "u1", wallMs: now, patches: [] })]), "WrongClient", "id"],
+            ["too many actions", request("val-a", basis, tooMany), "TooLarge", null],
+            ["too many patches", request("val-a", basis, [manyPatches]), "TooLarge", manyPatches.id],
+            ["args too large", request("val-a", basis, [hugeArgs]), "TooLarge", hugeArgs.id],
+            ["drifted clock", request("val-a", basis, [ok(), drifted]), "ClockDrift", drifted.id]
+          ]
+          for (const [label, body, reason, actionId] of cases) {
+            const error = failureOf(yield* Effect.exit(sync.upload("u1", body)))
+            assert.strictEqual(error._tag, "UploadRejected", label)
+            if (error._tag !== "UploadRejected") continue
+            assert.strictEqual(error.reason, reason, `${label}: ${error.message}`)
+            if (actionId !== null && actionId !== "id") assert.strictEqual(error.actionId, actionId, label)
+            if (actionId === "id") assert.isString(error.actionId, label)
+            assert.deepStrictEqual(yield* stored(sql, table), before, label)
+          }
+          // The drift bound is configurable.
+          const slightlyAhead = wire({ clientId: "val-a", userId: "u1", wallMs: now + 30_000, patches: [insert(strict.table, { id: "s" })] })
+          const refused = failureOf(yield* Effect.exit(strict.sync.upload("u1", request("val-a", basis, [slightlyAhead]))))
+          assert.strictEqual(refused._tag === "UploadRejected" && refused.reason, "ClockDrift")
+          yield* sync.upload("u1", request("val-a", basis, [slightlyAhead]))
+          assert.deepStrictEqual(yield* titles(sql, strict.table), [{ id: "s", title: null, body: null }])
+        }))
+
+      /** Verifies: R-SRV-1 */
+      it.effect("rolls back the whole upload when its patches do not fit the canonical tables", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const basis = yield* sync.head("u1")
+          yield* sync.upload("u1", request("fit-a", basis, [wire({ clientId: "fit-a", userId: "u1", wallMs: now - 2000, patches: [insert(table, { id: "f1" })] })]))
+          const before = yield* stored(sql, table)
+          const duplicateRow = wire({ clientId: "fit-a", userId: "u1", wallMs: now - 1000, patches: [insert(table, { id: "f2" }), insert(table, { id: "f1" })] })
+          const error = failureOf(yield* Effect.exit(sync.upload("u1", request("fit-a", Number(before.head), [duplicateRow]))))
+          assert.strictEqual(error._tag === "UploadRejected" && error.reason, "Malformed")
+          assert.deepStrictEqual(yield* stored(sql, table), before)
+        }))
+    })
+
+    describe("head gate", () => {
+      /** Verifies: R-SYNC-6 */
+      it.effect("refuses an upload behind another client's actions with BehindHead, then accepts it at the new basis", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const basis = yield* sync.head("ua")
+          const first = yield* sync.upload("ua", request("gate-a", basis, [
+            wire({ clientId: "gate-a", userId: "ua", wallMs: now - 5000, patches: [insert(table, { id: "g1" })] })
+          ]))
+          // A client's own actions never put it behind.
+          const own = yield* sync.upload("ua", request("gate-a", basis, [
+            wire({ clientId: "gate-a", userId: "ua", wallMs: now - 4000, patches: [insert(table, { id: "g2" })] })
+          ]))
+          const before = yield* stored(sql, table)
+          const late = [wire({ clientId: "gate-b", userId: "ub", wallMs: now - 3000, patches: [insert(table, { id: "g3" })] })]
+          const behind = failureOf(yield* Effect.exit(sync.upload("ub", request("gate-b", basis, late))))
+          assert.strictEqual(behind._tag, "BehindHead")
+          if (behind._tag === "BehindHead") {
+            assert.deepStrictEqual([behind.basis, behind.head], [basis, own.head])
+            assert.instanceOf(behind, SyncProtocol.BehindHead)
+          }
+          assert.deepStrictEqual(yield* stored(sql, table), before)
+          const stillBehind = failureOf(yield* Effect.exit(sync.upload("ub", request("gate-b", first.head, late))))
+          assert.strictEqual(stillBehind._tag, "BehindHead")
+          const accepted = yield* sync.upload("ub", request("gate-b", own.head, late))
+          assert.deepStrictEqual(accepted.accepted.map((a) => a.serverSeq), [own.head + 1])
+          // Now the first client is behind the second one's action.
+          const next = [wire({ clientId: "gate-a", userId: "ua", wallMs: now - 2000, patches: [] })]
+          const aBehind = failureOf(yield* Effect.exit(sync.upload("ua", request("gate-a", own.head, next))))
+          assert.strictEqual(aBehind._tag === "BehindHead" && aBehind.head, accepted.head)
+          yield* sync.upload("ua", request("gate-a", accepted.head, next))
+          assert.deepStrictEqual((yield* titles(sql, table)).map((r) => r.id), ["g1", "g2", "g3"])
+        }))
+    })
+
+    describe("late arrivals", () => {
+      /** Verifies: R-SRV-2, R-SYNC-4 */
+      it.effect("puts a late update in its place, rewriting only the rows it touches", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const base = (n: number) => now - 60_000 + n * 1000
+          const r = { id: "r", title: "orig", body: "orig body", n: null, audience_key: null }
+          let head = yield* sync.head("u1")
+          head = (yield* sync.upload("u1", request("late-a", head, [wire({ clientId: "late-a", userId: "u1", wallMs: base(1), patches: [
+            insert(table, r),
+            insert(table, { id: "s", title: "s1" }),
+            insert(table, { id: "t", title: "t1" })
+          ] })]))).head
+          head = (yield* sync.upload("u2", request("late-b", head, [wire({ clientId: "late-b", userId: "u2", wallMs: base(3), patches: [
+            update(table, "r", { title: "later" }, { title: "orig" }),
+            update(table, "s", { title: "s2" }, { title: "s1" })
+          ] })]))).head
+          const xmin = () => sql<{ id: string; xmin: string }>`SELECT id, xmin::text AS xmin FROM ${sql(table)} ORDER BY id`
+          const before = yield* xmin()
+          const log = yield* logPosition(sql)
+          // Older than the update above: it changes the title (overwritten later) and the body.
+          yield* sync.upload("u3", request("late-c", head, [wire({ clientId: "late-c", userId: "u3", wallMs: base(2), patches: [
+            update(table, "r", { title: "late", body: "late body" }, { title: "orig", body: "orig body" })
+          ] })]))
+          assert.deepStrictEqual(yield* titles(sql, table), [
+            { id: "r", title: "later", body: "late body" },
+            { id: "s", title: "s2", body: null },
+            { id: "t", title: "t1", body: null }
+          ])
+          // Only row r was rewritten: undo the later update, apply the late one, redo the later one,
+          // each under its author. s (touched by the later action) and t were not.
+          assert.deepStrictEqual(yield* writesSince(sql, table, log), [
+            ["r", "UPDATE", "u2"],
+            ["r", "UPDATE", "u3"],
+            ["r", "UPDATE", "u2"]
+          ])
+          const after = yield* xmin()
+          assert.deepStrictEqual(after.filter((x) => x.id !== "r"), before.filter((x) => x.id !== "r"))
+          assert.notStrictEqual(after.find((x) => x.id === "r")?.xmin, before.find((x) => x.id === "r")?.xmin)
+        }))
+
+      /** Verifies: R-SRV-2, R-SYNC-4 */
+      it.effect("does not resurrect a row deleted later: neither by a late insert nor by a late update", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const base = (n: number) => now - 60_000 + n * 1000
+          const row = { id: "k", title: "created late", body: null, n: null, audience_key: null }
+          const other = { id: "o", title: "other", body: null, n: null, audience_key: null }
+          let head = yield* sync.head("u1")
+          head = (yield* sync.upload("u1", request("res-a", head, [
+            wire({ clientId: "res-a", userId: "u1", wallMs: base(1), patches: [insert(table, other)] })
+          ]))).head
+          // The deletes arrive first (their author had seen the rows), the creations later.
+          head = (yield* sync.upload("u2", request("res-b", head, [wire({ clientId: "res-b", userId: "u2", wallMs: base(5), patches: [
+            remove(table, { ...row, title: "renamed" }),
+            remove(table, { ...other, title: "other 2" })
+          ] })]))).head
+          assert.deepStrictEqual(yield* titles(sql, table), [])
+          head = (yield* sync.upload("u3", request("res-c", head, [
+            wire({ clientId: "res-c", userId: "u3", wallMs: base(2), patches: [insert(table, row)] }),
+            wire({ clientId: "res-c", userId: "u3", wallMs: base(3), patches: [
+              update(table, "k", { title: "renamed" }, { title: "created late" }),
+              update(table, "o", { title: "other 2" }, { title: "other" })
+            ] })
+          ]))).head
+          assert.deepStrictEqual(yield* titles(sql, table), [])
+          // And a later action's effects stay: a row inserted after the deletes is untouched.
+          yield* sync.upload("u1", request("res-a", head, [
+            wire({ clientId: "res-a", userId: "u1", wallMs: base(6), patches: [insert(table, { id: "n", title: "new" })] })
+          ]))
+          assert.deepStrictEqual((yield* titles(sql, table)).map((r) => r.id), ["n"])
+        }))
+    })
+  })
