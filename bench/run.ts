@@ -133,7 +133,8 @@ const w1 = async () => {
     return async (i) => {
       const id = crypto.randomUUID()
       await env.pglite.transaction(async (tx) => {
-        await tx.query(RECORD_INSERT, [id, "note.create.v1", JSON.stringify({ input: { title: `title ${i}` }, timestamp: 0 }), "c", "u1", `h${String(++k).padStart(12, "0")}`])
+        // As the executor sends it: parameterless (simple protocol), values as literals.
+        await tx.exec(recordInsert(id, JSON.stringify({ input: { title: `title ${i}` }, timestamp: 0 }), `h${String(++k).padStart(12, "0")}`))
         await tx.query("INSERT INTO notes (id, title, content, user_id, audience_key) VALUES ($1, $2, $3, $4, $5)", [
           id, `title ${i}`, "content", "u1", "u1"
         ])
@@ -161,10 +162,11 @@ const w1 = async () => {
   return { floor, driver, design, action, statements }
 }
 
-const RECORD_INSERT = `
-  WITH ctx AS (SELECT set_config('reprise.action_id', $1, true) AS a, set_config('reprise.patch_seq', '0', true) AS b)
+const literal = (value: string) => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`
+const recordInsert = (id: string, args: string, hlc: string) => `
+  WITH ctx AS (SELECT set_config('reprise.action_id', ${literal(id)}, true) AS a, set_config('reprise.patch_seq', '0', true) AS b)
   INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
-  SELECT $1::uuid, $2, $3::jsonb, $4, $5, $6 FROM ctx`
+  SELECT ${literal(id)}::uuid, 'note.create.v1', ${literal(args)}::jsonb, 'c', 'u1', ${literal(hlc)} FROM ctx`
 
 const w2 = async () => {
   const opened: Array<PGlite> = []

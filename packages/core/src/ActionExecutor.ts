@@ -136,15 +136,7 @@ export const make = (
         const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         return yield* sql.withTransaction(Effect.gen(function*() {
-          // One statement: point the triggers at this action, reset the patch sequence and
-          // insert the record.
-          yield* sql`
-            WITH ctx AS (
-              SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
-                     set_config('reprise.patch_seq', '0', true) AS b
-            )
-            INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
-            SELECT ${actionId}::uuid, ${action.tag}, ${recordArgs}::jsonb, ${state.client_id}, ${userId}, ${hlc} FROM ctx`
+          yield* recordInsert(sql, [actionId, action.tag, recordArgs, state.client_id, userId, hlc])
           const out = devMode
             ? yield* runTwice(action, args, actionId, timestamp)
             : yield* runDeterministic(sql, action, args, actionId, timestamp)
@@ -218,3 +210,43 @@ export const executeTag = (
 
 /** Re-exported so callers can match on it next to the executor's own errors. */
 export type { UnknownActionTag }
+
+type RecordValues = readonly [actionId: string, tag: string, args: string, clientId: string, userId: string | null, hlc: string]
+
+/**
+ * One statement that points the capture triggers at the action, resets its patch sequence and
+ * inserts its record.
+ *
+ * It is sent without parameters, its values inlined as escaped literals: a parameterless
+ * statement goes over Postgres' simple query protocol, one exchange instead of the extended
+ * protocol's parse/describe/bind/execute, which on PGlite is the biggest part of its cost.
+ * A value with a NUL character (which no literal can hold, and Postgres refuses anyway) keeps
+ * the parameterized form, so its error is unchanged.
+ */
+const recordInsert = (sql: SqlClient.SqlClient, values: RecordValues): Effect.Effect<unknown, SqlError> => {
+  if (values.some((value) => value !== null && value.includes("\u0000"))) {
+    const [actionId, tag, args, clientId, userId, hlc] = values
+    return sql`
+      WITH ctx AS (
+        SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
+               set_config('reprise.patch_seq', '0', true) AS b
+      )
+      INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
+      SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
+  }
+  const [actionId, tag, args, clientId, userId, hlc] = values.map((value) => value === null ? "NULL" : literal(value))
+  return sql.unsafe(`
+      WITH ctx AS (
+        SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
+               set_config('reprise.patch_seq', '0', true) AS b
+      )
+      INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
+      SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`)
+}
+
+/**
+ * A Postgres string literal for `value`, as `pg`'s `escapeLiteral` writes it: an `E'...'`
+ * string with quotes and backslashes doubled, which reads back exactly whatever
+ * `standard_conforming_strings` is set to.
+ */
+const literal = (value: string): string => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`

@@ -35,7 +35,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { makeCompiler as makeCompilerInternal, PgliteJson } from "./internal/compiler.js"
 import { makeConnection } from "./internal/connection.js"
@@ -186,23 +186,16 @@ export const fromPglite = (
         : Effect.succeed(open)
     }
 
-    // A transaction (and `reserve`) holds PGlite's transaction mutex until its scope closes.
-    const acquireTransaction = Effect.flatMap(Scope.make(), (scope) =>
-      Effect.map(
-        Scope.extend(
-          Effect.acquireRelease(openTransaction(pglite), (open) => open.rollback),
-          scope
-        ),
-        (open) => [scope, open] as const
-      ))
-
+    // A transaction holds PGlite's transaction mutex from `openTransaction` until `commit` or
+    // `rollback` below, which `withTransaction` runs on every exit (it is uninterruptible
+    // around them), so no scope is needed to release it.
     const withTransaction = Client.makeWithTransaction({
       transactionTag: Client.TransactionConnection,
       spanAttributes,
-      acquireConnection: Effect.map(acquireTransaction, ([scope, open]) => {
+      acquireConnection: Effect.map(openTransaction(pglite), (open) => {
         const conn = makeConnection(runnerFor(open.tx))
         openTransactions.set(conn, open)
-        return [scope, conn] as const
+        return [undefined, conn] as const
       }),
       // PGlite's `transaction()` has already issued BEGIN and will issue COMMIT or ROLLBACK.
       begin: () => Effect.void,

@@ -96,6 +96,25 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           assert.isObject(byTag)
         }))
 
+      /** Verifies: R-ACT-2 */
+      it.effect("records args and user ids exactly, whatever characters they hold", () =>
+        Effect.gen(function*() {
+          const hostileUser = `u'; DROP TABLE x; -- \\ E'\\'' $$ ü`
+          const { create, executor, sql } = yield* setup({ userId: hostileUser })
+          const titles = [
+            `it's`, `back\\slash \\' \\\\`, `E'\\x00'`, `$$ $fn$ ;`, `emoji 🎉 and 中文`,
+            `new\nline\ttab\r`, `"quoted" {json}`, `\u0001 control`
+          ]
+          for (const title of titles) {
+            yield* executor.execute(create, { title, content: title })
+            const [record] = yield* sql<{ args: { input: { title: string; content: string } }; user_id: string }>`
+              SELECT args, user_id FROM reprise.action_records ORDER BY hlc DESC LIMIT 1`
+            assert.strictEqual(record?.args.input.title, title)
+            assert.strictEqual(record?.args.input.content, title)
+            assert.strictEqual(record?.user_id, hostileUser)
+          }
+        }))
+
       /** Verifies: R-ACT-1 */
       it.effect("fails with typed errors for an unknown tag and for invalid args, writing nothing", () =>
         Effect.gen(function*() {

@@ -39,9 +39,12 @@ CREATE TABLE IF NOT EXISTS reprise.action_records (
 CREATE INDEX IF NOT EXISTS action_records_replay_order ON reprise.action_records (hlc, id);
 CREATE INDEX IF NOT EXISTS action_records_pending ON reprise.action_records (hlc) WHERE NOT synced;
 
--- The row effects of each action, in the order its writes happened.
+-- The row effects of each action, in the order its writes happened. action_id always names a
+-- record: the capture trigger writes it inside the transaction that inserted that record, and
+-- records are never deleted. It is not declared as a foreign key because the check would run
+-- a query per captured row, on the write path of every action.
 CREATE TABLE IF NOT EXISTS reprise.action_patches (
-  action_id uuid NOT NULL REFERENCES reprise.action_records (id) ON DELETE CASCADE,
+  action_id uuid NOT NULL,
   seq integer NOT NULL,
   table_schema text NOT NULL,
   table_name text NOT NULL,

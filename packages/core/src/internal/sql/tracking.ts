@@ -27,15 +27,21 @@ export const captureTriggerSql = (options: {
 }): string => `
 CREATE OR REPLACE FUNCTION ${options.functionName}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
-  v_action text := current_setting('reprise.action_id', true);
+  v_action text;
   v_seq integer;
+  v_set text;
   r ${options.qualifiedTable};
+  v_new jsonb;
+  v_old jsonb;
   v_forward jsonb;
   v_reverse jsonb;
 BEGIN
+  -- Runs once per written row, so every step is a PL/pgSQL simple expression except the one
+  -- INSERT (and, for an UPDATE, the diff query): no PERFORM, no second to_jsonb of a row.
   IF current_setting('reprise.capture', true) = 'off' THEN
     RETURN NULL;
   END IF;
+  v_action := current_setting('reprise.action_id', true);
   IF v_action IS NULL OR v_action = '' THEN
     RAISE EXCEPTION USING ERRCODE = 'RP001',
       MESSAGE = format('Reprise: %s on tracked table %s outside an action', TG_OP, ${options.tableLiteral}),
@@ -50,25 +56,31 @@ BEGIN
         MESSAGE = format('Reprise: the id of a row of %s cannot change (%s to %s)', ${options.tableLiteral}, OLD.id, NEW.id),
         HINT = 'Delete the row and insert a new one instead.';
     END IF;
-    r := NEW;
-    SELECT jsonb_object_agg(n.key, n.value), jsonb_object_agg(n.key, o.value)
+    v_new := to_jsonb(NEW);
+    v_old := to_jsonb(OLD);
+    IF v_new = v_old THEN
+      RETURN NULL;
+    END IF;
+    -- Both rows have the same columns, so each key of one is a key of the other.
+    SELECT jsonb_object_agg(n.key, n.value), jsonb_object_agg(n.key, v_old -> n.key)
       INTO v_forward, v_reverse
-      FROM jsonb_each(to_jsonb(NEW)) AS n JOIN jsonb_each(to_jsonb(OLD)) AS o ON o.key = n.key
-      WHERE n.value IS DISTINCT FROM o.value;
+      FROM jsonb_each(v_new) AS n
+      WHERE n.value IS DISTINCT FROM v_old -> n.key;
     IF v_forward IS NULL THEN
       RETURN NULL;
     END IF;
+    r := NEW;
   ELSE
     r := OLD;
     v_reverse := to_jsonb(OLD);
   END IF;
   v_seq := coalesce(nullif(current_setting('reprise.patch_seq', true), ''), '0')::integer + 1;
-  PERFORM set_config('reprise.patch_seq', v_seq::text, true);
+  v_set := set_config('reprise.patch_seq', v_seq::text, true);
   INSERT INTO reprise.action_patches
     (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
   VALUES
-    (v_action::uuid, v_seq, TG_TABLE_SCHEMA, TG_TABLE_NAME, r.id::text, TG_OP, v_forward, v_reverse,
-     (${options.audienceSql})::text);
+    (v_action::uuid, v_seq, TG_TABLE_SCHEMA, TG_TABLE_NAME, r.id::text, TG_OP,
+     v_forward, v_reverse, (${options.audienceSql})::text);
   RETURN NULL;
 END
 $fn$;
