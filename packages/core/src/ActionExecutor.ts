@@ -74,6 +74,8 @@ export interface Options {
   readonly devMode?: boolean
   /** The client id to use if the database has none yet (a random UUID otherwise). */
   readonly clientId?: string
+  /** How far ahead of this replica's clock a received HLC may be; 5 minutes by default (R-SYNC-8). */
+  readonly maxDriftMs?: number
 }
 
 /** The executor's shape. */
@@ -89,6 +91,11 @@ export interface ActionExecutorShape {
   readonly executeTag: (tag: string, args: unknown) => Effect.Effect<unknown, unknown>
   /** The latest HLC this replica issued or received. */
   readonly clock: Effect.Effect<Hlc.Hlc>
+  /**
+   * Merges a received timestamp into this replica's clock (`Hlc.receive`), so everything it
+   * does next is ordered after what it has seen; refuses one too far in the future (R-SYNC-8).
+   */
+  readonly observe: (remote: Hlc.Hlc) => Effect.Effect<void, Hlc.ClockDriftError>
 }
 
 /** Executes actions on this replica. */
@@ -186,7 +193,14 @@ export const make = (
         (action: Action.Any): Effect.Effect<unknown, unknown> => runRecorded(action, args) as Effect.Effect<unknown, unknown>
       )
 
-    return { clientId: state.client_id, execute, executeTag, clock: Ref.get(clock) }
+    const observe = (remote: Hlc.Hlc): Effect.Effect<void, Hlc.ClockDriftError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatten(Ref.modify(clock, (last): readonly [Effect.Effect<void, Hlc.ClockDriftError>, Hlc.Hlc] => {
+          const merged = Hlc.receive(last, remote, now, options.maxDriftMs === undefined ? {} : { maxDriftMs: options.maxDriftMs })
+          return merged._tag === "Right" ? [Effect.void, merged.right] : [Effect.fail(merged.left), last]
+        })))
+
+    return { clientId: state.client_id, execute, executeTag, clock: Ref.get(clock), observe }
   })
 
 /** The executor as a layer (needs `SqlClient` and `ActionRegistry`). */

@@ -2,5 +2,6 @@
  * `@reprise/server`: validates and stores uploaded actions, assigns the server sequence, serves
  * fetches and materializes canonical tables by applying patches. Never runs app code.
  */
+export * as InProcessTransport from "./InProcessTransport.js"
 export * as ServerSchema from "./ServerSchema.js"
 export * as SyncService from "./SyncService.js"

@@ -33,11 +33,14 @@ CREATE TABLE IF NOT EXISTS reprise.action_records (
   kind text NOT NULL DEFAULT 'action' CHECK (kind IN ('action', 'correction')),
   server_seq bigint UNIQUE,
   synced boolean NOT NULL DEFAULT false,
+  -- false for a received action not yet applied to this replica's tables
+  applied boolean NOT NULL DEFAULT true,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 -- Replay order (HLC total order, then id) and fetch order (server_seq, via its UNIQUE index).
 CREATE INDEX IF NOT EXISTS action_records_replay_order ON reprise.action_records (hlc, id);
 CREATE INDEX IF NOT EXISTS action_records_pending ON reprise.action_records (hlc) WHERE NOT synced;
+CREATE INDEX IF NOT EXISTS action_records_unapplied ON reprise.action_records (hlc, id) WHERE NOT applied;
 
 -- The row effects of each action, in the order its writes happened. action_id always names a
 -- record: the capture trigger writes it inside the transaction that inserted that record, and

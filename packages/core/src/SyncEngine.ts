@@ -1,0 +1,331 @@
+/**
+ * The client sync engine: fetches the server's log page by page, ingests it idempotently,
+ * applies it (fast-forward, or roll back to the common ancestor and replay everything after
+ * it in global order), and uploads pending local actions, catching up and retrying when the
+ * server says the upload is behind its head.
+ *
+ * Each fetched page is ingested, applied and acknowledged (the watermark advanced) in ONE
+ * transaction: a failure leaves the database exactly as before (R-SYNC-2), and the watermark
+ * never runs ahead of what is applied.
+ *
+ * @example
+ * ```ts
+ * const engine = yield* SyncEngine.SyncEngine
+ * const report = yield* engine.requestSync
+ * ```
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { ParseError } from "effect/ParseResult"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Action from "./Action.js"
+import { ActionExecutor, InvalidActionArgs } from "./ActionExecutor.js"
+import type { UnknownActionTag } from "./ActionRegistry.js"
+import { ActionRegistry } from "./ActionRegistry.js"
+import type * as Hlc from "./Hlc.js"
+import { runDeterministic } from "./internal/determinism.js"
+import { markUnappliedAfter, undoAfter } from "./internal/sql/engine.js"
+import * as SyncPlanner from "./SyncPlanner.js"
+import * as SyncProtocol from "./SyncProtocol.js"
+import { SyncTransport, type TransportError } from "./SyncTransport.js"
+
+/** Why a sync failed. Nothing of the failing step was written. */
+export type SyncError =
+  | SqlError
+  | TransportError
+  | SyncProtocol.UploadRejected
+  | SyncProtocol.BehindHead
+  | UnknownActionTag
+  | InvalidActionArgs
+  | Hlc.ClockDriftError
+  | ParseError
+
+/** What one sync did. */
+export interface SyncReport {
+  readonly fetched: number
+  readonly uploaded: number
+  readonly fastForwarded: number
+  readonly reconciled: number
+  readonly replayed: number
+}
+
+/** Options of the engine. */
+export interface Options {
+  /** Actions per fetch page (R-SYNC-9); 500 by default. */
+  readonly pageSize?: number
+  /** Upload attempts when the server answers `BehindHead`; 5 by default (R-SYNC-6). */
+  readonly maxUploadAttempts?: number
+  /** The first backoff between upload attempts, jittered and doubled each time; 50 ms by default. */
+  readonly backoff?: Duration.DurationInput
+}
+
+/** The engine's shape. */
+export interface SyncEngineShape {
+  /** Fetches and applies everything new, then uploads everything pending. */
+  readonly sync: Effect.Effect<SyncReport, SyncError>
+  /**
+   * `sync`, single-flight: concurrent requests share one run, and a burst of requests made
+   * while a sync runs is served by one more run after it.
+   */
+  readonly requestSync: Effect.Effect<SyncReport, SyncError>
+  /** Fetch and apply only. */
+  readonly pull: Effect.Effect<SyncReport, SyncError>
+  /** Upload only (catching up first if the server asks). */
+  readonly push: Effect.Effect<SyncReport, SyncError>
+}
+
+/** The client sync engine. */
+export class SyncEngine extends Context.Tag("@reprise/core/SyncEngine")<SyncEngine, SyncEngineShape>() {}
+
+const RecordRow = Schema.Struct({
+  tag: Schema.String,
+  args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number })
+})
+const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
+const PendingRow = Schema.Struct({
+  id: Schema.String,
+  tag: Schema.String,
+  args: Schema.Unknown,
+  client_id: Schema.String,
+  user_id: Schema.NullOr(Schema.String),
+  hlc: Schema.String,
+  kind: SyncProtocol.Kind,
+  patches: Schema.Array(Schema.Struct({
+    seq: Schema.Number,
+    schema: Schema.String,
+    table: Schema.String,
+    rowId: Schema.String,
+    op: Schema.String,
+    forward: Schema.NullOr(Schema.String),
+    reverse: Schema.NullOr(Schema.String),
+    audienceKey: Schema.NullOr(Schema.String)
+  }))
+})
+const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
+
+const zeroReport: SyncReport = { fetched: 0, uploaded: 0, fastForwarded: 0, reconciled: 0, replayed: 0 }
+const add = (a: SyncReport, b: SyncReport): SyncReport => ({
+  fetched: a.fetched + b.fetched,
+  uploaded: a.uploaded + b.uploaded,
+  fastForwarded: a.fastForwarded + b.fastForwarded,
+  reconciled: a.reconciled + b.reconciled,
+  replayed: a.replayed + b.replayed
+})
+
+/** Builds the engine (needs the executor, the registry, `SqlClient` and a transport). */
+export const make = (
+  options: Options = {}
+): Effect.Effect<SyncEngineShape, never, SqlClient.SqlClient | ActionRegistry | ActionExecutor | SyncTransport> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const registry = yield* ActionRegistry
+    const executor = yield* ActionExecutor
+    const transport = yield* SyncTransport
+    const pageSize = Math.min(options.pageSize ?? 500, SyncProtocol.Limits.maxFetchLimit)
+    const maxAttempts = options.maxUploadAttempts ?? 5
+    const backoff = options.backoff ?? Duration.millis(50)
+
+    const watermark = Effect.map(
+      sql<{ seq: string }>`SELECT last_server_seq::text AS seq FROM reprise.client_state`,
+      ([row]) => Number(row?.seq ?? 0)
+    )
+
+    /** Re-runs one recorded action on the current state, replacing its recorded patches. */
+    const replay = (id: string) =>
+      Effect.gen(function*() {
+        const [raw] = yield* sql`SELECT tag, args FROM reprise.action_records WHERE id = ${id}::uuid`
+        const record = yield* Schema.decodeUnknown(RecordRow)(raw)
+        const action: Action.Any = yield* registry.get(record.tag)
+        const args = yield* Effect.mapError(
+          Schema.decodeUnknown(action.args)(record.args.input),
+          (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
+        )
+        yield* sql`
+          WITH ctx AS (
+            SELECT set_config('reprise.action_id', ${id}, true) AS a, set_config('reprise.patch_seq', '0', true) AS b
+          )
+          DELETE FROM reprise.action_patches WHERE action_id = ${id}::uuid AND EXISTS (SELECT 1 FROM ctx)`
+        // The action's own failure is its outcome in this history (its rules said no): its
+        // savepoint rolls back and it has no effect. Database and decoding failures abort.
+        yield* Effect.exit(sql.withTransaction(
+          runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>
+        ))
+        yield* sql`UPDATE reprise.action_records SET applied = true WHERE id = ${id}::uuid`
+      })
+
+    /** Plans and applies every received-but-unapplied action (inside the caller's transaction). */
+    const applyReceived = Effect.gen(function*() {
+      const incoming = yield* Effect.flatMap(
+        sql`SELECT id::text AS id, hlc FROM reprise.action_records WHERE NOT applied ORDER BY hlc, id`,
+        Schema.decodeUnknown(EntryRows)
+      )
+      const earliest = incoming[0]
+      if (earliest === undefined) return zeroReport
+      const applied = yield* Effect.flatMap(
+        sql`
+          (SELECT id::text AS id, hlc FROM reprise.action_records
+           WHERE applied AND (hlc, id) < (${earliest.hlc}::text COLLATE "C", ${earliest.id}::uuid)
+           ORDER BY hlc DESC, id DESC LIMIT 1)
+          UNION ALL
+          (SELECT id::text AS id, hlc FROM reprise.action_records
+           WHERE applied AND (hlc, id) > (${earliest.hlc}::text COLLATE "C", ${earliest.id}::uuid)
+           ORDER BY hlc, id)`,
+        Schema.decodeUnknown(EntryRows)
+      )
+      const plan = SyncPlanner.plan([...applied].sort(SyncPlanner.order), incoming)
+      switch (plan._tag) {
+        case "NothingToDo":
+          return zeroReport
+        case "FastForward": {
+          for (const entry of plan.apply) yield* replay(entry.id)
+          yield* clearActionId
+          return { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length }
+        }
+        case "Reconcile": {
+          const hlc = plan.ancestor?.hlc ?? null
+          const id = plan.ancestor?.id ?? null
+          yield* sql.unsafe(undoAfter, [hlc, id])
+          yield* sql.unsafe(markUnappliedAfter, [hlc, id])
+          for (const entry of plan.replay) yield* replay(entry.id)
+          yield* clearActionId
+          return { ...zeroReport, reconciled: 1, replayed: plan.replay.length }
+        }
+      }
+    })
+
+    const clearActionId = sql`SELECT set_config('reprise.action_id', '', true)`
+
+    /** Ingests one page, applies it and advances the watermark, in one transaction. */
+    const applyPage = (page: SyncProtocol.FetchResponse) =>
+      sql.withTransaction(Effect.gen(function*() {
+        for (const action of page.actions) yield* executor.observe(action.hlc)
+        if (page.actions.length > 0) {
+          const encoded = yield* Schema.encode(Schema.Array(SyncProtocol.RemoteAction))(page.actions)
+          yield* sql`
+            INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied)
+            SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false
+            FROM jsonb_to_recordset(${JSON.stringify(encoded)}::jsonb)
+              AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text, hlc text, kind text, "serverSeq" bigint)
+            ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true`
+          yield* sql`
+            INSERT INTO reprise.action_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
+            SELECT a.id, p.seq, p.schema, p."table", p."rowId", p.op, p.forward::jsonb, p.reverse::jsonb, p."audienceKey"
+            FROM jsonb_to_recordset(${JSON.stringify(encoded)}::jsonb) AS a(id uuid, patches jsonb)
+            CROSS JOIN LATERAL jsonb_to_recordset(a.patches)
+              AS p(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, "audienceKey" text)
+            ON CONFLICT (action_id, seq) DO NOTHING`
+        }
+        const report = yield* applyReceived
+        yield* sql`UPDATE reprise.client_state SET last_server_seq = ${page.next} WHERE last_server_seq < ${page.next}`
+        return { ...report, fetched: page.actions.length }
+      }))
+
+    const pull: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
+      let total = zeroReport
+      for (;;) {
+        const since = yield* watermark
+        const page = yield* transport.fetch({ since, limit: pageSize })
+        total = add(total, yield* applyPage(page))
+        if (!page.hasMore || page.next <= since) return total
+      }
+    })
+
+    const pendingBatch = Effect.flatMap(
+      sql`
+        SELECT r.id::text AS id, r.tag, r.args, r.client_id, r.user_id, r.hlc, r.kind,
+          coalesce((SELECT jsonb_agg(jsonb_build_object(
+            'seq', p.seq, 'schema', p.table_schema, 'table', p.table_name, 'rowId', p.row_id, 'op', p.op,
+            'forward', p.forward::text, 'reverse', p.reverse::text, 'audienceKey', p.audience_key) ORDER BY p.seq)
+            FROM reprise.action_patches p WHERE p.action_id = r.id), '[]'::jsonb) AS patches
+        FROM reprise.action_records r
+        WHERE NOT r.synced AND r.client_id = ${executor.clientId}
+        ORDER BY r.hlc, r.id
+        LIMIT ${SyncProtocol.Limits.maxActionsPerUpload}`,
+      Schema.decodeUnknown(Schema.Array(PendingRow))
+    )
+
+    const uploadOnce = Effect.gen(function*() {
+      const rows = yield* pendingBatch
+      if (rows.length === 0) return 0
+      const actions = yield* decodeWireActions(rows.map((row) => ({
+        id: row.id,
+        tag: row.tag,
+        args: row.args,
+        clientId: row.client_id,
+        userId: row.user_id,
+        hlc: row.hlc,
+        kind: row.kind,
+        patches: row.patches
+      })))
+      const basis = yield* watermark
+      const response = yield* transport.upload({ clientId: actions[0]!.clientId, basis, actions })
+      const accepted = JSON.stringify(response.accepted)
+      yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`
+          UPDATE reprise.action_records r SET synced = true, server_seq = x."serverSeq"
+          FROM jsonb_to_recordset(${accepted}::jsonb) AS x(id uuid, "serverSeq" bigint)
+          WHERE r.id = x.id`
+        // Nothing else can sit between the basis and our sequences (the upload was head-gated),
+        // so when the server's head is ours, the watermark can skip re-fetching our own actions.
+        const highest = Math.max(...response.accepted.map((a) => a.serverSeq))
+        if (response.head === highest) {
+          yield* sql`UPDATE reprise.client_state SET last_server_seq = ${highest} WHERE last_server_seq = ${basis}`
+        }
+      }))
+      return rows.length
+    })
+
+    const push: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
+      let uploaded = 0
+      let caughtUp = zeroReport
+      for (;;) {
+        const attempt = uploadOnce.pipe(
+          Effect.tapErrorTag("BehindHead", () => Effect.tap(pull, (report) => { caughtUp = add(caughtUp, report) }))
+        )
+        const n = yield* attempt.pipe(
+          Effect.retry({
+            while: (error) => error._tag === "BehindHead",
+            schedule: Schedule.exponential(backoff).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxAttempts - 1)))
+          })
+        )
+        if (n === 0) return { ...caughtUp, uploaded }
+        uploaded += n
+      }
+    })
+
+    const sync = Effect.gen(function*() {
+      const pulled = yield* pull
+      const pushed = yield* push
+      return add(pulled, pushed)
+    })
+
+    // Single flight: a run started after a request serves it; requests made during a run are
+    // all served by the next one.
+    const lock = yield* Effect.makeSemaphore(1)
+    const requested = yield* Ref.make(0)
+    const completed = yield* Ref.make(0)
+    const requestSync = Effect.gen(function*() {
+      const ticket = yield* Ref.updateAndGet(requested, (n) => n + 1)
+      return yield* lock.withPermits(1)(Effect.gen(function*() {
+        if ((yield* Ref.get(completed)) >= ticket) return zeroReport
+        const covers = yield* Ref.get(requested)
+        const report = yield* sync
+        yield* Ref.set(completed, covers)
+        return report
+      }))
+    })
+
+    return { sync, requestSync, pull, push }
+  })
+
+/** The engine as a layer. */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<SyncEngine, never, SqlClient.SqlClient | ActionRegistry | ActionExecutor | SyncTransport> =>
+  Layer.effect(SyncEngine, make(options))

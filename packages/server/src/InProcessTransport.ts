@@ -1,0 +1,45 @@
+/**
+ * A `SyncTransport` that calls a `SyncService` in the same process, for tests, simulations and
+ * single-process apps. Requests and responses still cross the protocol boundary: they are
+ * encoded to JSON text and decoded on the other side, exactly as a network transport would.
+ *
+ * @example
+ * ```ts
+ * const ClientTransport = InProcessTransport.layer("user-1") // needs SyncService
+ * ```
+ */
+import { SyncProtocol, SyncTransport } from "@reprise/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as SyncService from "./SyncService.js"
+
+const toWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
+  Effect.map(Schema.encode(schema)(value), (encoded) => JSON.parse(JSON.stringify(encoded)) as unknown)
+
+const fromWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
+  Effect.flatMap(toWire(schema, value), Schema.decodeUnknown(schema))
+
+const transportError = (error: { readonly message: string }) =>
+  new SyncTransport.TransportError({ detail: error.message })
+
+/** The transport for a caller authenticated as `userId`. */
+export const make = (userId: string) =>
+  Effect.map(SyncService.SyncService, (service): SyncTransport.SyncTransportShape => ({
+    upload: (request) =>
+      toWire(SyncProtocol.UploadRequest, request).pipe(
+        Effect.flatMap((body) => service.upload(userId, body)),
+        Effect.flatMap((response) => fromWire(SyncProtocol.UploadResponse, response)),
+        Effect.catchTags({ ParseError: transportError, SqlError: transportError })
+      ),
+    fetch: (request) =>
+      toWire(SyncProtocol.FetchRequest, request).pipe(
+        Effect.flatMap((body) => service.fetch(userId, body)),
+        Effect.flatMap((response) => fromWire(SyncProtocol.FetchResponse, response)),
+        Effect.catchTags({ ParseError: transportError, SqlError: transportError, FetchRejected: transportError })
+      )
+  }))
+
+/** `SyncTransport` for `userId`, over the `SyncService` in context. */
+export const layer = (userId: string): Layer.Layer<SyncTransport.SyncTransport, never, SyncService.SyncService> =>
+  Layer.effect(SyncTransport.SyncTransport, make(userId))
