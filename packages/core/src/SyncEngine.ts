@@ -25,11 +25,13 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Action from "./Action.js"
-import { ActionExecutor, InvalidActionArgs } from "./ActionExecutor.js"
+import { ActionExecutor, InvalidActionArgs, type NondeterministicAction } from "./ActionExecutor.js"
 import type { UnknownActionTag } from "./ActionRegistry.js"
 import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
+import { correction, CORRECTION_TAG } from "./internal/correction.js"
+import { divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
 import { markUnappliedAfter, undoAfter } from "./internal/sql/engine.js"
 import * as SyncPlanner from "./SyncPlanner.js"
 import * as SyncProtocol from "./SyncProtocol.js"
@@ -43,6 +45,7 @@ export type SyncError =
   | SyncProtocol.BehindHead
   | UnknownActionTag
   | InvalidActionArgs
+  | NondeterministicAction
   | Hlc.ClockDriftError
   | ParseError
 
@@ -53,6 +56,8 @@ export interface SyncReport {
   readonly fastForwarded: number
   readonly reconciled: number
   readonly replayed: number
+  /** Correction records this sync created (R-SYNC-3). */
+  readonly corrections: number
 }
 
 /** Options of the engine. */
@@ -107,15 +112,25 @@ const PendingRow = Schema.Struct({
     audienceKey: Schema.NullOr(Schema.String)
   }))
 })
+const DivergentRows = Schema.Array(Schema.Struct({
+  schema: Schema.String,
+  table: Schema.String,
+  rowId: Schema.String,
+  image: Schema.NullOr(Schema.String),
+  op: Schema.String,
+  forward: Schema.NullOr(Schema.String),
+  reverse: Schema.NullOr(Schema.String)
+}))
 const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
 
-const zeroReport: SyncReport = { fetched: 0, uploaded: 0, fastForwarded: 0, reconciled: 0, replayed: 0 }
+const zeroReport: SyncReport = { fetched: 0, uploaded: 0, fastForwarded: 0, reconciled: 0, replayed: 0, corrections: 0 }
 const add = (a: SyncReport, b: SyncReport): SyncReport => ({
   fetched: a.fetched + b.fetched,
   uploaded: a.uploaded + b.uploaded,
   fastForwarded: a.fastForwarded + b.fastForwarded,
   reconciled: a.reconciled + b.reconciled,
-  replayed: a.replayed + b.replayed
+  replayed: a.replayed + b.replayed,
+  corrections: a.corrections + b.corrections
 })
 
 /** Builds the engine (needs the executor, the registry, `SqlClient` and a transport). */
@@ -141,7 +156,7 @@ export const make = (
       Effect.gen(function*() {
         const [raw] = yield* sql`SELECT tag, args FROM reprise.action_records WHERE id = ${id}::uuid`
         const record = yield* Schema.decodeUnknown(RecordRow)(raw)
-        const action: Action.Any = yield* registry.get(record.tag)
+        const action: Action.Any = record.tag === CORRECTION_TAG ? correction : yield* registry.get(record.tag)
         const args = yield* Effect.mapError(
           Schema.decodeUnknown(action.args)(record.args.input),
           (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
@@ -185,7 +200,8 @@ export const make = (
         case "FastForward": {
           for (const entry of plan.apply) yield* replay(entry.id)
           yield* clearActionId
-          return { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length }
+          const corrections = yield* correct(plan.apply)
+          return { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length, corrections }
         }
         case "Reconcile": {
           const hlc = plan.ancestor?.hlc ?? null
@@ -194,12 +210,35 @@ export const make = (
           yield* sql.unsafe(markUnappliedAfter, [hlc, id])
           for (const entry of plan.replay) yield* replay(entry.id)
           yield* clearActionId
-          return { ...zeroReport, reconciled: 1, replayed: plan.replay.length }
+          const corrections = yield* correct(plan.replay)
+          return { ...zeroReport, reconciled: 1, replayed: plan.replay.length, corrections }
         }
       }
     })
 
     const clearActionId = sql`SELECT set_config('reprise.action_id', '', true)`
+
+    /**
+     * After replaying synced actions: where the server's rows (the fold of the known patches)
+     * differ from this replica's, records a correction setting them to this replica's images.
+     */
+    const correct = (replayed: ReadonlyArray<SyncPlanner.Entry>) =>
+      Effect.gen(function*() {
+        const ids = `{${replayed.map((e) => e.id).join(",")}}`
+        const rows = yield* Effect.flatMap(sql.unsafe(divergentRows, [ids]), Schema.decodeUnknown(DivergentRows))
+        if (rows.length === 0) return 0
+        // On this replica the rows already hold these images: the correction changes nothing
+        // here (and captures nothing). Its patches for the server, from the server's images to
+        // these, are recorded as its known patches and uploaded from there.
+        const id = yield* executor.execute(correction, {
+          rows: rows.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table }))
+        })
+        yield* sql.unsafe(storeCorrectionPatches, [
+          id,
+          JSON.stringify(rows.map((row, i) => ({ ...row, seq: i + 1 })))
+        ])
+        return 1
+      })
 
     /** Ingests one page, applies it and advances the watermark, in one transaction. */
     const applyPage = (page: SyncProtocol.FetchResponse) =>
@@ -214,7 +253,7 @@ export const make = (
               AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text, hlc text, kind text, "serverSeq" bigint)
             ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true`
           yield* sql`
-            INSERT INTO reprise.action_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
+            INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
             SELECT a.id, p.seq, p.schema, p."table", p."rowId", p.op, p.forward::jsonb, p.reverse::jsonb, p."audienceKey"
             FROM jsonb_to_recordset(${JSON.stringify(encoded)}::jsonb) AS a(id uuid, patches jsonb)
             CROSS JOIN LATERAL jsonb_to_recordset(a.patches)
@@ -242,7 +281,11 @@ export const make = (
           coalesce((SELECT jsonb_agg(jsonb_build_object(
             'seq', p.seq, 'schema', p.table_schema, 'table', p.table_name, 'rowId', p.row_id, 'op', p.op,
             'forward', p.forward::text, 'reverse', p.reverse::text, 'audienceKey', p.audience_key) ORDER BY p.seq)
-            FROM reprise.action_patches p WHERE p.action_id = r.id), '[]'::jsonb) AS patches
+            FROM (
+              SELECT * FROM reprise.action_patches a WHERE a.action_id = r.id AND r.kind = 'action'
+              UNION ALL
+              SELECT * FROM reprise.known_patches k WHERE k.action_id = r.id AND r.kind = 'correction'
+            ) AS p), '[]'::jsonb) AS patches
         FROM reprise.action_records r
         WHERE NOT r.synced AND r.client_id = ${executor.clientId}
         ORDER BY r.hlc, r.id
@@ -271,6 +314,12 @@ export const make = (
           UPDATE reprise.action_records r SET synced = true, server_seq = x."serverSeq"
           FROM jsonb_to_recordset(${accepted}::jsonb) AS x(id uuid, "serverSeq" bigint)
           WHERE r.id = x.id`
+        // What the server now holds for these actions: the patches just uploaded.
+        yield* sql`
+          INSERT INTO reprise.known_patches
+          SELECT p.* FROM reprise.action_patches p
+          JOIN jsonb_to_recordset(${accepted}::jsonb) AS x(id uuid, "serverSeq" bigint) ON x.id = p.action_id
+          ON CONFLICT (action_id, seq) DO NOTHING`
         // Nothing else can sit between the basis and our sequences (the upload was head-gated),
         // so when the server's head is ours, the watermark can skip re-fetching our own actions.
         const highest = Math.max(...response.accepted.map((a) => a.serverSeq))

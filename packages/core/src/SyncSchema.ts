@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
 import { createApplyFunctions } from "./internal/sql/apply.js"
+import { createCorrectionFunctions } from "./internal/sql/corrections.js"
 import { createSchemaV1, lockKey, SCHEMA_VERSION } from "./internal/sql/schema.js"
 
 /** The schema version this build of Reprise installs and understands. */
@@ -79,6 +80,7 @@ export const install: (
       if (installed < 1) {
         yield* sql.unsafe(createSchemaV1)
         yield* sql.unsafe(createApplyFunctions)
+        yield* sql.unsafe(createCorrectionFunctions)
         yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
       }
       // Later versions add their migrations here: `if (installed < 2) { ... }`.

@@ -158,8 +158,8 @@ describe("SyncEngine (two PGlite clients, PGlite server)", () => {
     for (const id of ids) assert.isTrue(all.some((r) => r.includes(id)))
   }, 60_000)
 
-  /** Verifies: R-SYNC-2, R-SYNC-6 */
-  it("reconciles interleaved offline histories on the replicas: read-then-write increments are not lost", async () => {
+  /** Verifies: R-SYNC-2, R-SYNC-3, R-SYNC-6 */
+  it("reconciles interleaved offline histories: read-then-write increments are not lost, anywhere", async () => {
     await exec(a, createCounter, { id: "c1" })
     await sync(a)
     await sync(b)
@@ -174,14 +174,20 @@ describe("SyncEngine (two PGlite clients, PGlite server)", () => {
     // increment, replays all three in global order, then uploads.
     const report = await sync(b)
     assert.strictEqual(report.reconciled, 1)
-    assert.strictEqual(report.uploaded, 1)
-    await sync(a)
-    // Both replicas replayed all three increments in one order. The server, which applies the
-    // authors' patches and never runs code, still holds A's last patch (n = 2): replaying A's
-    // second increment after B's gives n = 3, an effect its author never saw. Closing that gap
-    // is the CORRECTION record of R-SYNC-3, the next step of the engine.
-    assert.deepStrictEqual(await rows(a, "counters"), ["(c1,3,team)"])
-    assert.deepStrictEqual(await rows(b, "counters"), ["(c1,3,team)"])
+    assert.strictEqual(report.uploaded, 2)
+    // Replaying A's second increment after B's gives n = 3, which its author never saw: the
+    // server, which applies patches and never runs code, would keep n = 2. B records a
+    // correction (R-SYNC-3) and uploads it with its increment.
+    assert.strictEqual(report.corrections, 1)
+    const followUp = await sync(a)
+    assert.strictEqual(followUp.corrections, 0)
+    const counters = await converged("counters")
+    assert.deepStrictEqual(counters, ["(c1,3,team)"])
+    // A fixed point: nothing left to correct or upload anywhere.
+    for (const replica of [a, b]) {
+      const again = await sync(replica)
+      assert.deepStrictEqual([again.corrections, again.uploaded, again.replayed], [0, 0, 0])
+    }
   }, 60_000)
 
   /** Verifies: R-SYNC-2 */

@@ -60,6 +60,22 @@ CREATE TABLE IF NOT EXISTS reprise.action_patches (
 );
 CREATE INDEX IF NOT EXISTS action_patches_row ON reprise.action_patches (table_schema, table_name, row_id);
 
+-- The patches the server holds for each synced action (what its author uploaded), kept apart
+-- from this replica's own replay of it, to detect when the two differ (corrections, R-SYNC-3).
+CREATE TABLE IF NOT EXISTS reprise.known_patches (
+  action_id uuid NOT NULL,
+  seq integer NOT NULL,
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  row_id text NOT NULL,
+  op text NOT NULL,
+  forward jsonb,
+  reverse jsonb,
+  audience_key text,
+  PRIMARY KEY (action_id, seq)
+);
+CREATE INDEX IF NOT EXISTS known_patches_row ON reprise.known_patches (table_schema, table_name, row_id);
+
 -- This replica: its client id and its sync watermark. Its clock is not stored here: it is
 -- restored from max(action_records.hlc), which covers what it issued and what it received,
 -- so executing an action costs no extra UPDATE.

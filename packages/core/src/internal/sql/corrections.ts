@@ -1,0 +1,166 @@
+/**
+ * SQL for CORRECTION records (R-SYNC-3).
+ *
+ * The server never runs app code: its tables are the fold, in canonical order, of the patches
+ * the authors captured. When a replica's replay of an action writes something else than its
+ * author saw (it could not see rows, or an earlier action arrived late), the server's rows
+ * differ from the replicas'. The replica computes, per row, what the server holds (the fold of
+ * the known patches) and what it holds itself, and records a correction for rows that differ.
+ *
+ * @internal
+ */
+export const createCorrectionFunctions = `
+-- The server's image of a row: the fold, in canonical order, of the patches the server has
+-- (known_patches for synced actions) and will have (this replica's pending actions' patches).
+CREATE OR REPLACE FUNCTION reprise.expected_image(p_schema text, p_table text, p_row_id text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  v_image jsonb := NULL;
+  v_patch record;
+BEGIN
+  FOR v_patch IN
+    SELECT x.op, x.forward FROM (
+      SELECT k.action_id, k.seq, k.op, k.forward FROM reprise.known_patches k
+      JOIN reprise.action_records r ON r.id = k.action_id
+      WHERE (r.synced OR r.kind = 'correction')
+        AND k.table_schema = p_schema AND k.table_name = p_table AND k.row_id = p_row_id
+      UNION ALL
+      SELECT a.action_id, a.seq, a.op, a.forward FROM reprise.action_patches a
+      JOIN reprise.action_records r ON r.id = a.action_id
+      WHERE NOT r.synced AND r.kind = 'action' AND r.applied
+        AND a.table_schema = p_schema AND a.table_name = p_table AND a.row_id = p_row_id
+    ) AS x JOIN reprise.action_records r ON r.id = x.action_id
+    ORDER BY r.hlc, r.id, x.seq
+  LOOP
+    IF v_patch.op = 'INSERT' THEN
+      v_image := v_patch.forward;
+    ELSIF v_patch.op = 'UPDATE' THEN
+      IF v_image IS NOT NULL THEN
+        v_image := v_image || v_patch.forward;
+      END IF;
+    ELSE
+      v_image := NULL;
+    END IF;
+  END LOOP;
+  RETURN v_image;
+END
+$fn$;
+
+-- This replica's image of a row, as to_jsonb renders it; null when it has no such row.
+CREATE OR REPLACE FUNCTION reprise.local_image(p_schema text, p_table text, p_row_id text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  v_id_type text;
+  v_image jsonb;
+BEGIN
+  SELECT id_type INTO v_id_type FROM reprise.tracked_tables WHERE table_schema = p_schema AND table_name = p_table;
+  IF v_id_type IS NULL THEN
+    RETURN NULL;
+  END IF;
+  EXECUTE format('SELECT to_jsonb(t) FROM %I.%I AS t WHERE t.id = $1::%s', p_schema, p_table, v_id_type)
+    INTO v_image USING p_row_id;
+  RETURN v_image;
+END
+$fn$;
+
+-- The patch that takes the server from its image of a row (p_expected) to this replica's
+-- (p_local): an INSERT of the local row, a DELETE of the server's, or an UPDATE of the
+-- columns that differ.
+CREATE OR REPLACE FUNCTION reprise.correction_patch(p_expected jsonb, p_local jsonb,
+  OUT op text, OUT forward jsonb, OUT reverse jsonb)
+LANGUAGE plpgsql IMMUTABLE AS $fn$
+BEGIN
+  IF p_expected IS NULL THEN
+    op := 'INSERT'; forward := p_local; reverse := NULL;
+  ELSIF p_local IS NULL THEN
+    op := 'DELETE'; forward := NULL; reverse := p_expected;
+  ELSE
+    op := 'UPDATE';
+    SELECT jsonb_object_agg(l.key, l.value), jsonb_object_agg(l.key, p_expected -> l.key)
+      INTO forward, reverse
+      FROM jsonb_each(p_local) AS l WHERE l.value IS DISTINCT FROM p_expected -> l.key;
+  END IF;
+END
+$fn$;
+
+-- The audience key of a row image of a tracked table (its audience column, or its audience
+-- expression evaluated over the image).
+CREATE OR REPLACE FUNCTION reprise.audience_of(p_schema text, p_table text, p_image jsonb)
+RETURNS text LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  v_audience text;
+  v_key text;
+BEGIN
+  SELECT audience INTO v_audience FROM reprise.tracked_tables WHERE table_schema = p_schema AND table_name = p_table;
+  IF v_audience IS NULL OR p_image IS NULL THEN
+    RETURN NULL;
+  ELSIF v_audience LIKE 'column:%' THEN
+    RETURN p_image ->> substr(v_audience, 8);
+  END IF;
+  EXECUTE format('SELECT (%s)::text FROM jsonb_populate_record(NULL::%I.%I, $1) AS r', substr(v_audience, 12), p_schema, p_table)
+    INTO v_key USING p_image;
+  RETURN v_key;
+END
+$fn$;
+
+-- Sets a row to an image (null deletes it), as a write of the running action (captured).
+CREATE OR REPLACE FUNCTION reprise.overwrite_row(p_schema text, p_table text, p_row_id text, p_image jsonb)
+RETURNS integer LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_image IS NULL THEN
+    RETURN reprise.apply_patch(p_schema, p_table, p_row_id, 'DELETE', NULL);
+  ELSIF reprise.local_image(p_schema, p_table, p_row_id) IS NULL THEN
+    RETURN reprise.apply_patch(p_schema, p_table, p_row_id, 'INSERT', p_image);
+  ELSE
+    RETURN reprise.apply_patch(p_schema, p_table, p_row_id, 'UPDATE', p_image);
+  END IF;
+END
+$fn$;
+`
+
+/**
+ * Rows whose server image differs from this replica's, among the rows touched by the given
+ * replayed, synced actions whose replay wrote something else than their known patches. $1 is a
+ * uuid[] literal.
+ *
+ * @internal
+ */
+export const divergentRows = `
+WITH replayed AS (
+  SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced
+), differing AS (
+  SELECT a.table_schema, a.table_name, a.row_id FROM reprise.action_patches a
+  WHERE a.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
+    SELECT 1 FROM reprise.known_patches k
+    WHERE k.action_id = a.action_id AND k.seq = a.seq AND k.table_schema = a.table_schema
+      AND k.table_name = a.table_name AND k.row_id = a.row_id AND k.op = a.op
+      AND k.forward IS NOT DISTINCT FROM a.forward AND k.reverse IS NOT DISTINCT FROM a.reverse)
+  UNION
+  SELECT k.table_schema, k.table_name, k.row_id FROM reprise.known_patches k
+  WHERE k.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
+    SELECT 1 FROM reprise.action_patches a
+    WHERE a.action_id = k.action_id AND a.seq = k.seq AND a.table_schema = k.table_schema
+      AND a.table_name = k.table_name AND a.row_id = k.row_id AND a.op = k.op
+      AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse)
+)
+SELECT d.table_schema AS schema, d.table_name AS "table", d.row_id AS "rowId", l.image::text AS image,
+       c.op, c.forward::text AS forward, c.reverse::text AS reverse
+FROM differing d
+CROSS JOIN LATERAL (SELECT reprise.local_image(d.table_schema, d.table_name, d.row_id) AS image) AS l
+CROSS JOIN LATERAL (SELECT reprise.expected_image(d.table_schema, d.table_name, d.row_id) AS image) AS e
+CROSS JOIN LATERAL reprise.correction_patch(e.image, l.image) AS c
+WHERE e.image IS DISTINCT FROM l.image
+ORDER BY 1, 2, 3`
+
+/**
+ * Records, as the server-side patches of correction $1, the rows given as a JSON array
+ * ($2: [{ schema, table, rowId, op, forward, reverse }], images as JSON text).
+ *
+ * @internal
+ */
+export const storeCorrectionPatches = `
+INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
+SELECT $1::uuid, x.seq, x.schema, x."table", x."rowId", x.op, x.forward::jsonb, x.reverse::jsonb,
+       reprise.audience_of(x.schema, x."table", x.image::jsonb)
+FROM jsonb_to_recordset($2::jsonb)
+  AS x(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, image text)`
