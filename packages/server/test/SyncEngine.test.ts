@@ -170,8 +170,8 @@ describe("SyncEngine (two PGlite clients, PGlite server)", () => {
     await tick()
     await exec(a, increment, { id: "c1" })
     await sync(a)
-    // B is behind the server's head: its upload is refused, it catches up, rolls back its
-    // increment, replays all three in global order, then uploads.
+    // B fetches A's two increments, rolls back its own, replays all three in global order,
+    // then uploads.
     const report = await sync(b)
     assert.strictEqual(report.reconciled, 1)
     assert.strictEqual(report.uploaded, 2)
@@ -188,6 +188,36 @@ describe("SyncEngine (two PGlite clients, PGlite server)", () => {
       const again = await sync(replica)
       assert.deepStrictEqual([again.corrections, again.uploaded, again.replayed], [0, 0, 0])
     }
+  }, 60_000)
+
+  /** Verifies: R-SYNC-6 */
+  it("catches up, reconciles and retries when an upload is refused as behind the head", async () => {
+    const id = await exec(a, createTodo, { title: "gate" })
+    await sync(a)
+    await sync(b)
+    await exec(a, renameTodo, { id, title: "from A" })
+    await sync(a)
+    await tick()
+    await exec(b, toggleTodo, { id })
+    // Upload only: B has not fetched A's rename, so the server refuses the upload; the engine
+    // fetches, reconciles and uploads again.
+    const report = await run(b, Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.push))
+    assert.strictEqual(report.uploaded, 1)
+    assert.isAbove(report.fetched, 0)
+    await sync(a)
+    const all = await converged("todos")
+    assert.include(all, `(${id},"from A",t,team)`)
+  }, 60_000)
+
+  /** Verifies: R-SYNC-5 */
+  it("serves a burst of sync requests with one run at a time and uploads each action once", async () => {
+    for (let i = 0; i < 3; i++) await exec(a, createTodo, { title: `burst ${i}` })
+    const reports = await run(a, Effect.flatMap(SyncEngine.SyncEngine, (engine) =>
+      Effect.all(Array.from({ length: 6 }, () => engine.requestSync), { concurrency: "unbounded" })))
+    assert.strictEqual(reports.reduce((n, r) => n + r.uploaded, 0), 3)
+    assert.isAtMost(reports.filter((r) => r.uploaded + r.fetched > 0).length, 2)
+    await sync(b)
+    await converged("todos")
   }, 60_000)
 
   /** Verifies: R-SYNC-2 */
