@@ -1,0 +1,294 @@
+/**
+ * Client sync engine scenarios, end to end: two client replicas (PGlite) and a server (on
+ * PGlite or real Postgres) connected through the in-process transport. One set of databases
+ * serves a whole suite; every test works on its own rows.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import {
+  Action,
+  ActionExecutor,
+  ActionIds,
+  ActionRegistry,
+  SyncEngine,
+  SyncSchema,
+  Tracking
+} from "@reprise/core"
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import { InProcessTransport, SyncService } from "../../src/index.js"
+
+const TABLES = `
+  CREATE TABLE todos (id text PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false, audience_key text);
+  CREATE TABLE counters (id text PRIMARY KEY, n integer NOT NULL, audience_key text);`
+
+const createTodo = Action.make({
+  tag: "todo.create.v1",
+  args: Schema.Struct({ title: Schema.String }),
+  run: ({ title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const id = (yield* ActionIds.ActionIds).id("todo")
+      yield* sql`INSERT INTO todos ${sql.insert({ id, title, audience_key: "team" })}`
+      return id
+    })
+})
+const renameTodo = Action.make({
+  tag: "todo.rename.v1",
+  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
+  run: ({ id, title }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE todos SET title = ${title} WHERE id = ${id}`)
+})
+const toggleTodo = Action.make({
+  tag: "todo.toggle.v1",
+  args: Schema.Struct({ id: Schema.String }),
+  run: ({ id }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE todos SET done = NOT done WHERE id = ${id}`)
+})
+const createCounter = Action.make({
+  tag: "counter.create.v1",
+  args: Schema.Struct({ id: Schema.String }),
+  run: ({ id }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO counters ${sql.insert({ id, n: 0, audience_key: "team" })}`)
+})
+// Reads, then writes: concurrent increments conflict unless replayed in one order.
+const increment = Action.make({
+  tag: "counter.increment.v1",
+  args: Schema.Struct({ id: Schema.String }),
+  run: ({ id }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [row] = yield* sql<{ n: number }>`SELECT n FROM counters WHERE id = ${id}`
+      if (row === undefined) return yield* Effect.fail("no such counter" as const)
+      yield* sql`UPDATE counters SET n = ${row.n + 1} WHERE id = ${id}`
+    })
+})
+const actions = [createTodo, renameTodo, toggleTodo, createCounter, increment]
+
+const prepare = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(TABLES)
+  yield* SyncSchema.install()
+  yield* Tracking.install(["todos", "counters"])
+})
+
+type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
+type Replica = ManagedRuntime.ManagedRuntime<
+  SyncEngine.SyncEngine | ActionExecutor.ActionExecutor | SqlClient.SqlClient,
+  unknown
+>
+
+const makeServer = async (db: Layer.Layer<SqlClient.SqlClient, unknown>): Promise<Server> => {
+  const runtime = ManagedRuntime.make(Layer.provideMerge(SyncService.layer(), db))
+  await runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(TABLES)
+    yield* Tracking.install(["todos", "counters"])
+  }))
+  return runtime
+}
+
+const makeReplica = async (
+  server: Server,
+  userId: string,
+  registered: ReadonlyArray<Action.Any> = actions
+): Promise<Replica> => {
+  const service = await server.runPromise(SyncService.SyncService)
+  const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(registered))
+  const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
+  const transport = InProcessTransport.layer(userId).pipe(Layer.provide(Layer.succeed(SyncService.SyncService, service)))
+  const runtime = ManagedRuntime.make(
+    Layer.provideMerge(SyncEngine.layer({ backoff: "5 millis" }), Layer.merge(executor, transport))
+  )
+  await runtime.runPromise(prepare)
+  return runtime
+}
+
+/** A table's rows as Postgres renders them: equal text means equal rows. */
+const rows = (runtime: Server | Replica, table: "todos" | "counters") =>
+  runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ r: string }>`SELECT t::text AS r FROM ${sql(table)} t ORDER BY id`, (rs) => rs.map((x) => x.r)))
+  )
+
+const run = <A, E>(runtime: Replica, effect: Effect.Effect<A, E, SyncEngine.SyncEngine | ActionExecutor.ActionExecutor | SqlClient.SqlClient>) =>
+  runtime.runPromise(effect)
+
+const exec = <A, I, Out, E>(runtime: Replica, action: Action.Action<string, A, I, Out, E, Action.Provided>, args: A) =>
+  run(runtime, ActionExecutor.execute(action, args))
+
+const sync = (runtime: Replica) => run(runtime, Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.requestSync))
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 3))
+
+/** Registers the scenarios with the server on `serverDb`. */
+export const syncEngineScenarios = (name: string, serverDb: () => Layer.Layer<SqlClient.SqlClient, unknown>) =>
+describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
+  let server: Server
+  let a: Replica
+  let b: Replica
+
+  beforeAll(async () => {
+    server = await makeServer(serverDb())
+    a = await makeReplica(server, "user-a")
+    b = await makeReplica(server, "user-b")
+  }, 120_000)
+
+  afterAll(async () => {
+    await a?.dispose()
+    await b?.dispose()
+    await server?.dispose()
+  })
+
+  const converged = async (table: "todos" | "counters") => {
+    const onServer = await rows(server, table)
+    assert.deepStrictEqual(await rows(a, table), onServer)
+    assert.deepStrictEqual(await rows(b, table), onServer)
+    return onServer
+  }
+
+  /** Verifies: R-SYNC-1 */
+  it("fast-forwards a replica with nothing pending", async () => {
+    const ids = [await exec(a, createTodo, { title: "one" }), await exec(a, createTodo, { title: "two" })]
+    const pushed = await sync(a)
+    assert.strictEqual(pushed.uploaded, 2)
+    const pulled = await sync(b)
+    assert.isAtLeast(pulled.fastForwarded, 2)
+    assert.strictEqual(pulled.reconciled, 0)
+    const all = await converged("todos")
+    for (const id of ids) assert.isTrue(all.some((r) => r.includes(id)))
+  }, 60_000)
+
+  /** Verifies: R-SYNC-2, R-SYNC-3, R-SYNC-6 */
+  it("reconciles interleaved offline histories: read-then-write increments are not lost, anywhere", async () => {
+    await exec(a, createCounter, { id: "c1" })
+    await sync(a)
+    await sync(b)
+    // Offline, interleaved in time: A, B, A.
+    await exec(a, increment, { id: "c1" })
+    await tick()
+    await exec(b, increment, { id: "c1" })
+    await tick()
+    await exec(a, increment, { id: "c1" })
+    await sync(a)
+    // B fetches A's two increments, rolls back its own, replays all three in global order,
+    // then uploads.
+    const report = await sync(b)
+    assert.strictEqual(report.reconciled, 1)
+    assert.strictEqual(report.uploaded, 2)
+    // Replaying A's second increment after B's gives n = 3, which its author never saw: the
+    // server, which applies patches and never runs code, would keep n = 2. B records a
+    // correction (R-SYNC-3) and uploads it with its increment.
+    assert.strictEqual(report.corrections, 1)
+    const followUp = await sync(a)
+    assert.strictEqual(followUp.corrections, 0)
+    const counters = await converged("counters")
+    assert.deepStrictEqual(counters, ["(c1,3,team)"])
+    // A fixed point: nothing left to correct or upload anywhere.
+    for (const replica of [a, b]) {
+      const again = await sync(replica)
+      assert.deepStrictEqual([again.corrections, again.uploaded, again.replayed], [0, 0, 0])
+    }
+  }, 60_000)
+
+  /** Verifies: R-SYNC-6 */
+  it("catches up, reconciles and retries when an upload is refused as behind the head", async () => {
+    const id = await exec(a, createTodo, { title: "gate" })
+    await sync(a)
+    await sync(b)
+    await exec(a, renameTodo, { id, title: "from A" })
+    await sync(a)
+    await tick()
+    await exec(b, toggleTodo, { id })
+    // Upload only: B has not fetched A's rename, so the server refuses the upload; the engine
+    // fetches, reconciles and uploads again.
+    const report = await run(b, Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.push))
+    assert.strictEqual(report.uploaded, 1)
+    assert.isAbove(report.fetched, 0)
+    await sync(a)
+    const all = await converged("todos")
+    assert.include(all, `(${id},"from A",t,team)`)
+  }, 60_000)
+
+  /** Verifies: R-SYNC-5 */
+  it("serves a burst of sync requests with one run at a time and uploads each action once", async () => {
+    for (let i = 0; i < 3; i++) await exec(a, createTodo, { title: `burst ${i}` })
+    const reports = await run(a, Effect.flatMap(SyncEngine.SyncEngine, (engine) =>
+      Effect.all(Array.from({ length: 6 }, () => engine.requestSync), { concurrency: "unbounded" })))
+    assert.strictEqual(reports.reduce((n, r) => n + r.uploaded, 0), 3)
+    assert.isAtMost(reports.filter((r) => r.uploaded + r.fetched > 0).length, 2)
+    await sync(b)
+    await converged("todos")
+  }, 60_000)
+
+  /** Verifies: R-SYNC-2 */
+  it("merges concurrent edits to different fields of one row", async () => {
+    const id = await exec(a, createTodo, { title: "draft" })
+    await sync(a)
+    await sync(b)
+    await exec(a, renameTodo, { id, title: "final" })
+    await tick()
+    await exec(b, toggleTodo, { id })
+    await sync(a)
+    await sync(b)
+    await sync(a)
+    const all = await converged("todos")
+    assert.include(all, `(${id},final,t,team)`)
+  }, 60_000)
+
+  /** Verifies: R-SYNC-4 */
+  it("puts a late-arriving older action in its place on a replica with nothing pending", async () => {
+    const id = await exec(a, createTodo, { title: "start" })
+    await sync(a)
+    await sync(b)
+    await exec(b, renameTodo, { id, title: "older (B)" })
+    await tick()
+    await exec(a, renameTodo, { id, title: "newer (A)" })
+    await sync(a)
+    await sync(b)
+    // A has applied its newer rename; B's older one now arrives late: A rolls back and replays.
+    const late = await sync(a)
+    assert.strictEqual(late.reconciled, 1)
+    const all = await converged("todos")
+    assert.include(all, `(${id},"newer (A)",f,team)`)
+  }, 60_000)
+
+  /** Verifies: R-SYNC-5 */
+  it("changes nothing when the whole log is fetched again", async () => {
+    await exec(b, createTodo, { title: "refetch" })
+    await sync(b)
+    await sync(a)
+    const before = await rows(a, "todos")
+    await run(a, Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE reprise.client_state SET last_server_seq = 0`))
+    const again = await sync(a)
+    assert.isAbove(again.fetched, 0)
+    assert.strictEqual(again.replayed, 0)
+    assert.deepStrictEqual(await rows(a, "todos"), before)
+    await converged("todos")
+  }, 60_000)
+
+  /** Verifies: R-ACT-1, R-SYNC-2 */
+  it("fails atomically with a typed error on an unknown remote tag, leaving the database as before", async () => {
+    const c = await makeReplica(server, "user-c", [createTodo, renameTodo, createCounter, increment])
+    try {
+      const before = await rows(c, "todos")
+      const exit = await c.runPromiseExit(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        assert.strictEqual((error as { _tag?: string } | undefined)?._tag, "UnknownActionTag")
+        assert.include(String((error as Error).message), "todo.toggle.v1")
+      }
+      assert.deepStrictEqual(await rows(c, "todos"), before)
+      const [state] = await c.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ seq: string }>`SELECT last_server_seq::text AS seq FROM reprise.client_state`))
+      // Pages before the one holding the unknown tag were applied and acknowledged; the page
+      // with it was not.
+      const [unknownAt] = await server.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ seq: string }>`SELECT min(server_seq)::text AS seq FROM reprise_server.actions WHERE tag = 'todo.toggle.v1'`))
+      assert.isBelow(Number(state?.seq), Number(unknownAt?.seq))
+    } finally {
+      await c.dispose()
+    }
+  }, 60_000)
+})
