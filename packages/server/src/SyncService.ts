@@ -227,16 +227,7 @@ const encodeAction = (action: SyncProtocol.ActionWire, args: string, ord: number
     user_id: action.userId,
     hlc: Hlc.encode(action.hlc),
     kind: action.kind,
-    patches: action.patches.map((p) => ({
-      seq: p.seq,
-      schema: p.schema,
-      table: p.table,
-      rowId: p.rowId,
-      op: p.op,
-      forward: p.forward,
-      reverse: p.reverse,
-      audienceKey: p.audienceKey
-    }))
+    patches: action.patches
   })
 
 const jsonArray = (entries: ReadonlyArray<{ readonly json: string }>): string => `[${entries.map((e) => e.json).join(",")}]`
