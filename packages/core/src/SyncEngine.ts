@@ -228,8 +228,8 @@ export const make = (
         const rows = yield* Effect.flatMap(sql.unsafe(divergentRows, [ids]), Schema.decodeUnknown(DivergentRows))
         if (rows.length === 0) return 0
         // On this replica the rows already hold these images: the correction changes nothing
-        // here (and captures nothing). Its patches for the server, from the server's images to
-        // these, are recorded as its known patches and uploaded from there.
+        // here. Its patches for the server, from the server's images to these, are recorded as
+        // its known patches and uploaded from there.
         const id = yield* executor.execute(correction, {
           rows: rows.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table }))
         })

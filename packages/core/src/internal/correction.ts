@@ -8,10 +8,13 @@ import * as ActionIds from "../ActionIds.js"
 export const CORRECTION_TAG = "reprise.correction.v1"
 
 /**
- * The built-in correction (R-SYNC-3): sets rows to the images this replica's replay produced
- * (null deletes). It runs as an action, so its patches are captured like any other's; the
- * server applies them, and every replica replays it, which sets the same images: corrections
- * of one row converge to the last one in canonical order.
+ * The built-in correction (R-SYNC-3). Replicas replay every action's code, so their own state
+ * is already what the correction describes: replaying a correction changes nothing locally (it
+ * only marks its record). Its effect is on the server, which applies its patches (recorded
+ * separately as its known patches): they take the server's rows to the images the replicas
+ * computed. A correction never overwrites local rows, so one made stale by a later-arriving
+ * earlier action cannot undo that action's effect: the replicas' replay includes it, the
+ * server's fold no longer matches, and a new correction follows (the last one wins).
  *
  * @internal
  */
@@ -26,13 +29,10 @@ export const correction = Action.make({
       image: Schema.NullOr(Schema.String)
     }))
   }),
-  run: ({ rows }) =>
+  run: () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const { actionId } = yield* ActionIds.ActionIds
-      for (const row of rows) {
-        yield* sql`SELECT reprise.overwrite_row(${row.schema}, ${row.table}, ${row.rowId}, ${row.image}::jsonb)`
-      }
       yield* sql`UPDATE reprise.action_records SET kind = 'correction' WHERE id = ${actionId}::uuid`
       return actionId
     })

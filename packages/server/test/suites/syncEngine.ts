@@ -191,6 +191,43 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
     }
   }, 60_000)
 
+  /** Verifies: R-SYNC-3, R-SYNC-4 */
+  it("keeps correcting the server when an even earlier action arrives after a correction", async () => {
+    const c = await makeReplica(server, "user-c")
+    const d = await makeReplica(server, "user-d")
+    try {
+      await exec(a, createCounter, { id: "c2" })
+      for (const replica of [a, b, c, d]) await sync(replica)
+      // Offline, in this order in time: D, C, A, B each increment.
+      for (const replica of [d, c, a, b]) {
+        await exec(replica, increment, { id: "c2" })
+        await tick()
+      }
+      await sync(a)
+      await sync(b)
+      const first = await sync(c)
+      assert.strictEqual(first.corrections, 1)
+      await sync(a)
+      await sync(b)
+      assert.deepStrictEqual(await rows(server, "counters").then((r) => r.filter((x) => x.startsWith("(c2"))), ["(c2,3,team)"])
+      // D's increment, the earliest of all, arrives after the correction to 3.
+      const late = await sync(d)
+      assert.strictEqual(late.corrections, 1)
+      for (const replica of [a, b, c]) await sync(replica)
+      for (const replica of [server, a, b, c, d]) {
+        const counters = await rows(replica, "counters")
+        assert.include(counters, "(c2,4,team)")
+      }
+      for (const replica of [a, b, c, d]) {
+        const again = await sync(replica)
+        assert.deepStrictEqual([again.corrections, again.uploaded, again.replayed], [0, 0, 0])
+      }
+    } finally {
+      await c.dispose()
+      await d.dispose()
+    }
+  }, 120_000)
+
   /** Verifies: R-SYNC-6 */
   it("catches up, reconciles and retries when an upload is refused as behind the head", async () => {
     const id = await exec(a, createTodo, { title: "gate" })

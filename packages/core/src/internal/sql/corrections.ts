@@ -103,19 +103,6 @@ BEGIN
 END
 $fn$;
 
--- Sets a row to an image (null deletes it), as a write of the running action (captured).
-CREATE OR REPLACE FUNCTION reprise.overwrite_row(p_schema text, p_table text, p_row_id text, p_image jsonb)
-RETURNS integer LANGUAGE plpgsql AS $fn$
-BEGIN
-  IF p_image IS NULL THEN
-    RETURN reprise.apply_patch(p_schema, p_table, p_row_id, 'DELETE', NULL);
-  ELSIF reprise.local_image(p_schema, p_table, p_row_id) IS NULL THEN
-    RETURN reprise.apply_patch(p_schema, p_table, p_row_id, 'INSERT', p_image);
-  ELSE
-    RETURN reprise.apply_patch(p_schema, p_table, p_row_id, 'UPDATE', p_image);
-  END IF;
-END
-$fn$;
 `
 
 /**
