@@ -167,10 +167,11 @@ export const make = (
           )
           DELETE FROM reprise.action_patches WHERE action_id = ${id}::uuid AND EXISTS (SELECT 1 FROM ctx)`
         // The action's own failure is its outcome in this history (its rules said no): its
-        // savepoint rolls back and it has no effect. Database and decoding failures abort.
-        yield* Effect.exit(sql.withTransaction(
+        // savepoint rolls back and it has no effect. Defects (bugs) and interruption abort the
+        // whole sync, as do unknown tags and undecodable args above.
+        yield* sql.withTransaction(
           runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>
-        ))
+        ).pipe(Effect.catchAll(() => Effect.void))
         yield* sql`UPDATE reprise.action_records SET applied = true WHERE id = ${id}::uuid`
       })
 

@@ -64,7 +64,19 @@ const increment = Action.make({
       yield* sql`UPDATE counters SET n = ${row.n + 1} WHERE id = ${id}`
     })
 })
-const actions = [createTodo, renameTodo, toggleTodo, createCounter, increment]
+// A rule: at most one todo with a given title. Offline, two replicas may both pass it.
+const createUnique = Action.make({
+  tag: "todo.create-unique.v1",
+  args: Schema.Struct({ title: Schema.String }),
+  run: ({ title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [taken] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM todos WHERE title = ${title}`
+      if ((taken?.n ?? 0) > 0) return yield* Effect.fail("title taken" as const)
+      yield* sql`INSERT INTO todos ${sql.insert({ id: (yield* ActionIds.ActionIds).id("todo"), title, audience_key: "team" })}`
+    })
+})
+const actions = [createTodo, renameTodo, toggleTodo, createCounter, increment, createUnique]
 
 const prepare = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -228,6 +240,22 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
     }
   }, 120_000)
 
+  /** Verifies: R-SYNC-2 */
+  it("lets the app's own rule decide: the later of two offline creations fails on replay and has no effect", async () => {
+    await exec(a, createUnique, { title: "only one" })
+    await tick()
+    await exec(b, createUnique, { title: "only one" })
+    await sync(a)
+    await sync(b)
+    await sync(a)
+    const all = await converged("todos")
+    assert.strictEqual(all.filter((r) => r.includes("only one")).length, 1)
+    // The surviving todo is A's (earlier in global order): its id derives from A's action.
+    const [first] = await run(a, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ id: string }>`SELECT id::text AS id FROM reprise.action_records WHERE tag = 'todo.create-unique.v1' ORDER BY hlc, id LIMIT 1`))
+    assert.isTrue(all.some((r) => r.startsWith(`(${ActionIds.make(first!.id).id("todo")},`)))
+  }, 60_000)
+
   /** Verifies: R-SYNC-6 */
   it("catches up, reconciles and retries when an upload is refused as behind the head", async () => {
     const id = await exec(a, createTodo, { title: "gate" })
@@ -306,7 +334,7 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
 
   /** Verifies: R-ACT-1, R-SYNC-2 */
   it("fails atomically with a typed error on an unknown remote tag, leaving the database as before", async () => {
-    const c = await makeReplica(server, "user-c", [createTodo, renameTodo, createCounter, increment])
+    const c = await makeReplica(server, "user-c", actions.filter((action) => action.tag !== "todo.toggle.v1"))
     try {
       const before = await rows(c, "todos")
       const exit = await c.runPromiseExit(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
