@@ -5,29 +5,30 @@
  * W1  1000 executions of an action inserting one note, vs 1000 raw PGlite inserts (each its
  *     own transaction), and vs the same inserts through @reprise/sql-pglite (driver cost).
  * W2  1000 executions of an action updating one column of one row, vs raw PGlite UPDATEs.
+ * W3–W5  sync: upload, fast-forward, and reconcile of interleaved offline histories, with the
+ *     server on PGlite and on Postgres (bench/sync.ts).
  *
  * Each workload: a warm-up, then 3 runs; min/median/max per run; results go to
  * bench/results/latest.json and the table in BENCHMARKS.md.
  */
 import { PGlite } from "@electric-sql/pglite"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Action, ActionExecutor, ActionIds, ActionRegistry, SyncSchema, Tracking } from "@reprise/core"
+import { ActionExecutor, ActionRegistry, SyncSchema, Tracking } from "@reprise/core"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Schema from "effect/Schema"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { createNote, NOTES_DDL, renameNote } from "./notes.js"
 import { countStatements } from "./statementCounter.js"
+import { syncBench, updateSyncBlock } from "./sync.js"
 
 const N = Number(process.env["BENCH_N"] ?? 1000)
 const WARMUP = Number(process.env["BENCH_WARMUP"] ?? 200)
 const RUNS = 3
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-const NOTES_DDL = `CREATE TABLE notes (id text PRIMARY KEY, title text, content text, user_id text, audience_key text)`
 
 interface Series {
   readonly name: string
@@ -45,28 +46,6 @@ const time = async (f: () => Promise<void>): Promise<number> => {
   await f()
   return performance.now() - start
 }
-
-const createNote = Action.make({
-  tag: "note.create.v1",
-  args: Schema.Struct({ title: Schema.String, content: Schema.String }),
-  run: ({ content, title }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const id = (yield* ActionIds.ActionIds).id("note")
-      yield* sql`INSERT INTO notes ${sql.insert({ id, title, content, user_id: "u1", audience_key: "u1" })}`
-      return id
-    })
-})
-
-const renameNote = Action.make({
-  tag: "note.rename.v1",
-  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
-  run: ({ id, title }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      yield* sql`UPDATE notes SET title = ${title} WHERE id = ${id}`
-    })
-})
 
 /** A fresh in-memory PGlite with the notes table, Reprise installed, and an executor on it. */
 const reprise = async () => {
@@ -231,6 +210,8 @@ const main = async () => {
     w2ActionVsFloor: stats(two.action).median / stats(two.floor).median
   }
   console.log(`W1 action/floor ${ratios.w1ActionVsFloor.toFixed(2)} (goal ≤ 3), driver/floor ${ratios.w1DriverVsFloor.toFixed(2)} (goal ≤ 1.3); W2 action/floor ${ratios.w2ActionVsFloor.toFixed(2)} (goal ≤ 3)`)
+  // W3–W5 (bench/sync.ts); it fails the whole run if replicas and server do not converge.
+  const sync = await syncBench()
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -238,11 +219,13 @@ const main = async () => {
     warmup: WARMUP,
     runs: RUNS,
     rows: rows.map(({ series, statements, workload }) => ({ workload, name: series.name, runsMs: series.runsMs, perOpMs: stats(series), statements })),
-    ratios
+    ratios,
+    sync: sync.json
   }
   await fs.mkdir(path.join(root, "bench/results"), { recursive: true })
   await fs.writeFile(path.join(root, "bench/results/latest.json"), JSON.stringify(result, null, 2))
   await updateBenchmarksMd(table, result.date)
+  await updateSyncBlock(path.join(root, "BENCHMARKS.md"), sync.markdown)
 }
 
 const START = "<!-- bench:write-path:start -->"
