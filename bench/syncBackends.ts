@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
-import { createRequire } from "node:module"
 import * as PgServer from "../packages/pg-fixture/src/server.js"
 import { NOTES_DDL } from "./notes.js"
 import { countStatements } from "./statementCounter.js"
@@ -56,24 +55,8 @@ export const pgliteFloor = async (pglite: PGlite, rows: ReadonlyArray<NoteRow>):
   return ms
 }
 
-// `pg`, the raw driver, for the admin statements and the Postgres floor. Its types are not a
-// dependency of the workspace root, so the few methods used here are typed locally.
-export interface PgRawClient {
-  connect(): Promise<unknown>
-  query(text: string, values?: ReadonlyArray<unknown>): Promise<unknown>
-  end(): Promise<void>
-}
-export const pg = createRequire(import.meta.url)("pg") as { Client: new(config: { connectionString: string }) => PgRawClient }
-
-export const withPg = async <A>(url: string, f: (client: PgRawClient) => Promise<A>): Promise<A> => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await f(client)
-  } finally {
-    await client.end()
-  }
-}
+// `pg`, the raw driver, for the admin statements and the Postgres floor.
+export const withPg = PgServer.withClient
 
 export const databaseUrl = (admin: string, name: string) => {
   const url = new URL(admin)

@@ -12,8 +12,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import pg from "pg"
+import type pg from "pg"
 import { inject } from "vitest"
+import { withClient } from "./server.js"
 
 /** The admin connection URL of the run's Postgres server (from the global setup). */
 export const adminUrl = (): string => inject("reprise.pgAdminUrl")
@@ -23,15 +24,7 @@ export const serverVersion = (): string => inject("reprise.pgVersion")
 
 const withAdmin = <A>(url: string, f: (client: pg.Client) => Promise<A>): Effect.Effect<A, SqlError> =>
   Effect.tryPromise({
-    try: async () => {
-      const client = new pg.Client({ connectionString: url })
-      await client.connect()
-      try {
-        return await f(client)
-      } finally {
-        await client.end()
-      }
-    },
+    try: () => withClient(url, f),
     catch: (cause) => new SqlError({ cause, message: `pg-fixture: admin statement failed: ${String(cause)}` })
   })
 

