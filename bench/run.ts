@@ -181,8 +181,22 @@ const w2 = async () => {
 
 const fmt = (ms: number) => ms.toFixed(3)
 
+/**
+ * `BENCH_ONLY=write` runs W1/W2 only, `BENCH_ONLY=sync` W3–W5 only (for quick iterations);
+ * neither writes BENCHMARKS.md or the JSON results, which only a full run updates.
+ */
+const ONLY = process.env["BENCH_ONLY"]
+
 const main = async () => {
   console.log(`Reprise benchmarks: N=${N}, warm-up ${WARMUP}, ${RUNS} runs, node ${process.version}`)
+  if (ONLY !== undefined && ONLY !== "write" && ONLY !== "sync") {
+    throw new Error(`BENCH_ONLY must be "write" or "sync", not ${JSON.stringify(ONLY)}`)
+  }
+  if (ONLY === "sync") {
+    const sync = await syncBench()
+    console.log(sync.markdown)
+    return
+  }
   const one = await w1()
   const two = await w2()
   const rows: Array<{ workload: string; series: Series; floor: Series; statements?: number }> = [
@@ -210,6 +224,7 @@ const main = async () => {
     w2ActionVsFloor: stats(two.action).median / stats(two.floor).median
   }
   console.log(`W1 action/floor ${ratios.w1ActionVsFloor.toFixed(2)} (goal ≤ 3), driver/floor ${ratios.w1DriverVsFloor.toFixed(2)} (goal ≤ 1.3); W2 action/floor ${ratios.w2ActionVsFloor.toFixed(2)} (goal ≤ 3)`)
+  if (ONLY === "write") return
   // W3–W5 (bench/sync.ts); it fails the whole run if replicas and server do not converge.
   const sync = await syncBench()
   const result = {
