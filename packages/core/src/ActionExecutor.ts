@@ -76,6 +76,12 @@ export interface Options {
   readonly clientId?: string
   /** How far ahead of this replica's clock a received HLC may be; 5 minutes by default (R-SYNC-8). */
   readonly maxDriftMs?: number
+  /**
+   * Where new action ids come from: `crypto.randomUUID()` by default. A simulation passes a
+   * seeded source so that a seed replays exactly (action ids seed the actions' `Random`).
+   * Ids must be UUIDs, unique across every replica.
+   */
+  readonly newActionId?: Effect.Effect<string>
 }
 
 /** The executor's shape. */
@@ -127,6 +133,7 @@ export const make = (
     )
     const userId = options.userId ?? null
     const devMode = options.devMode ?? false
+    const newActionId = options.newActionId
 
     const runRecorded = <Out, E, R>(
       action: Action.Action<string, unknown, unknown, Out, E, R>,
@@ -137,7 +144,7 @@ export const make = (
           Schema.decodeUnknown(action.args)(encodedArgs),
           (error) => new InvalidActionArgs({ tag: action.tag, issue: error.message })
         )
-        const actionId = crypto.randomUUID()
+        const actionId = newActionId === undefined ? crypto.randomUUID() : yield* newActionId
         const timestamp = yield* Clock.currentTimeMillis
         const hlc = Hlc.encode(yield* Ref.updateAndGet(clock, (last) => Hlc.send(last, timestamp)))
         const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
