@@ -1,0 +1,1024 @@
+/**
+ * A seeded convergence simulation for an app's actions: N replicas (each its own database,
+ * executor and sync engine) and the server's sync service, connected by a fault-injecting
+ * in-memory network. One fiber steps the whole system one event at a time: run an action on a
+ * replica, start a sync, deliver a random in-flight message (reordering), drop or duplicate it,
+ * let time pass (delay), time out a request, partition or heal a replica, crash-restart a
+ * replica at a named point, restart the server, skew a replica's clock. Time is virtual: each
+ * replica's `Clock` is the simulation's time plus its skew, and every sleep (the engine's
+ * jittered retry backoff) waits for the scheduler to reach its wake-up time. Every choice comes
+ * from one seeded generator, action ids and the engine's `Random` included, so a seed replays
+ * exactly.
+ *
+ * When the schedule's actions are spent, every fault is healed and the system is pumped to
+ * quiescence (bounded: a livelock is a failure), then the invariants are checked: replicas
+ * equal the server, the server equals a fresh replay of its log (the oracle), no committed
+ * action is lost or applied twice, nothing stays pending, no watermark ever went back, and
+ * replaying an action twice on the same state gives identical patches.
+ *
+ * Databases are expensive, so a `Simulator` builds them once and resets them (truncation)
+ * between schedules.
+ *
+ * @example
+ * ```ts
+ * const simulator = yield* Simulation.make({ actions, setup, tables, users, generate, ... })
+ * const report = yield* simulator.run(seed) // fails with SimulationFailed, naming the seed
+ * ```
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Action from "../Action.js"
+import * as ActionExecutor from "../ActionExecutor.js"
+import * as ActionRegistry from "../ActionRegistry.js"
+import { markUnappliedAfter, undoAfter } from "../internal/sql/engine.js"
+import * as SyncEngine from "../SyncEngine.js"
+import * as SyncProtocol from "../SyncProtocol.js"
+import * as SyncSchema from "../SyncSchema.js"
+import * as SyncTransport from "../SyncTransport.js"
+import * as Tracking from "../Tracking.js"
+import * as SimRandom from "./SimRandom.js"
+import { makeVirtualClock } from "./internal/virtualClock.js"
+
+/** A failure of the server's service that is not part of the protocol (a database error, say). */
+export interface ServerFailure {
+  readonly _tag: string
+  readonly message: string
+}
+
+/**
+ * The server's sync service as the simulation calls it (`@reprise/server`'s `SyncService`
+ * has this shape). Requests arrive as decoded JSON, as a network transport would hand them over.
+ */
+export interface SyncServer {
+  readonly upload: (
+    callerUserId: string,
+    body: unknown
+  ) => Effect.Effect<SyncProtocol.UploadResponse, SyncProtocol.UploadRejected | SyncProtocol.BehindHead | ServerFailure>
+  readonly fetch: (callerUserId: string, body: unknown) => Effect.Effect<SyncProtocol.FetchResponse, ServerFailure>
+}
+
+/** How the simulation builds and empties the server (`@reprise/server/testing` has one). */
+export interface ServerDriver {
+  /** Builds the service on the server's database; run at start and at every server restart. */
+  readonly make: Effect.Effect<SyncServer, unknown, SqlClient.SqlClient>
+  /** Empties the server's log between schedules (the app's tables are emptied by the simulation). */
+  readonly reset: Effect.Effect<void, unknown, SqlClient.SqlClient>
+}
+
+/** An action to run with its (decoded) args, as the generator returns it. */
+export interface Command {
+  readonly action: Action.Any
+  readonly args: unknown
+}
+
+/** Builds a typed `Command`. */
+export const command = <A, I, Out, E, R>(action: Action.Action<string, A, I, Out, E, R>, args: A): Command => ({
+  action: action as Action.Any,
+  args
+})
+
+/** What the generator knows when it picks the next action of a replica. */
+export interface GenerateContext {
+  /** The replica's index, 0-based. */
+  readonly replica: number
+  /** The replica's user. */
+  readonly userId: string
+  /** The schedule's seeded generator: take every random choice from it. */
+  readonly random: SimRandom.SimRandom
+}
+
+/** A broken app invariant found on one database after quiescence. */
+export interface Violation {
+  /** `double-apply` when the app saw an action's effect twice; `invariant` otherwise. */
+  readonly kind: "double-apply" | "invariant"
+  readonly detail: string
+}
+
+/** Which faults a schedule injects, and how often. */
+export interface Faults {
+  /** Probability that a delivered message is dropped instead; 0.1 by default. */
+  readonly drop: number
+  /** Probability that a delivered message is also kept for a second delivery; 0.1 by default. */
+  readonly duplicate: number
+  /** Partition and heal replicas (their messages are lost while cut off). */
+  readonly partition: boolean
+  /** Crash-restart replicas at the named points (`CrashPoint`). */
+  readonly crash: boolean
+  /** Restart the server's service. */
+  readonly serverRestart: boolean
+  /** Largest clock skew given to a replica, in ms (±); 60 s by default. 0 turns skew off. */
+  readonly maxSkewMs: number
+}
+
+/** Where a replica crashes. */
+export type CrashPoint =
+  | "before-local-commit"
+  | "after-commit-before-upload"
+  | "after-upload-before-ack"
+  | "mid-reconcile"
+  | "while-waiting"
+
+/** The simulation's configuration. */
+export interface Config {
+  /** The app's actions (its registry). */
+  readonly actions: ReadonlyArray<Action.Any>
+  /** SQL creating the app's tables; run once on every database. */
+  readonly setup: string
+  /** The tracked tables (as for `Tracking.install`). */
+  readonly tables: ReadonlyArray<string | Tracking.TableConfig>
+  /** One replica per entry, signed in as that user (a user may have several replicas). */
+  readonly users: ReadonlyArray<string>
+  /**
+   * Picks a replica's next action, reading its database if it wants (existing rows to update,
+   * say); `undefined` skips the turn. Take every random choice from `context.random`.
+   */
+  readonly generate: (
+    context: GenerateContext
+  ) => Effect.Effect<Command | undefined, unknown, SqlClient.SqlClient>
+  /** A client database; built once per replica (and once for the oracle), reset by truncation. */
+  readonly clientDatabase: Layer.Layer<SqlClient.SqlClient, unknown>
+  /** The server's database; built once, reset by truncation and `server.reset`. */
+  readonly serverDatabase: Layer.Layer<SqlClient.SqlClient, unknown>
+  /** The server's sync service. */
+  readonly server: ServerDriver
+  /** At most this many actions per replica in a schedule (each replica draws 0..max); 40 by default. */
+  readonly maxActionsPerReplica?: number
+  /** Faults to inject; all on by default. */
+  readonly faults?: Partial<Faults>
+  /** App invariants checked on every database (replicas, server, oracle) after quiescence. */
+  readonly invariants?: (
+    database: string
+  ) => Effect.Effect<ReadonlyArray<Violation>, unknown, SqlClient.SqlClient>
+  /** Sync rounds allowed to reach quiescence after healing; 12 by default. */
+  readonly maxQuiescenceRounds?: number
+  /** Scheduler steps allowed per schedule before it counts as a livelock; 20,000 by default. */
+  readonly maxSteps?: number
+}
+
+/** What one schedule did and found. Every failure count is 0 in a passing schedule. */
+export interface Report {
+  readonly seed: number
+  readonly replicas: number
+  readonly steps: number
+  /** Actions the generator issued (including those the app's rules refused). */
+  readonly actions: number
+  /** Actions committed locally. */
+  readonly committed: number
+  readonly faults: {
+    readonly drops: number
+    readonly duplicates: number
+    readonly timeouts: number
+    readonly partitions: number
+    readonly crashes: Readonly<Record<CrashPoint, number>>
+    readonly serverRestarts: number
+    readonly skews: number
+  }
+  /** Sync runs that failed with an error the engine surfaces (transport, behind head). */
+  readonly failedSyncs: number
+  /** Uploads the server rejected, surfaced to the replica (with their reasons). */
+  readonly rejected: ReadonlyArray<string>
+  /** Replica tables unlike the server's, plus server tables unlike the oracle's. */
+  readonly divergences: number
+  /** Committed actions missing from the server's log (or from their own replica). */
+  readonly lost: number
+  /** Actions applied twice, as the app's invariants report them. */
+  readonly doubleApplies: number
+  /** Actions still unsynced after quiescence. */
+  readonly residualPending: number
+  /** Times a replica's watermark went back. */
+  readonly watermarkRegressions: number
+  /** Actions whose second replay on the same state wrote other patches. */
+  readonly nondeterministic: number
+  /** Other broken app invariants. */
+  readonly violations: number
+  /** What failed, in words (empty when the schedule passed). */
+  readonly problems: ReadonlyArray<string>
+}
+
+/** A schedule broke an invariant (or the simulation could not run it); replay it with its seed. */
+export class SimulationFailed extends Schema.TaggedError<SimulationFailed>()("SimulationFailed", {
+  seed: Schema.Number,
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `Simulation seed ${this.seed} failed (replay it with this seed):\n  ${this.problems.join("\n  ")}`
+  }
+}
+
+/** Runs schedules on one set of databases. */
+export interface Simulator {
+  /** Runs the schedule of `seed`; fails with `SimulationFailed` if any invariant breaks. */
+  readonly run: (seed: number) => Effect.Effect<Report, SimulationFailed>
+  /** Runs the schedule of `seed` and returns its report whatever it found. */
+  readonly explore: (seed: number) => Effect.Effect<Report>
+}
+
+const DEFAULT_FAULTS: Faults = {
+  drop: 0.1,
+  duplicate: 0.1,
+  partition: true,
+  crash: true,
+  serverRestart: true,
+  maxSkewMs: 60_000
+}
+
+/** The simulated epoch: 2027-01-15T08:00:00Z. */
+const EPOCH_MS = 1_800_000_000_000
+/** A request with no answer after this long (virtual) may time out. */
+const REQUEST_TIMEOUT_MS = 10_000
+/** Real time a replica may take to finish or wait before the scheduler calls it stuck. */
+const STUCK_AFTER = Duration.seconds(120)
+
+/** A crash injected by the simulation. */
+class SimulatedCrash extends Data.TaggedError("SimulatedCrash")<{ readonly point: CrashPoint }> {}
+
+type Outcome = Exit.Exit<string, SyncProtocol.BehindHead | SyncProtocol.UploadRejected | SyncTransport.TransportError>
+
+interface Message {
+  readonly id: number
+  readonly replica: number
+  readonly op: number
+  readonly direction: "request" | "response"
+  readonly call: "upload" | "fetch"
+  readonly body: unknown
+  readonly outcome: Outcome | undefined
+  readonly reply: Deferred.Deferred<Outcome>
+}
+
+type Waiting =
+  | { readonly kind: "request"; readonly call: "upload" | "fetch"; readonly sentAt: number; readonly reply: Deferred.Deferred<Outcome>; delivered: boolean }
+  | { readonly kind: "timer"; readonly at: number; readonly wake: Deferred.Deferred<void> }
+
+interface Busy {
+  readonly op: number
+  readonly kind: "act" | "sync"
+  readonly fiber: Fiber.RuntimeFiber<void>
+  waiting: Waiting | undefined
+}
+
+type Signal =
+  | { readonly _tag: "Waiting"; readonly replica: number; readonly op: number; readonly waiting: Waiting }
+  | { readonly _tag: "Done"; readonly replica: number; readonly op: number; readonly exit: Exit.Exit<unknown, unknown> }
+
+type Services = SqlClient.SqlClient | ActionExecutor.ActionExecutor | SyncEngine.SyncEngine
+
+interface Replica {
+  readonly index: number
+  readonly userId: string
+  readonly clientId: string
+  readonly db: Context.Context<SqlClient.SqlClient>
+  skewMs: number
+  partitioned: boolean
+  busy: Busy | undefined
+  /** The operation now running (set before its fiber starts). */
+  currentOp: number
+  services: Context.Context<Services> | undefined
+  scope: Scope.CloseableScope | undefined
+  ids: SimRandom.SimRandom
+  effectRandom: Random.Random
+  budget: number
+  committed: number
+  watermark: number
+  /** A crash armed for the running operation: at its next action run, or after `countdown` replays. */
+  armed: { readonly point: CrashPoint; countdown: number } | undefined
+}
+
+const WatermarkRow = Schema.Array(Schema.Struct({ seq: Schema.NumberFromString }))
+const HashRows = Schema.Array(Schema.Struct({ t: Schema.String, h: Schema.String, n: Schema.Number }))
+const IdRows = Schema.Array(Schema.Struct({ id: Schema.String, kind: Schema.String }))
+const CountRow = Schema.Array(Schema.Struct({ n: Schema.Number }))
+
+/**
+ * Builds the databases (each client database once per replica, plus the oracle's, and the
+ * server's), installs the app's tables and Reprise on each, and returns a `Simulator`.
+ */
+export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const faults: Faults = { ...DEFAULT_FAULTS, ...config.faults }
+    const maxActions = config.maxActionsPerReplica ?? 40
+    const maxRounds = config.maxQuiescenceRounds ?? 12
+    const maxSteps = config.maxSteps ?? 20_000
+    const registryFor = (wrap: (action: Action.Any) => Action.Any) => config.actions.map(wrap)
+
+    const buildDb = (layer: Layer.Layer<SqlClient.SqlClient, unknown>, clientId: string | undefined) =>
+      Effect.gen(function*() {
+        const db = yield* Layer.build(layer)
+        yield* Effect.provide(
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql.unsafe(config.setup)
+            yield* SyncSchema.install(clientId === undefined ? {} : { clientId })
+            yield* Tracking.install(config.tables)
+          }),
+          db
+        )
+        return db
+      })
+
+    const serverDb = yield* buildDb(config.serverDatabase, undefined)
+    let server = yield* Effect.provide(config.server.make, serverDb)
+    const replicaDbs = yield* Effect.forEach(config.users, (_, i) => buildDb(config.clientDatabase, `sim-replica-${i}`))
+    const oracleDb = yield* buildDb(config.clientDatabase, "sim-oracle")
+
+    const inDb = <A, E>(db: Context.Context<SqlClient.SqlClient>, effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+      Effect.provide(effect, db)
+
+    const reset = (db: Context.Context<SqlClient.SqlClient>, client: boolean) =>
+      inDb(db, Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const tables = yield* trackedTables
+        const internal = client ? ["reprise.action_records", "reprise.action_patches", "reprise.known_patches"] : []
+        yield* sql.unsafe(`TRUNCATE ${[...tables.map((t) => t.q), ...internal].join(", ")}`)
+        if (client) yield* sql`UPDATE reprise.client_state SET last_server_seq = 0`
+      }))
+
+    const run = (seed: number): Effect.Effect<Report> => {
+      const rng = SimRandom.make(seed)
+      const problems: Array<string> = []
+      const rejected: Array<string> = []
+      const counts = {
+        drops: 0,
+        duplicates: 0,
+        timeouts: 0,
+        partitions: 0,
+        serverRestarts: 0,
+        skews: 0,
+        failedSyncs: 0,
+        actions: 0,
+        steps: 0,
+        watermarkRegressions: 0
+      }
+      const crashes: Record<CrashPoint, number> = {
+        "before-local-commit": 0,
+        "after-commit-before-upload": 0,
+        "after-upload-before-ack": 0,
+        "mid-reconcile": 0,
+        "while-waiting": 0
+      }
+      let now = EPOCH_MS
+      let nextOp = 1
+      let nextMessage = 1
+      const network: Array<Message> = []
+      const lastReports = new Map<number, SyncEngine.SyncReport>()
+
+      return Effect.gen(function*() {
+        const signals = yield* Queue.unbounded<Signal>()
+        const simScope = yield* Scope.make()
+
+        // --- replicas --------------------------------------------------------------------
+        const replicas: Array<Replica> = config.users.map((userId, index) => ({
+          index,
+          userId,
+          clientId: `sim-replica-${index}`,
+          db: replicaDbs[index]!,
+          skewMs: 0,
+          partitioned: false,
+          busy: undefined,
+          currentOp: -1,
+          services: undefined,
+          scope: undefined,
+          ids: rng.fork(),
+          effectRandom: Random.make(rng.uint32()),
+          budget: rng.int(maxActions + 1),
+          committed: 0,
+          watermark: 0,
+          armed: undefined
+        }))
+
+        const clockOf = (replica: Replica): Clock.Clock =>
+          makeVirtualClock(() => now + replica.skewMs, (millis) =>
+            Effect.gen(function*() {
+              const wake = yield* Deferred.make<void>()
+              const op = replica.currentOp
+              yield* Queue.offer(signals, { _tag: "Waiting", replica: replica.index, op, waiting: { kind: "timer", at: now + millis, wake } })
+              yield* Deferred.await(wake)
+            }))
+
+        const transportOf = (replica: Replica): SyncTransport.SyncTransportShape => {
+          const call = <A, I>(
+            name: "upload" | "fetch",
+            request: unknown,
+            requestSchema: Schema.Schema<unknown>,
+            responseSchema: Schema.Schema<A, I>
+          ) =>
+            Effect.gen(function*() {
+              const body = JSON.parse(JSON.stringify(yield* Effect.orDie(Schema.encode(requestSchema)(request)))) as unknown
+              const reply = yield* Deferred.make<Outcome>()
+              const op = replica.currentOp
+              network.push({ id: nextMessage++, replica: replica.index, op, direction: "request", call: name, body, outcome: undefined, reply })
+              yield* Queue.offer(signals, {
+                _tag: "Waiting",
+                replica: replica.index,
+                op,
+                waiting: { kind: "request", call: name, sentAt: now, reply, delivered: false }
+              })
+              const outcome = yield* Deferred.await(reply)
+              const text = yield* outcome
+              return yield* Effect.mapError(
+                Schema.decodeUnknown(Schema.parseJson(responseSchema))(text),
+                (error) => new SyncTransport.TransportError({ detail: error.message })
+              )
+            })
+          return {
+            upload: (request) => call("upload", request, SyncProtocol.UploadRequest as Schema.Schema<unknown>, SyncProtocol.UploadResponse),
+            fetch: (request) =>
+              Effect.catchTags(
+                call("fetch", request, SyncProtocol.FetchRequest as Schema.Schema<unknown>, SyncProtocol.FetchResponse),
+                { BehindHead: (e) => Effect.die(e), UploadRejected: (e) => Effect.die(e) }
+              )
+          }
+        }
+
+        // Each replica runs wrapped actions: a crash armed for its current operation fires
+        // inside the action's transaction, before it commits (the database rolls it back).
+        const wrapFor = (replica: Replica) => (action: Action.Any): Action.Any =>
+          Action.make({
+            tag: action.tag,
+            args: action.args,
+            run: (args) =>
+              Effect.zipLeft(
+                action.run(args),
+                Effect.suspend(() => {
+                  const armed = replica.armed
+                  if (armed === undefined) return Effect.void
+                  armed.countdown -= 1
+                  if (armed.countdown > 0) return Effect.void
+                  replica.armed = undefined
+                  return Effect.die(new SimulatedCrash({ point: armed.point }))
+                })
+              )
+          })
+
+        const start = (replica: Replica) =>
+          Effect.gen(function*() {
+            const scope = yield* Scope.make()
+            const layer = SyncEngine.layer({ backoff: "200 millis", maxUploadAttempts: 4 }).pipe(
+              Layer.provideMerge(
+                ActionExecutor.layer({ userId: replica.userId, clientId: replica.clientId, newActionId: Effect.sync(() => replica.ids.uuid()) })
+              ),
+              Layer.provideMerge(ActionRegistry.layer(registryFor(wrapFor(replica)))),
+              Layer.provideMerge(Layer.succeed(SyncTransport.SyncTransport, transportOf(replica))),
+              Layer.provideMerge(Layer.succeedContext(replica.db))
+            )
+            replica.services = yield* Effect.withClock(Layer.buildWithScope(layer, scope), clockOf(replica))
+            replica.scope = scope
+          })
+
+        const stop = (replica: Replica) =>
+          Effect.gen(function*() {
+            if (replica.busy !== undefined) {
+              const fiber = replica.busy.fiber
+              replica.busy = undefined
+              yield* Fiber.interrupt(fiber)
+            }
+            replica.armed = undefined
+            if (replica.scope !== undefined) yield* Scope.close(replica.scope, Exit.void)
+            replica.scope = undefined
+            replica.services = undefined
+          })
+
+        const readWatermark = (replica: Replica) =>
+          inDb(replica.db, Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => Effect.flatMap(sql`SELECT last_server_seq::text AS seq FROM reprise.client_state`, Schema.decodeUnknown(WatermarkRow))
+          )).pipe(Effect.map((rows) => rows[0]?.seq ?? 0))
+
+        const checkWatermark = (replica: Replica) =>
+          Effect.gen(function*() {
+            const seq = yield* readWatermark(replica)
+            if (seq < replica.watermark) {
+              counts.watermarkRegressions++
+              problems.push(`replica ${replica.index}: watermark went back from ${replica.watermark} to ${seq}`)
+            }
+            replica.watermark = Math.max(replica.watermark, seq)
+          })
+
+        const crashRestart = (replica: Replica, point: CrashPoint) =>
+          Effect.gen(function*() {
+            crashes[point]++
+            yield* stop(replica)
+            yield* start(replica)
+            yield* checkWatermark(replica)
+          })
+
+        /** Runs `replica`'s operation until it finishes or waits on the network or a timer. */
+        const settle = (replica: Replica): Effect.Effect<void, unknown> =>
+          Effect.gen(function*() {
+            for (;;) {
+              const signal = yield* Queue.take(signals).pipe(
+                Effect.timeoutFail({
+                  duration: STUCK_AFTER,
+                  onTimeout: () => `replica ${replica.index} neither finished nor waited within ${Duration.format(STUCK_AFTER)} (real time)`
+                })
+              )
+              const busy = replica.busy
+              if (signal.replica !== replica.index || busy === undefined || signal.op !== busy.op) continue
+              if (signal._tag === "Waiting") {
+                busy.waiting = signal.waiting
+                return
+              }
+              replica.busy = undefined
+              replica.armed = undefined
+              yield* finished(replica, busy.kind, signal.exit)
+              return
+            }
+          })
+
+        const finished = (replica: Replica, kind: "act" | "sync", exit: Exit.Exit<unknown, unknown>) =>
+          Effect.gen(function*() {
+            if (Exit.isSuccess(exit)) {
+              if (kind === "act" && exit.value === "committed") replica.committed++
+              if (kind === "sync") lastReports.set(replica.index, exit.value as SyncEngine.SyncReport)
+              yield* checkWatermark(replica)
+              return
+            }
+            const crash = Option.getOrUndefined(Cause.dieOption(exit.cause))
+            if (crash instanceof SimulatedCrash) return yield* crashRestart(replica, crash.point)
+            const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+            const tag = typeof failure === "object" && failure !== null && "_tag" in failure ? String(failure._tag) : undefined
+            if (kind === "sync" && (tag === "TransportError" || tag === "BehindHead")) {
+              counts.failedSyncs++
+            } else if (kind === "sync" && failure instanceof SyncProtocol.UploadRejected) {
+              counts.failedSyncs++
+              rejected.push(`replica ${replica.index}: ${failure.message}`)
+            } else {
+              problems.push(`replica ${replica.index}: ${kind === "act" ? "an action" : "a sync"} failed unexpectedly: ${Cause.pretty(exit.cause)}`)
+            }
+            yield* checkWatermark(replica)
+          })
+
+        const launch = (replica: Replica, kind: "act" | "sync", effect: Effect.Effect<unknown, unknown, Services>) =>
+          Effect.gen(function*() {
+            const op = nextOp++
+            replica.currentOp = op
+            const services = replica.services!
+            const fiber = yield* effect.pipe(
+              Effect.provide(services),
+              Effect.withClock(clockOf(replica)),
+              Effect.withRandom(replica.effectRandom),
+              Effect.exit,
+              Effect.flatMap((exit) => Queue.offer(signals, { _tag: "Done", replica: replica.index, op, exit })),
+              Effect.asVoid,
+              Effect.forkIn(simScope)
+            )
+            replica.busy = { op, kind, fiber, waiting: undefined }
+            yield* settle(replica)
+          })
+
+        const act = (replica: Replica, crash: boolean) =>
+          Effect.gen(function*() {
+            replica.budget--
+            counts.actions++
+            if (crash) replica.armed = { point: "before-local-commit", countdown: 1 }
+            const random = rng.fork()
+            const wrapped = new Map(registryFor(wrapFor(replica)).map((a) => [a.tag, a]))
+            yield* launch(replica, "act", Effect.gen(function*() {
+              const next = yield* config.generate({ replica: replica.index, userId: replica.userId, random })
+              if (next === undefined) return "skipped"
+              const action = wrapped.get(next.action.tag)
+              if (action === undefined) return yield* Effect.die(new Error(`the generator returned ${next.action.tag}, which is not among the simulation's actions`))
+              const executor = yield* ActionExecutor.ActionExecutor
+              return yield* executor.execute(action, next.args).pipe(
+                Effect.as("committed"),
+                // The action's own failure is its rules refusing: nothing was committed.
+                Effect.catchIf((e) => !isExecutionError(e), () => Effect.succeed("refused"))
+              )
+            }))
+          })
+
+        const sync = (replica: Replica, crashAfterReplays: number | undefined) =>
+          Effect.gen(function*() {
+            if (crashAfterReplays !== undefined) replica.armed = { point: "mid-reconcile", countdown: crashAfterReplays }
+            yield* launch(replica, "sync", Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
+          })
+
+        /** Resumes `replica` waiting on `waiting`, then runs it until it finishes or waits again. */
+        const resume = (replica: Replica) => settle(replica)
+
+        const deliver = (index: number, withFaults: boolean) =>
+          Effect.gen(function*() {
+            const message = network[index]!
+            const replica = replicas[message.replica]!
+            if (withFaults && faults.duplicate > 0 && rng.chance(faults.duplicate)) {
+              counts.duplicates++
+            } else {
+              network.splice(index, 1)
+            }
+            if (replica.partitioned || (withFaults && faults.drop > 0 && rng.chance(faults.drop))) {
+              counts.drops++
+              return
+            }
+            if (message.direction === "request") {
+              const call = message.call === "upload"
+                ? server.upload(replica.userId, message.body).pipe(
+                  Effect.flatMap((r) => Schema.encode(SyncProtocol.UploadResponse)(r)),
+                  Effect.map((r) => JSON.stringify(r))
+                )
+                : server.fetch(replica.userId, message.body).pipe(
+                  Effect.flatMap((r) => Schema.encode(SyncProtocol.FetchResponse)(r)),
+                  Effect.map((r) => JSON.stringify(r))
+                )
+              const exit = yield* Effect.exit(Effect.withClock(call, makeVirtualClock(() => now, () => Effect.void)))
+              let outcome: Outcome
+              if (Exit.isSuccess(exit)) {
+                outcome = Exit.succeed(exit.value)
+              } else {
+                const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+                if (failure instanceof SyncProtocol.BehindHead || failure instanceof SyncProtocol.UploadRejected) {
+                  outcome = Exit.fail(failure)
+                } else if (failure !== undefined && failure._tag !== "ParseError") {
+                  outcome = Exit.fail(new SyncTransport.TransportError({ detail: failure.message }))
+                } else {
+                  problems.push(`server: ${message.call} failed with a defect: ${Cause.pretty(exit.cause)}`)
+                  outcome = Exit.fail(new SyncTransport.TransportError({ detail: "server defect" }))
+                }
+              }
+              if (replica.busy?.op === message.op && replica.busy.waiting?.kind === "request") {
+                replica.busy.waiting.delivered = true
+              }
+              network.push({ ...message, id: nextMessage++, direction: "response", outcome })
+              return
+            }
+            const busy = replica.busy
+            if (busy === undefined || busy.op !== message.op || busy.waiting?.kind !== "request" || busy.waiting.reply !== message.reply) {
+              return // its caller crashed, timed out or already has an answer
+            }
+            busy.waiting = undefined
+            yield* Deferred.succeed(message.reply, message.outcome!)
+            yield* resume(replica)
+          })
+
+        const wake = (replica: Replica) =>
+          Effect.gen(function*() {
+            const waiting = replica.busy!.waiting as Extract<Waiting, { kind: "timer" }>
+            now = Math.max(now, waiting.at)
+            replica.busy!.waiting = undefined
+            yield* Deferred.succeed(waiting.wake, undefined)
+            yield* resume(replica)
+          })
+
+        const timeout = (replica: Replica) =>
+          Effect.gen(function*() {
+            const waiting = replica.busy!.waiting as Extract<Waiting, { kind: "request" }>
+            now = Math.max(now, waiting.sentAt + REQUEST_TIMEOUT_MS)
+            counts.timeouts++
+            replica.busy!.waiting = undefined
+            yield* Deferred.succeed(
+              waiting.reply,
+              Exit.fail(new SyncTransport.TransportError({ detail: `no answer to ${waiting.call} within ${REQUEST_TIMEOUT_MS} ms` }))
+            )
+            yield* resume(replica)
+          })
+
+        const crashNow = (replica: Replica) =>
+          Effect.gen(function*() {
+            const waiting = replica.busy?.waiting
+            const point: CrashPoint = replica.busy === undefined
+              ? "after-commit-before-upload"
+              : waiting?.kind === "request" && waiting.call === "upload" && waiting.delivered
+              ? "after-upload-before-ack"
+              : "while-waiting"
+            yield* crashRestart(replica, point)
+          })
+
+        // --- one schedule ------------------------------------------------------------------
+        yield* reset(serverDb, false)
+        yield* Effect.provide(config.server.reset, serverDb)
+        for (const replica of replicas) {
+          yield* reset(replica.db, true)
+          yield* start(replica)
+        }
+
+        type Event = { readonly weight: number; readonly run: Effect.Effect<void, unknown> }
+        const chaos = (): Array<Event> => {
+          const events: Array<Event> = []
+          for (const replica of replicas) {
+            const idle = replica.busy === undefined
+            if (idle && replica.budget > 0) {
+              events.push({ weight: 3, run: act(replica, faults.crash && rng.chance(0.03)) })
+            }
+            if (idle) {
+              const crashAt = faults.crash && rng.chance(0.04) ? rng.between(1, 6) : undefined
+              events.push({ weight: 1.5, run: sync(replica, crashAt) })
+            }
+            const waiting = replica.busy?.waiting
+            if (waiting?.kind === "timer" && waiting.at <= now) events.push({ weight: 2, run: wake(replica) })
+            if (waiting?.kind === "request" && waiting.sentAt + REQUEST_TIMEOUT_MS <= now) {
+              events.push({ weight: 1, run: timeout(replica) })
+            }
+            if (faults.partition) {
+              events.push(replica.partitioned
+                ? { weight: 0.5, run: Effect.sync(() => { replica.partitioned = false }) }
+                : { weight: 0.05, run: Effect.sync(() => { replica.partitioned = true; counts.partitions++ }) })
+            }
+            if (faults.crash) events.push({ weight: 0.08, run: crashNow(replica) })
+            if (faults.maxSkewMs > 0) {
+              events.push({
+                weight: 0.04,
+                run: Effect.sync(() => {
+                  replica.skewMs = rng.between(-faults.maxSkewMs, faults.maxSkewMs)
+                  counts.skews++
+                })
+              })
+            }
+          }
+          if (network.length > 0) {
+            events.push({ weight: 4 + network.length, run: Effect.suspend(() => deliver(rng.int(network.length), true)) })
+          }
+          events.push({ weight: 1, run: Effect.sync(() => { now += rng.between(1, 3_000) }) })
+          if (faults.serverRestart) {
+            events.push({
+              weight: 0.03,
+              run: Effect.gen(function*() {
+                counts.serverRestarts++
+                server = yield* Effect.provide(config.server.make, serverDb)
+              })
+            })
+          }
+          return events
+        }
+
+        const pick = (events: ReadonlyArray<Event>): Event => {
+          const total = events.reduce((sum, e) => sum + e.weight, 0)
+          let x = rng.next() * total
+          for (const event of events) {
+            x -= event.weight
+            if (x < 0) return event
+          }
+          return events[events.length - 1]!
+        }
+
+        const budgetLeft = () => replicas.some((r) => r.budget > 0)
+        while (budgetLeft() && counts.steps < maxSteps) {
+          counts.steps++
+          yield* pick(chaos()).run
+        }
+        if (budgetLeft()) problems.push(`the schedule did not spend its actions within ${maxSteps} steps`)
+
+        // --- heal and pump to quiescence -----------------------------------------------------
+        for (const replica of replicas) replica.partitioned = false
+        /** Drives everything in flight to completion, messages in order, no faults. */
+        const drain = Effect.gen(function*() {
+          for (;;) {
+            if (++counts.steps > maxSteps * 2) return yield* Effect.fail("draining did not finish (livelock)")
+            if (network.length > 0) {
+              yield* deliver(0, false)
+              continue
+            }
+            const waiting = replicas.find((r) => r.busy !== undefined)
+            if (waiting === undefined) return
+            const w = waiting.busy!.waiting
+            if (w === undefined) return yield* Effect.fail(`replica ${waiting.index} is busy but not waiting`)
+            if (w.kind === "timer") yield* wake(waiting)
+            else yield* timeout(waiting)
+          }
+        })
+        yield* drain
+        let quiescent = false
+        for (let round = 0; round < maxRounds && !quiescent; round++) {
+          let work = false
+          for (const replica of replicas) {
+            lastReports.delete(replica.index)
+            yield* sync(replica, undefined)
+            yield* drain
+            const report = lastReports.get(replica.index)
+            if (report === undefined) work = true
+            else if (report.fetched + report.uploaded + report.corrections > 0) work = true
+          }
+          quiescent = !work
+        }
+        if (!quiescent) problems.push(`no quiescence within ${maxRounds} sync rounds after healing (livelock)`)
+
+        // --- invariants -----------------------------------------------------------------------
+        const serverHashes = yield* inDb(serverDb, tableHashes)
+        let divergences = 0
+        for (const replica of replicas) {
+          const hashes = yield* inDb(replica.db, tableHashes)
+          for (const [table, h] of serverHashes) {
+            if (hashes.get(table) !== h) {
+              divergences++
+              problems.push(`replica ${replica.index}: table ${table} differs from the server's (${hashes.get(table)} vs ${h})`)
+            }
+          }
+        }
+
+        // The oracle: a fresh replica replaying the server's whole log in canonical order.
+        yield* reset(oracleDb, false)
+        yield* inDb(oracleDb, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(`TRUNCATE reprise.action_records, reprise.action_patches, reprise.known_patches`)
+          yield* sql`UPDATE reprise.client_state SET last_server_seq = 0`
+        }))
+        const oracle = yield* Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const direct: SyncTransport.SyncTransportShape = {
+            upload: () => Effect.die("the oracle never uploads"),
+            fetch: (request) =>
+              server.fetch("sim-oracle", JSON.parse(JSON.stringify(request))).pipe(
+                Effect.mapError((e) => new SyncTransport.TransportError({ detail: e.message }))
+              )
+          }
+          const layer = SyncEngine.layer({}).pipe(
+            Layer.provideMerge(ActionExecutor.layer({ userId: "sim-oracle", clientId: "sim-oracle" })),
+            Layer.provideMerge(ActionRegistry.layer(config.actions)),
+            Layer.provideMerge(Layer.succeed(SyncTransport.SyncTransport, direct)),
+            Layer.provideMerge(Layer.succeedContext(oracleDb))
+          )
+          return { scope, services: yield* Layer.buildWithScope(layer, scope) }
+        })
+        const oracleClock = makeVirtualClock(() => now + faults.maxSkewMs + 1, () => Effect.void)
+        const oraclePull = Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.pull).pipe(
+          Effect.provide(oracle.services),
+          Effect.withClock(oracleClock)
+        )
+        yield* oraclePull
+        const oracleHashes = yield* inDb(oracleDb, tableHashes)
+        for (const [table, h] of serverHashes) {
+          if (oracleHashes.get(table) !== h) {
+            divergences++
+            problems.push(`server: table ${table} differs from a fresh replay of its log (the oracle)`)
+          }
+        }
+
+        // Nothing lost: every action a replica committed is on the replica and in the log.
+        const logIds = new Set((yield* inDb(oracleDb, actionIds(undefined))).map((r) => r.id))
+        let lost = 0
+        let residualPending = 0
+        for (const replica of replicas) {
+          const own = yield* inDb(replica.db, actionIds(replica.clientId))
+          const ownActions = own.filter((r) => r.kind === "action").length
+          if (ownActions !== replica.committed) {
+            lost += Math.abs(replica.committed - ownActions)
+            problems.push(`replica ${replica.index}: committed ${replica.committed} actions but holds ${ownActions} of its own`)
+          }
+          for (const row of own) {
+            if (!logIds.has(row.id)) {
+              lost++
+              problems.push(`replica ${replica.index}: its ${row.kind} ${row.id} is not in the server's log`)
+            }
+          }
+          const [pending] = yield* inDb(replica.db, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            Effect.flatMap(sql`SELECT count(*)::int AS n FROM reprise.action_records WHERE NOT synced`, Schema.decodeUnknown(CountRow))))
+          residualPending += pending?.n ?? 0
+          if ((pending?.n ?? 0) > 0) problems.push(`replica ${replica.index}: ${pending!.n} actions still pending`)
+        }
+
+        // Determinism: replaying every action a second time on the same states gives the same patches.
+        const nondeterministic = yield* inDb(oracleDb, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`DROP TABLE IF EXISTS pg_temp.sim_first_replay`
+          yield* sql`CREATE TEMP TABLE sim_first_replay AS SELECT * FROM reprise.action_patches`
+          yield* sql.withTransaction(Effect.zipRight(sql.unsafe(undoAfter, [null, null]), sql.unsafe(markUnappliedAfter, [null, null])))
+          return 0
+        }))
+        yield* oraclePull
+        const [differing] = yield* inDb(oracleDb, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          Effect.flatMap(
+            sql`
+              SELECT count(DISTINCT action_id)::int AS n FROM (
+                (SELECT * FROM sim_first_replay EXCEPT ALL SELECT * FROM reprise.action_patches)
+                UNION ALL
+                (SELECT * FROM reprise.action_patches EXCEPT ALL SELECT * FROM sim_first_replay)
+              ) AS d`,
+            Schema.decodeUnknown(CountRow)
+          )))
+        const twice = nondeterministic + (differing?.n ?? 0)
+        if (twice > 0) problems.push(`${twice} actions wrote other patches when replayed again on the same state`)
+        yield* Scope.close(oracle.scope, Exit.void)
+
+        // The app's own invariants on every database.
+        let doubleApplies = 0
+        let violations = 0
+        if (config.invariants !== undefined) {
+          const databases: Array<[string, Context.Context<SqlClient.SqlClient>]> = [
+            ["server", serverDb],
+            ["oracle", oracleDb],
+            ...replicas.map((r): [string, Context.Context<SqlClient.SqlClient>] => [`replica ${r.index}`, r.db])
+          ]
+          for (const [name, db] of databases) {
+            for (const violation of yield* inDb(db, config.invariants(name))) {
+              if (violation.kind === "double-apply") doubleApplies++
+              else violations++
+              problems.push(`${name}: ${violation.kind}: ${violation.detail}`)
+            }
+          }
+        }
+
+        for (const replica of replicas) yield* stop(replica)
+        yield* Scope.close(simScope, Exit.void)
+        const committed = replicas.reduce((n, r) => n + r.committed, 0)
+        return {
+          seed,
+          replicas: replicas.length,
+          steps: counts.steps,
+          actions: counts.actions,
+          committed,
+          faults: {
+            drops: counts.drops,
+            duplicates: counts.duplicates,
+            timeouts: counts.timeouts,
+            partitions: counts.partitions,
+            crashes,
+            serverRestarts: counts.serverRestarts,
+            skews: counts.skews
+          },
+          failedSyncs: counts.failedSyncs,
+          rejected,
+          divergences,
+          lost,
+          doubleApplies,
+          residualPending,
+          watermarkRegressions: counts.watermarkRegressions,
+          nondeterministic: twice,
+          violations,
+          problems
+        } satisfies Report
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.succeed<Report>({
+            seed,
+            replicas: config.users.length,
+            steps: counts.steps,
+            actions: counts.actions,
+            committed: 0,
+            faults: {
+              drops: counts.drops,
+              duplicates: counts.duplicates,
+              timeouts: counts.timeouts,
+              partitions: counts.partitions,
+              crashes,
+              serverRestarts: counts.serverRestarts,
+              skews: counts.skews
+            },
+            failedSyncs: counts.failedSyncs,
+            rejected,
+            divergences: 0,
+            lost: 0,
+            doubleApplies: 0,
+            residualPending: 0,
+            watermarkRegressions: counts.watermarkRegressions,
+            nondeterministic: 0,
+            violations: 0,
+            problems: [...problems, `the simulation stopped: ${Cause.pretty(cause)}`]
+          })
+        )
+      )
+    }
+
+    return {
+      explore: run,
+      run: (seed) =>
+        Effect.flatMap(run(seed), (report) =>
+          report.problems.length === 0
+            ? Effect.succeed(report)
+            : Effect.fail(new SimulationFailed({ seed, problems: report.problems })))
+    }
+  })
+
+const isExecutionError = (error: unknown): boolean =>
+  error instanceof ActionExecutor.InvalidActionArgs ||
+  error instanceof ActionExecutor.NondeterministicAction ||
+  (typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError")
+
+const trackedTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ q: string }>`SELECT format('%I.%I', table_schema, table_name) AS q FROM reprise.tracked_tables ORDER BY 1`)
+
+/** Each tracked table's rows, hashed (to_jsonb text in id order). */
+const tableHashes = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const tables = yield* trackedTables
+  const out = new Map<string, string>()
+  for (const { q } of tables) {
+    const rows = yield* Effect.flatMap(
+      sql.unsafe(
+        `SELECT ${"'" + q.replace(/'/g, "''") + "'"} AS t, md5(coalesce(string_agg(to_jsonb(x)::text, E'\\n' ORDER BY x.id::text), '')) AS h, count(*)::int AS n FROM ${q} AS x`
+      ),
+      Schema.decodeUnknown(HashRows)
+    )
+    for (const row of rows) out.set(row.t, `${row.n}:${row.h}`)
+  }
+  return out
+})
+
+const actionIds = (clientId: string | undefined) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.flatMap(
+      clientId === undefined
+        ? sql`SELECT id::text AS id, kind FROM reprise.action_records`
+        : sql`SELECT id::text AS id, kind FROM reprise.action_records WHERE client_id = ${clientId}`,
+      Schema.decodeUnknown(IdRows)
+    ))

@@ -1,0 +1,148 @@
+/**
+ * Reprise's convergence simulation: the conflict-heavy app (`./app.ts`) through
+ * `@reprise/core/testing` against the real `SyncService`, with PGlite replicas.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { Simulation } from "@reprise/core/testing"
+import { SimulationServer } from "@reprise/server/testing"
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as App from "./app.js"
+
+export * as App from "./app.js"
+
+/** Four replicas: three users, one of them on two devices. */
+export const USERS = ["alice", "bob", "carol", "alice"] as const
+
+/** The simulation of the app with PGlite replicas and the server on `serverDatabase`. */
+export const config = (
+  serverDatabase: Layer.Layer<SqlClient.SqlClient, unknown>,
+  overrides: Partial<Simulation.Config> = {}
+): Simulation.Config => ({
+  actions: App.actions,
+  setup: App.setup,
+  tables: App.tables,
+  users: USERS,
+  generate: App.generate,
+  invariants: App.invariants,
+  clientDatabase: PgliteClient.layer({}),
+  serverDatabase,
+  server: SimulationServer.driver(),
+  ...overrides
+})
+
+/** Totals over many schedules. */
+export interface Totals {
+  schedules: number
+  replicas: number
+  actions: number
+  committed: number
+  steps: number
+  drops: number
+  duplicates: number
+  timeouts: number
+  partitions: number
+  crashes: Record<Simulation.CrashPoint, number>
+  serverRestarts: number
+  skews: number
+  rejected: number
+  divergences: number
+  lost: number
+  doubleApplies: number
+  residualPending: number
+  watermarkRegressions: number
+  nondeterministic: number
+  violations: number
+  failedSeeds: Array<number>
+}
+
+/** Empty totals. */
+export const emptyTotals = (): Totals => ({
+  schedules: 0,
+  replicas: 0,
+  actions: 0,
+  committed: 0,
+  steps: 0,
+  drops: 0,
+  duplicates: 0,
+  timeouts: 0,
+  partitions: 0,
+  crashes: {
+    "before-local-commit": 0,
+    "after-commit-before-upload": 0,
+    "after-upload-before-ack": 0,
+    "mid-reconcile": 0,
+    "while-waiting": 0
+  },
+  serverRestarts: 0,
+  skews: 0,
+  rejected: 0,
+  divergences: 0,
+  lost: 0,
+  doubleApplies: 0,
+  residualPending: 0,
+  watermarkRegressions: 0,
+  nondeterministic: 0,
+  violations: 0,
+  failedSeeds: []
+})
+
+/** Adds one schedule's report to the totals. */
+export const add = (totals: Totals, report: Simulation.Report): Totals => {
+  totals.schedules++
+  totals.replicas = Math.max(totals.replicas, report.replicas)
+  totals.actions += report.actions
+  totals.committed += report.committed
+  totals.steps += report.steps
+  totals.drops += report.faults.drops
+  totals.duplicates += report.faults.duplicates
+  totals.timeouts += report.faults.timeouts
+  totals.partitions += report.faults.partitions
+  for (const [point, n] of Object.entries(report.faults.crashes) as Array<[Simulation.CrashPoint, number]>) {
+    totals.crashes[point] += n
+  }
+  totals.serverRestarts += report.faults.serverRestarts
+  totals.skews += report.faults.skews
+  totals.rejected += report.rejected.length
+  totals.divergences += report.divergences
+  totals.lost += report.lost
+  totals.doubleApplies += report.doubleApplies
+  totals.residualPending += report.residualPending
+  totals.watermarkRegressions += report.watermarkRegressions
+  totals.nondeterministic += report.nondeterministic
+  totals.violations += report.violations
+  if (report.problems.length > 0) totals.failedSeeds.push(report.seed)
+  return totals
+}
+
+/** The one-line summary CI prints. */
+export const summary = (t: Totals): string => {
+  const crashes = Object.values(t.crashes).reduce((a, b) => a + b, 0)
+  return `simulation: ${t.schedules} schedules, ${t.replicas} clients, ${t.actions} actions (${t.committed} committed), ` +
+    `faults: ${t.drops} drops, ${t.duplicates} duplicates, ${t.timeouts} timeouts, ${t.partitions} partitions, ` +
+    `${crashes} crashes (${Object.entries(t.crashes).map(([p, n]) => `${p} ${n}`).join(", ")}), ` +
+    `${t.serverRestarts} server restarts, ${t.skews} clock skews | ` +
+    `divergences ${t.divergences}, lost ${t.lost}, double applies ${t.doubleApplies}, ` +
+    `residual pending ${t.residualPending}, scope leaks n/a (one audience), watermark regressions ${t.watermarkRegressions}, ` +
+    `nondeterministic replays ${t.nondeterministic}, invariant violations ${t.violations}, rejected uploads ${t.rejected}` +
+    (t.failedSeeds.length === 0 ? "" : ` | FAILED seeds: ${t.failedSeeds.join(", ")}`)
+}
+
+/** Runs `seeds` on one simulator, printing each failure with its seed; returns the totals. */
+export const runSeeds = (
+  simulator: Simulation.Simulator,
+  seeds: ReadonlyArray<number>,
+  log: (line: string) => void
+): Effect.Effect<Totals> =>
+  Effect.gen(function*() {
+    const totals = emptyTotals()
+    for (const seed of seeds) {
+      const report = yield* simulator.explore(seed)
+      add(totals, report)
+      if (report.problems.length > 0) {
+        log(`seed ${seed} FAILED:\n  ${report.problems.join("\n  ")}`)
+      }
+    }
+    return totals
+  })
