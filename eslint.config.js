@@ -15,7 +15,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ["**/test/**", "**/*.test.ts", "bench/**", "packages/pg-fixture/**", ".ci/**"],
+    files: ["**/test/**", "**/*.test.ts", "bench/**", "packages/pg-fixture/**", "packages/simulation/src/cli.ts", ".ci/**"],
     rules: { "no-console": "off" }
   }
 )

@@ -172,6 +172,8 @@ export interface Config {
 /** What one schedule did and found. Every failure count is 0 in a passing schedule. */
 export interface Report {
   readonly seed: number
+  /** The schedule that ran (budgets as drawn or given, faults in force). */
+  readonly schedule: Required<Schedule>
   readonly replicas: number
   readonly steps: number
   /** Actions the generator issued (including those the app's rules refused). */
@@ -207,6 +209,13 @@ export interface Report {
   readonly violations: number
   /** What failed, in words (empty when the schedule passed). */
   readonly problems: ReadonlyArray<string>
+  /** Where the schedule's real time went, in ms. */
+  readonly timings: {
+    readonly total: number
+    readonly server: number
+    readonly heal: number
+    readonly checks: number
+  }
 }
 
 /** A schedule broke an invariant (or the simulation could not run it); replay it with its seed. */
@@ -219,12 +228,24 @@ export class SimulationFailed extends Schema.TaggedError<SimulationFailed>()("Si
   }
 }
 
+/**
+ * One schedule: its seed, and optionally smaller action budgets or fewer faults than the
+ * configuration's (what shrinking a failure produces, and what a regression case records).
+ */
+export interface Schedule {
+  readonly seed: number
+  /** Actions per replica (instead of each replica drawing 0..max from the seed). */
+  readonly budgets?: ReadonlyArray<number>
+  /** Faults overriding the configuration's. */
+  readonly faults?: Partial<Faults>
+}
+
 /** Runs schedules on one set of databases. */
 export interface Simulator {
-  /** Runs the schedule of `seed`; fails with `SimulationFailed` if any invariant breaks. */
-  readonly run: (seed: number) => Effect.Effect<Report, SimulationFailed>
-  /** Runs the schedule of `seed` and returns its report whatever it found. */
-  readonly explore: (seed: number) => Effect.Effect<Report>
+  /** Runs a schedule; fails with `SimulationFailed` if any invariant breaks. */
+  readonly run: (schedule: number | Schedule) => Effect.Effect<Report, SimulationFailed>
+  /** Runs a schedule and returns its report whatever it found. */
+  readonly explore: (schedule: number | Schedule) => Effect.Effect<Report>
 }
 
 const DEFAULT_FAULTS: Faults = {
@@ -308,7 +329,7 @@ const CountRow = Schema.Array(Schema.Struct({ n: Schema.Number }))
  */
 export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const faults: Faults = { ...DEFAULT_FAULTS, ...config.faults }
+    const baseFaults: Faults = { ...DEFAULT_FAULTS, ...config.faults }
     const maxActions = config.maxActionsPerReplica ?? 40
     const maxRounds = config.maxQuiescenceRounds ?? 12
     const maxSteps = config.maxSteps ?? 20_000
@@ -346,7 +367,10 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         if (client) yield* sql`UPDATE reprise.client_state SET last_server_seq = 0`
       }))
 
-    const run = (seed: number): Effect.Effect<Report> => {
+    const run = (input: number | Schedule): Effect.Effect<Report> => {
+      const given: Schedule = typeof input === "number" ? { seed: input } : input
+      const seed = given.seed
+      const faults: Faults = { ...baseFaults, ...given.faults }
       const rng = SimRandom.make(seed)
       const problems: Array<string> = []
       const rejected: Array<string> = []
@@ -370,6 +394,16 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         "while-waiting": 0
       }
       let now = EPOCH_MS
+      const startedAt = performance.now()
+      let serverMs = 0
+      let healAt = 0
+      let checksAt = 0
+      const timings = () => ({
+        total: performance.now() - startedAt,
+        server: serverMs,
+        heal: checksAt === 0 ? 0 : checksAt - healAt,
+        checks: checksAt === 0 ? 0 : performance.now() - checksAt
+      })
       let nextOp = 1
       let nextMessage = 1
       const network: Array<Message> = []
@@ -393,11 +427,13 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           scope: undefined,
           ids: rng.fork(),
           effectRandom: Random.make(rng.uint32()),
-          budget: rng.int(maxActions + 1),
+          budget: ((drawn) => given.budgets?.[index] ?? drawn)(rng.int(maxActions + 1)),
           committed: 0,
           watermark: 0,
           armed: undefined
         }))
+
+        const budgets = replicas.map((r) => r.budget)
 
         const clockOf = (replica: Replica): Clock.Clock =>
           makeVirtualClock(() => now + replica.skewMs, (millis) =>
@@ -632,7 +668,9 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
                   Effect.flatMap((r) => Schema.encode(SyncProtocol.FetchResponse)(r)),
                   Effect.map((r) => JSON.stringify(r))
                 )
+              const before = performance.now()
               const exit = yield* Effect.exit(Effect.withClock(call, makeVirtualClock(() => now, () => Effect.void)))
+              serverMs += performance.now() - before
               let outcome: Outcome
               if (Exit.isSuccess(exit)) {
                 outcome = Exit.succeed(exit.value)
@@ -770,6 +808,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         if (budgetLeft()) problems.push(`the schedule did not spend its actions within ${maxSteps} steps`)
 
         // --- heal and pump to quiescence -----------------------------------------------------
+        healAt = performance.now()
         for (const replica of replicas) replica.partitioned = false
         /** Drives everything in flight to completion, messages in order, no faults. */
         const drain = Effect.gen(function*() {
@@ -804,6 +843,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         if (!quiescent) problems.push(`no quiescence within ${maxRounds} sync rounds after healing (livelock)`)
 
         // --- invariants -----------------------------------------------------------------------
+        checksAt = performance.now()
         const serverHashes = yield* inDb(serverDb, tableHashes)
         let divergences = 0
         for (const replica of replicas) {
@@ -923,6 +963,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         const committed = replicas.reduce((n, r) => n + r.committed, 0)
         return {
           seed,
+          schedule: { seed, budgets, faults },
           replicas: replicas.length,
           steps: counts.steps,
           actions: counts.actions,
@@ -945,12 +986,14 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           watermarkRegressions: counts.watermarkRegressions,
           nondeterministic: twice,
           violations,
-          problems
+          problems,
+          timings: timings()
         } satisfies Report
       }).pipe(
         Effect.catchAllCause((cause) =>
           Effect.succeed<Report>({
             seed,
+            schedule: { seed, budgets: given.budgets ?? [], faults },
             replicas: config.users.length,
             steps: counts.steps,
             actions: counts.actions,
@@ -973,7 +1016,8 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             watermarkRegressions: counts.watermarkRegressions,
             nondeterministic: 0,
             violations: 0,
-            problems: [...problems, `the simulation stopped: ${Cause.pretty(cause)}`]
+            problems: [...problems, `the simulation stopped: ${Cause.pretty(cause)}`],
+            timings: timings()
           })
         )
       )
@@ -981,12 +1025,74 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
 
     return {
       explore: run,
-      run: (seed) =>
-        Effect.flatMap(run(seed), (report) =>
+      run: (schedule) =>
+        Effect.flatMap(run(schedule), (report) =>
           report.problems.length === 0
             ? Effect.succeed(report)
-            : Effect.fail(new SimulationFailed({ seed, problems: report.problems })))
+            : Effect.fail(new SimulationFailed({ seed: report.seed, problems: report.problems })))
     }
+  })
+
+/** What shrinking found: the smallest schedule tried that still fails, and its report. */
+export interface Shrunk {
+  readonly schedule: Required<Schedule>
+  readonly report: Report
+  /** Schedules run while shrinking. */
+  readonly tries: number
+}
+
+/**
+ * Shrinks a failing schedule: with the same seed, tries smaller action budgets (halving, then
+ * one less, replica by replica) and turning faults off one at a time, keeping every change
+ * that still fails, until nothing smaller fails or `maxTries` schedules ran. Commit the result
+ * as a regression case (`Schedule` is plain JSON).
+ */
+export const shrink = (
+  simulator: Simulator,
+  failing: Report,
+  options: { readonly maxTries?: number; readonly log?: (line: string) => void } = {}
+): Effect.Effect<Shrunk> =>
+  Effect.gen(function*() {
+    const maxTries = options.maxTries ?? 60
+    let best: { schedule: Required<Schedule>; report: Report } = { schedule: failing.schedule, report: failing }
+    let tries = 0
+    const attempt = (schedule: Required<Schedule>) =>
+      Effect.gen(function*() {
+        tries++
+        const report = yield* simulator.explore(schedule)
+        const fails = report.problems.length > 0
+        options.log?.(`shrink try ${tries}: budgets [${schedule.budgets.join(", ")}], faults ${JSON.stringify(schedule.faults)} → ${fails ? "fails" : "passes"}`)
+        if (fails) best = { schedule: report.schedule, report }
+        return fails
+      })
+    let improved = true
+    while (improved && tries < maxTries) {
+      improved = false
+      for (let i = 0; i < best.schedule.budgets.length && tries < maxTries; i++) {
+        const budget = best.schedule.budgets[i]!
+        for (const smaller of [...new Set([0, Math.floor(budget / 2), budget - 1])].filter((b) => b >= 0 && b < budget)) {
+          const budgets = best.schedule.budgets.map((b, j) => (j === i ? smaller : b))
+          if (tries < maxTries && (yield* attempt({ ...best.schedule, budgets }))) {
+            improved = true
+            break
+          }
+        }
+      }
+      const switches: ReadonlyArray<Partial<Faults>> = [
+        { drop: 0 },
+        { duplicate: 0 },
+        { partition: false },
+        { crash: false },
+        { serverRestart: false },
+        { maxSkewMs: 0 }
+      ]
+      for (const off of switches) {
+        const [key, value] = Object.entries(off)[0]!
+        if (best.schedule.faults[key as keyof Faults] === value || tries >= maxTries) continue
+        if (yield* attempt({ ...best.schedule, faults: { ...best.schedule.faults, ...off } })) improved = true
+      }
+    }
+    return { ...best, tries }
   })
 
 const isExecutionError = (error: unknown): boolean =>

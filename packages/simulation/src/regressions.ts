@@ -1,0 +1,30 @@
+/**
+ * Shrunk failing schedules, kept as regression cases that every CI run replays
+ * (`regressions.json` next to this file; `pnpm sim --shrink` appends to it).
+ */
+import type { Simulation } from "@reprise/core/testing"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** A committed regression case: the schedule and what it found when it was shrunk. */
+export interface Regression {
+  readonly schedule: Simulation.Schedule
+  readonly found: string
+  readonly date: string
+}
+
+/** Where the cases live. */
+export const file = path.join(path.dirname(fileURLToPath(import.meta.url)), "regressions.json")
+
+/** The committed cases. */
+export const load = (): ReadonlyArray<Regression> => JSON.parse(fs.readFileSync(file, "utf8")) as ReadonlyArray<Regression>
+
+/** Appends a case (unless its schedule is already there). */
+export const append = (regression: Regression): void => {
+  const cases = [...load()]
+  const key = JSON.stringify(regression.schedule)
+  if (cases.some((c) => JSON.stringify(c.schedule) === key)) return
+  cases.push(regression)
+  fs.writeFileSync(file, JSON.stringify(cases, null, 2) + "\n")
+}

@@ -1,0 +1,29 @@
+/**
+ * Every committed regression case (shrunk failing schedules, src/regressions.json) replayed.
+ * Verifies: R-SYNC-2, R-SYNC-3, R-SYNC-4, R-SYNC-5
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Simulation } from "@reprise/core/testing"
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import { config } from "../src/index.js"
+import * as Regressions from "../src/regressions.js"
+
+describe("simulation regression cases", () => {
+  const cases = Regressions.load()
+  it("the committed cases are well-formed", () => {
+    for (const c of cases) {
+      assert.isTrue(Number.isSafeInteger(c.schedule.seed), JSON.stringify(c))
+      assert.isString(c.found)
+    }
+  })
+  if (cases.length === 0) return
+  it.live(`replays ${cases.length} case(s)`, () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulation.make(config(PgliteClient.layer({})))
+      for (const c of cases) {
+        const report = yield* simulator.explore(c.schedule)
+        assert.deepStrictEqual(report.problems, [], `regression case ${JSON.stringify(c.schedule)} (found: ${c.found})`)
+      }
+    }).pipe(Effect.scoped), 600_000)
+})
