@@ -750,7 +750,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
               events.push({ weight: 3, run: act(replica, faults.crash && rng.chance(0.03)) })
             }
             if (idle) {
-              const crashAt = faults.crash && rng.chance(0.04) ? rng.between(1, 6) : undefined
+              const crashAt = faults.crash && rng.chance(0.08) ? rng.between(1, 4) : undefined
               events.push({ weight: 1.5, run: sync(replica, crashAt) })
             }
             const waiting = replica.busy?.waiting
@@ -763,7 +763,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
                 ? { weight: 0.5, run: Effect.sync(() => { replica.partitioned = false }) }
                 : { weight: 0.05, run: Effect.sync(() => { replica.partitioned = true; counts.partitions++ }) })
             }
-            if (faults.crash) events.push({ weight: 0.08, run: crashNow(replica) })
+            if (faults.crash) events.push({ weight: 0.04, run: crashNow(replica) })
             if (faults.maxSkewMs > 0) {
               events.push({
                 weight: 0.04,
