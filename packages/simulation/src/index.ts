@@ -54,6 +54,8 @@ export interface Totals {
   watermarkRegressions: number
   nondeterministic: number
   violations: number
+  corrections: number
+  competingCorrections: number
   failedSeeds: Array<number>
 }
 
@@ -85,6 +87,8 @@ export const emptyTotals = (): Totals => ({
   watermarkRegressions: 0,
   nondeterministic: 0,
   violations: 0,
+  corrections: 0,
+  competingCorrections: 0,
   failedSeeds: []
 })
 
@@ -112,6 +116,8 @@ export const add = (totals: Totals, report: Simulation.Report): Totals => {
   totals.watermarkRegressions += report.watermarkRegressions
   totals.nondeterministic += report.nondeterministic
   totals.violations += report.violations
+  totals.corrections += report.corrections
+  totals.competingCorrections += report.competingCorrections
   if (report.problems.length > 0) totals.failedSeeds.push(report.seed)
   return totals
 }
@@ -122,7 +128,8 @@ export const summary = (t: Totals): string => {
   return `simulation: ${t.schedules} schedules, ${t.replicas} clients, ${t.actions} actions (${t.committed} committed), ` +
     `faults: ${t.drops} drops, ${t.duplicates} duplicates, ${t.timeouts} timeouts, ${t.partitions} partitions, ` +
     `${crashes} crashes (${Object.entries(t.crashes).map(([p, n]) => `${p} ${n}`).join(", ")}), ` +
-    `${t.serverRestarts} server restarts, ${t.skews} clock skews | ` +
+    `${t.serverRestarts} server restarts, ${t.skews} clock skews; ` +
+    `${t.corrections} corrections (${t.competingCorrections} rows corrected by competing replicas) | ` +
     `divergences ${t.divergences}, lost ${t.lost}, double applies ${t.doubleApplies}, ` +
     `residual pending ${t.residualPending}, scope leaks n/a (one audience), watermark regressions ${t.watermarkRegressions}, ` +
     `nondeterministic replays ${t.nondeterministic}, invariant violations ${t.violations}, rejected uploads ${t.rejected}` +

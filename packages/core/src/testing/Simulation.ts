@@ -207,6 +207,10 @@ export interface Report {
   readonly nondeterministic: number
   /** Other broken app invariants. */
   readonly violations: number
+  /** Correction records in the server's log (R-SYNC-3). */
+  readonly corrections: number
+  /** Rows corrected by corrections from two or more replicas (competing overwrites). */
+  readonly competingCorrections: number
   /** What failed, in words (empty when the schedule passed). */
   readonly problems: ReadonlyArray<string>
   /** Where the schedule's real time went, in ms. */
@@ -440,7 +444,8 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             Effect.gen(function*() {
               const wake = yield* Deferred.make<void>()
               const op = replica.currentOp
-              yield* Queue.offer(signals, { _tag: "Waiting", replica: replica.index, op, waiting: { kind: "timer", at: now + millis, wake } })
+              // Whole milliseconds, as a real clock: jittered backoffs are fractional.
+              yield* Queue.offer(signals, { _tag: "Waiting", replica: replica.index, op, waiting: { kind: "timer", at: now + Math.ceil(millis), wake } })
               yield* Deferred.await(wake)
             }))
 
@@ -937,6 +942,22 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             Schema.decodeUnknown(CountRow)
           )))
         const twice = nondeterministic + (differing?.n ?? 0)
+        const [corrections] = yield* inDb(oracleDb, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          Effect.flatMap(
+            sql`SELECT count(*)::int AS n FROM reprise.action_records WHERE kind = 'correction' AND synced`,
+            Schema.decodeUnknown(CountRow)
+          )))
+        const [competing] = yield* inDb(oracleDb, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          Effect.flatMap(
+            sql`
+              SELECT count(*)::int AS n FROM (
+                SELECT k.table_schema, k.table_name, k.row_id FROM reprise.known_patches k
+                JOIN reprise.action_records r ON r.id = k.action_id
+                WHERE r.kind = 'correction' AND r.synced
+                GROUP BY 1, 2, 3 HAVING count(DISTINCT r.client_id) > 1
+              ) AS rows`,
+            Schema.decodeUnknown(CountRow)
+          )))
         if (twice > 0) problems.push(`${twice} actions wrote other patches when replayed again on the same state`)
         yield* Scope.close(oracle.scope, Exit.void)
 
@@ -986,6 +1007,8 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           watermarkRegressions: counts.watermarkRegressions,
           nondeterministic: twice,
           violations,
+          corrections: corrections?.n ?? 0,
+          competingCorrections: competing?.n ?? 0,
           problems,
           timings: timings()
         } satisfies Report
@@ -1016,6 +1039,8 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             watermarkRegressions: counts.watermarkRegressions,
             nondeterministic: 0,
             violations: 0,
+            corrections: 0,
+            competingCorrections: 0,
             problems: [...problems, `the simulation stopped: ${Cause.pretty(cause)}`],
             timings: timings()
           })
