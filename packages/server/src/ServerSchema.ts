@@ -62,10 +62,12 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
       }
       if (installed < 1) {
         yield* sql.unsafe(createServerSchemaV1)
-        yield* sql.unsafe(createMaterializeFunctions)
         yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
       }
       // Later versions add their migrations here: `if (installed < 2) { ... }`.
+      // Functions hold no data: every install replaces them with this build's, so a database
+      // installed by an older build runs the current materialization.
+      yield* sql.unsafe(createMaterializeFunctions)
     }))
   }
 )

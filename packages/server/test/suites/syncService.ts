@@ -434,5 +434,62 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           ]))
           assert.deepStrictEqual((yield* titles(sql, table)).map((r) => r.id), ["n"])
         }))
+
+      /** Verifies: R-SRV-1, R-SRV-2 */
+      it.effect("materializes a mixed batch in canonical order, with a late action among them", () =>
+        Effect.gen(function*() {
+          const { sql, sync, table } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const base = (n: number) => now - 60_000 + n * 1000
+          let head = yield* sync.head("u1")
+          head = (yield* sync.upload("u1", request("bat-a", head, [
+            wire({ clientId: "bat-a", userId: "u1", wallMs: base(1), patches: [insert(table, { id: "p", title: "p0" })] }),
+            wire({ clientId: "bat-a", userId: "u1", wallMs: base(10), patches: [update(table, "p", { title: "p-later" }, { title: "p0" })] })
+          ]))).head
+          const log = yield* logPosition(sql)
+          const at = (n: number, patches: Parameters<typeof wire>[0]["patches"]) =>
+            wire({ clientId: "bat-b", userId: "u2", wallMs: base(n), patches })
+          const full = (id: string, title: string) => ({ id, title, body: "x", n: null, audience_key: null })
+          const batch = [
+            at(2, [insert(table, full("a", "a1")), insert(table, { ...full("b", "b1"), n: "12345678901234567" })]),
+            at(3, [insert(table, full("c", "c1"))]),
+            at(4, [insert(table, { id: "d" })]),
+            at(5, [remove(table, { ...full("b", "b1"), n: "12345678901234567" })]),
+            at(6, [insert(table, full("b", "b2")), insert(table, full("e", "e1"))]),
+            // Late: the materialized action at base(10) changed row p after it.
+            at(7, [update(table, "p", { title: "p-late", body: "late body" }, { title: "p0", body: null })]),
+            at(8, [insert(table, full("f", "f1"))]),
+            at(9, [update(table, "a", { title: "a2" }, { title: "a1" })])
+          ]
+          // Sent in reverse: sequences follow the request, materialization the HLC order.
+          const response = yield* sync.upload("u2", request("bat-b", head, [...batch].reverse()))
+          assert.deepStrictEqual(response.accepted.map((x) => x.serverSeq), batch.map((_, i) => head + 1 + i))
+          assert.deepStrictEqual(yield* titles(sql, table), [
+            { id: "a", title: "a2", body: "x" },
+            { id: "b", title: "b2", body: "x" },
+            { id: "c", title: "c1", body: "x" },
+            { id: "d", title: null, body: null },
+            { id: "e", title: "e1", body: "x" },
+            { id: "f", title: "f1", body: "x" },
+            { id: "p", title: "p-later", body: "late body" }
+          ])
+          assert.deepStrictEqual(yield* writesSince(sql, table, log), [
+            ["a", "INSERT", "u2"],
+            ["b", "INSERT", "u2"],
+            ["c", "INSERT", "u2"],
+            ["d", "INSERT", "u2"],
+            ["b", "DELETE", "u2"],
+            ["b", "INSERT", "u2"],
+            ["e", "INSERT", "u2"],
+            ["p", "UPDATE", "u1"],
+            ["p", "UPDATE", "u2"],
+            ["p", "UPDATE", "u1"],
+            ["f", "INSERT", "u2"],
+            ["a", "UPDATE", "u2"]
+          ])
+          // The log hands the patches back as sent.
+          const page = yield* sync.fetch("u2", { since: head, limit: 100 })
+          assert.deepStrictEqual(page.actions.map((a) => a.patches.length), [...batch].reverse().map((a) => a.patches.length))
+        }))
     })
   })

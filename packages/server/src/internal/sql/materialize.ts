@@ -11,6 +11,13 @@
  * action's author may already have seen the late action's row (its undo then recreates it),
  * so the late insert replaces it rather than colliding, and the later delete removes it again.
  *
+ * The other actions of a batch are applied in runs, in the same order: consecutive INSERT
+ * patches into one table with the same columns (and no row twice) go in ONE set-based INSERT,
+ * rows in patch order, like core's applier would build them (`jsonb_populate_record`, quoted
+ * identifiers, untracked tables refused, capture off); consecutive UPDATE and DELETE patches
+ * go in one `reprise.apply_patches` call, which applies them one at a time. One statement per
+ * patch, planned anew each time, made an upload of 500 creations cost ~1 ms per action.
+ *
  * @internal
  */
 
@@ -47,59 +54,140 @@ $fn$;
 
 -- Materializes the stored actions p_actions (not yet materialized) in canonical order.
 -- Every other stored action is already materialized. Returns the number of rows written.
+--
+-- One query plans the whole batch, in canonical order, as steps:
+-- * a late action: one that materialized actions after it (not in the batch) touched rows of.
+--   It is put in its place row by row (undo the later patches on its rows, apply it, redo them).
+-- * a run of INSERT patches of consecutive other actions: same author, same table, same
+--   columns, no row twice. It is ONE set-based INSERT (rows in patch order), instead of one
+--   dynamic statement per patch.
+-- * a run of other patches (UPDATE, DELETE) of consecutive other actions of one author: one
+--   reprise.apply_patches call, which applies them one by one, in order.
+-- Runs never span a late action, so every patch is applied in the same order as one by one.
 CREATE OR REPLACE FUNCTION reprise_server.materialize(p_actions uuid[])
 RETURNS integer LANGUAGE plpgsql AS $fn$
 DECLARE
-  v_action record;
+  v_prev_capture text := current_setting('reprise.capture', true);
+  v_step record;
   v_later_ids uuid[];
   v_later_users text[];
+  v_table text;
+  v_cols text;
+  v_vals text;
+  v_count integer;
   v_total integer := 0;
   i integer;
 BEGIN
-  FOR v_action IN
-    SELECT a.id, a.hlc, a.user_id FROM reprise_server.actions a
-    WHERE a.id = ANY (p_actions) ORDER BY a.hlc, a.id
+  PERFORM set_config('reprise.capture', 'off', true);
+  FOR v_step IN
+    WITH batch AS (
+      SELECT a.id, a.hlc, a.user_id, row_number() OVER (ORDER BY a.hlc, a.id) AS pos
+      FROM reprise_server.actions a WHERE a.id = ANY (p_actions)
+    ),
+    late AS (
+      SELECT DISTINCT b.id
+      FROM batch b
+      JOIN reprise_server.patches mine ON mine.action_id = b.id
+      JOIN reprise_server.patches p
+        ON p.table_schema = mine.table_schema AND p.table_name = mine.table_name AND p.row_id = mine.row_id
+      JOIN reprise_server.actions a ON a.id = p.action_id
+      WHERE (a.hlc COLLATE "C", a.id) > (b.hlc COLLATE "C", b.id)
+        AND NOT EXISTS (SELECT 1 FROM batch x WHERE x.id = a.id)
+    ),
+    marked AS (
+      -- block: how many late actions come before (or are) this one.
+      SELECT b.id, b.hlc, b.user_id, b.pos, l.id IS NOT NULL AS late, count(l.id) OVER (ORDER BY b.pos) AS block
+      FROM batch b LEFT JOIN late l ON l.id = b.id
+    ),
+    keyed AS (
+      SELECT m.block, m.user_id, p.table_schema, p.table_name, p.row_id, p.op, p.forward,
+        CASE WHEN p.op = 'INSERT' THEN p.forward
+             ELSE jsonb_build_object('schema', p.table_schema, 'table', p.table_name, 'rowId', p.row_id,
+                    'op', p.op, 'forward', p.forward)
+        END AS item,
+        row_number() OVER (ORDER BY m.pos, p.seq) AS i,
+        jsonb_build_array(m.block, m.user_id, p.op = 'INSERT',
+          CASE WHEN p.op = 'INSERT' THEN jsonb_build_array(p.table_schema, p.table_name,
+            (SELECT jsonb_agg(k) FROM jsonb_object_keys(p.forward) AS k)) END) AS key
+      FROM marked m JOIN reprise_server.patches p ON p.action_id = m.id
+      WHERE NOT m.late
+    ),
+    changed AS (
+      SELECT k.*, k.key IS DISTINCT FROM lag(k.key) OVER (ORDER BY k.i) AS new_key FROM keyed k
+    ),
+    segments AS (
+      SELECT c.*, sum(c.new_key::int) OVER (ORDER BY c.i) AS seg FROM changed c
+    ),
+    starts AS (
+      SELECT s.*, s.new_key OR (s.op = 'INSERT' AND
+        lag(s.i) OVER (PARTITION BY s.seg, s.row_id ORDER BY s.i) IS NOT NULL) AS new_run
+      FROM segments s
+    ),
+    runs AS (
+      SELECT s.*, sum(s.new_run::int) OVER (ORDER BY s.i) AS run FROM starts s
+    )
+    SELECT false AS late, r.block, min(r.i) AS ord, NULL::uuid AS id, NULL::text COLLATE "C" AS hlc, r.user_id,
+      bool_and(r.op = 'INSERT') AS inserts, min(r.table_schema) AS table_schema, min(r.table_name) AS table_name,
+      jsonb_agg(r.item ORDER BY r.i) AS items
+    FROM runs r GROUP BY r.run, r.block, r.user_id
+    UNION ALL
+    SELECT true, m.block, m.pos, m.id, m.hlc, m.user_id, NULL, NULL, NULL, NULL
+    FROM marked m WHERE m.late
+    ORDER BY block, late DESC, ord
   LOOP
-    -- Materialized actions after this one (canonical order) that touched its rows; the
-    -- batch's own later actions are not materialized yet, so they are left out. The common
-    -- case, nothing materialized after it, is one probe of the (hlc, id) index.
-    v_later_ids := NULL;
-    IF EXISTS (
-      SELECT 1 FROM reprise_server.actions a
-      WHERE (a.hlc COLLATE "C", a.id) > (v_action.hlc COLLATE "C", v_action.id)
-        AND NOT (a.id = ANY (p_actions))
-    ) THEN
-      SELECT array_agg(l.id ORDER BY l.hlc, l.id), array_agg(l.user_id ORDER BY l.hlc, l.id)
-        INTO v_later_ids, v_later_users
-        FROM (
-          SELECT DISTINCT a.id, a.hlc, a.user_id
-          FROM reprise_server.patches mine
-          JOIN reprise_server.patches p
-            ON p.table_schema = mine.table_schema AND p.table_name = mine.table_name AND p.row_id = mine.row_id
-          JOIN reprise_server.actions a ON a.id = p.action_id
-          WHERE mine.action_id = v_action.id
-            AND (a.hlc COLLATE "C", a.id) > (v_action.hlc COLLATE "C", v_action.id)
-            AND NOT (a.id = ANY (p_actions))
-        ) AS l;
+    PERFORM set_config('reprise.user_id', coalesce(v_step.user_id, ''), true);
+    IF NOT v_step.late AND NOT v_step.inserts THEN
+      v_total := v_total + reprise.apply_patches(v_step.items, 'forward');
+      CONTINUE;
+    END IF;
+    IF NOT v_step.late THEN
+      v_table := format('%I.%I', v_step.table_schema, v_step.table_name);
+      IF NOT EXISTS (SELECT 1 FROM reprise.tracked_tables
+                     WHERE table_schema = v_step.table_schema AND table_name = v_step.table_name) THEN
+        RAISE EXCEPTION USING ERRCODE = 'RP002',
+          MESSAGE = format('Reprise: cannot apply a patch to %s: the table is not tracked', v_table),
+          HINT = 'Install tracking on the table (Tracking.install) on every replica before syncing it.';
+      END IF;
+      SELECT string_agg(format('%I', k), ', '), string_agg(format('r.%I', k), ', ')
+        INTO v_cols, v_vals FROM jsonb_object_keys(v_step.items->0) AS k;
+      EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_array_elements($1) WITH ORDINALITY AS e(image, n) '
+          'CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, e.image) AS r ORDER BY e.n',
+        v_table, v_cols, v_vals, v_table) USING v_step.items;
+      GET DIAGNOSTICS v_count = ROW_COUNT;
+      v_total := v_total + v_count;
+      CONTINUE;
     END IF;
 
+    -- A late action: the materialized actions after it that touched its rows, in canonical order.
+    SELECT array_agg(l.id ORDER BY l.hlc, l.id), array_agg(l.user_id ORDER BY l.hlc, l.id)
+      INTO v_later_ids, v_later_users
+      FROM (
+        SELECT DISTINCT a.id, a.hlc, a.user_id
+        FROM reprise_server.patches mine
+        JOIN reprise_server.patches p
+          ON p.table_schema = mine.table_schema AND p.table_name = mine.table_name AND p.row_id = mine.row_id
+        JOIN reprise_server.actions a ON a.id = p.action_id
+        WHERE mine.action_id = v_step.id
+          AND (a.hlc COLLATE "C", a.id) > (v_step.hlc COLLATE "C", v_step.id)
+          AND NOT (a.id = ANY (p_actions))
+      ) AS l;
     IF v_later_ids IS NULL THEN
-      PERFORM set_config('reprise.user_id', coalesce(v_action.user_id, ''), true);
-      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_action.id, NULL, false, false), 'forward');
+      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_step.id, NULL, false, false), 'forward');
       CONTINUE;
     END IF;
 
     FOR i IN REVERSE array_length(v_later_ids, 1) .. 1 LOOP
       PERFORM set_config('reprise.user_id', coalesce(v_later_users[i], ''), true);
-      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_later_ids[i], v_action.id, true, true), 'forward');
+      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_later_ids[i], v_step.id, true, true), 'forward');
     END LOOP;
-    PERFORM set_config('reprise.user_id', coalesce(v_action.user_id, ''), true);
-    v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_action.id, NULL, false, true), 'forward');
+    PERFORM set_config('reprise.user_id', coalesce(v_step.user_id, ''), true);
+    v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_step.id, NULL, false, true), 'forward');
     FOR i IN 1 .. array_length(v_later_ids, 1) LOOP
       PERFORM set_config('reprise.user_id', coalesce(v_later_users[i], ''), true);
-      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_later_ids[i], v_action.id, false, true), 'forward');
+      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_later_ids[i], v_step.id, false, true), 'forward');
     END LOOP;
   END LOOP;
+  PERFORM set_config('reprise.capture', coalesce(v_prev_capture, ''), true);
   RETURN v_total;
 END
 $fn$;
