@@ -81,7 +81,7 @@ const main = async () => {
         const shrunk = yield* Simulation.shrink(simulator, report, { log: console.log })
         Regressions.append({
           schedule: shrunk.schedule,
-          found: shrunk.report.problems.slice(0, 5).join(" | "),
+          found: shrunk.report.problems.slice(0, 5).map((p) => p.split("\n")[0]).join(" | "),
           date: new Date().toISOString()
         })
         console.log(`shrunk to ${JSON.stringify(shrunk.schedule)} in ${shrunk.tries} tries; added to ${Regressions.file}`)
