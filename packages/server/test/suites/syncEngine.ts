@@ -240,6 +240,100 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
     }
   }, 120_000)
 
+  /** Verifies: R-SYNC-3 */
+  it("converges when two replicas upload competing corrections of one row, computed from different views of the log", async () => {
+    const c = await makeReplica(server, "user-c")
+    const d = await makeReplica(server, "user-d")
+    let e: Replica | undefined
+    const counter = (runtime: Server | Replica) => rows(runtime, "counters").then((r) => r.filter((x) => x.startsWith("(c3,")))
+    // The corrections of c3 with the value of n they set, in canonical order.
+    const correctionsOn = (replica: Replica) =>
+      run(replica, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ id: string; user: string; n: number }>`
+          SELECT r.id::text AS id, r.user_id AS "user", (k.forward ->> 'n')::int AS n
+          FROM reprise.action_records r JOIN reprise.known_patches k ON k.action_id = r.id
+          WHERE r.kind = 'correction' AND k.table_name = 'counters' AND k.row_id = 'c3'
+          ORDER BY r.hlc, r.id`))
+    const serverCorrections = () =>
+      server.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ id: string; user: string; n: number; seq: number }>`
+          SELECT a.id::text AS id, a.user_id AS "user", (p.forward ->> 'n')::int AS n, a.server_seq::int AS seq
+          FROM reprise_server.actions a JOIN reprise_server.patches p ON p.action_id = a.id
+          WHERE a.kind = 'correction' AND p.table_name = 'counters' AND p.row_id = 'c3'
+          ORDER BY a.hlc, a.id`))
+    const serverLogSize = () =>
+      server.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM reprise_server.actions`, ([row]) => row?.n)))
+    try {
+      await exec(a, createCounter, { id: "c3" })
+      for (const replica of [a, b, c, d]) await sync(replica)
+      // Offline, in this order in time (so in canonical order): D, C, A, B each increment.
+      for (const replica of [d, c, a, b]) {
+        await exec(replica, increment, { id: "c3" })
+        await tick()
+      }
+      assert.strictEqual((await sync(a)).uploaded, 1)
+      // D sees only A's increment: replaying D, A gives n = 2 where the server's fold gives 1.
+      // D records a correction to 2 and keeps it (fetch and apply only, no upload).
+      const dPull = await run(d, Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.pull))
+      assert.deepStrictEqual([dPull.corrections, dPull.uploaded], [1, 0])
+      assert.deepStrictEqual((await correctionsOn(d)).map((x) => x.n), [2])
+      await tick()
+      // B's increment comes after A's: it replays on A's and needs no correction.
+      const bSync = await sync(b)
+      assert.deepStrictEqual([bSync.corrections, bSync.uploaded], [0, 1])
+      assert.deepStrictEqual(await counter(server), ["(c3,2,team)"])
+      // C sees A and B but neither D's increment nor D's correction: replaying C, A, B gives 3
+      // where the server's fold gives 2. C corrects the same row to 3 and uploads first.
+      const cSync = await sync(c)
+      assert.deepStrictEqual([cSync.corrections, cSync.uploaded], [1, 2])
+      assert.deepStrictEqual((await correctionsOn(c)).map((x) => x.n), [3])
+      assert.deepStrictEqual(await counter(server), ["(c3,3,team)"])
+      // D fetches B, C and C's correction, replays D, C, A, B: n = 4, while the server's fold
+      // with both corrections gives 3 (C's, later than D's). D corrects again and uploads its
+      // increment, its stale correction (to 2) and the new one (to 4).
+      const dSync = await sync(d)
+      assert.deepStrictEqual([dSync.corrections, dSync.uploaded], [1, 3])
+
+      // The server holds all three corrections of c3. D's first one (to 2) was uploaded after
+      // C's (to 3) but is earlier in canonical order: the server puts it in its place instead of
+      // letting it overwrite C's, and ends with the image of the last one in canonical order.
+      const onServer = await serverCorrections()
+      assert.deepStrictEqual(onServer.map((x) => [x.user, x.n]), [["user-d", 2], ["user-c", 3], ["user-d", 4]])
+      assert.isAbove(onServer[0]!.seq, onServer[1]!.seq)
+      assert.deepStrictEqual(await counter(server), [`(c3,${onServer[2]!.n},team)`])
+
+      // Everyone else catches up: they replay D's late increment and find the server already
+      // corrected, so nobody corrects again.
+      for (const replica of [a, b, c]) {
+        const report = await sync(replica)
+        assert.isAbove(report.replayed, 0)
+        assert.deepStrictEqual([report.corrections, report.uploaded], [0, 0])
+      }
+      // A fresh replica replays the whole log in canonical order (D, C, A, B: four increments,
+      // the corrections change nothing on replicas) and gets what everyone holds.
+      e = await makeReplica(server, "user-e")
+      const fresh = await sync(e)
+      assert.deepStrictEqual([fresh.corrections, fresh.uploaded], [0, 0])
+      for (const replica of [server, a, b, c, d, e]) assert.deepStrictEqual(await counter(replica), ["(c3,4,team)"])
+      const expected = onServer.map(({ id, n, user }) => ({ id, n, user }))
+      for (const replica of [a, b, c, d, e]) assert.deepStrictEqual(await correctionsOn(replica), expected)
+
+      // A fixed point: another round corrects, uploads and replays nothing.
+      const logSize = await serverLogSize()
+      for (const replica of [a, b, c, d, e]) {
+        const again = await sync(replica)
+        assert.deepStrictEqual([again.corrections, again.uploaded, again.replayed], [0, 0, 0])
+      }
+      assert.strictEqual(await serverLogSize(), logSize)
+      assert.deepStrictEqual(await counter(server), ["(c3,4,team)"])
+    } finally {
+      await c.dispose()
+      await d.dispose()
+      await e?.dispose()
+    }
+  }, 120_000)
+
   /** Verifies: R-SYNC-2 */
   it("lets the app's own rule decide: the later of two offline creations fails on replay and has no effect", async () => {
     await exec(a, createUnique, { title: "only one" })
