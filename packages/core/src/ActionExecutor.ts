@@ -30,6 +30,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
+import { hasNul, literal } from "./internal/sql/literal.js"
 import * as Patch from "./Patch.js"
 import * as SyncSchema from "./SyncSchema.js"
 
@@ -150,12 +151,17 @@ export const make = (
         const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         return yield* sql.withTransaction(Effect.gen(function*() {
-          yield* recordInsert(sql, [actionId, action.tag, recordArgs, state.client_id, userId, hlc])
+          // The transaction's own connection runs Reprise's fixed statements directly, without
+          // the statement machinery (compile, span, scope) an app statement goes through.
+          const conn = yield* Effect.serviceOption(SqlClient.TransactionConnection)
+          const exec = (statement: string): Effect.Effect<unknown, SqlError> =>
+            Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement)
+          yield* recordInsert(sql, exec, [actionId, action.tag, recordArgs, state.client_id, userId, hlc])
           const out = devMode
             ? yield* runTwice(action, args, actionId, timestamp)
             : yield* runDeterministic(sql, action, args, actionId, timestamp)
           // Inside a caller's transaction, later writes must not be taken for this action's.
-          if (nested) yield* sql`SELECT set_config('reprise.action_id', '', true)`
+          if (nested) yield* exec(`SELECT set_config('reprise.action_id', '', true)`)
           return out
         }))
       })
@@ -244,8 +250,12 @@ type RecordValues = readonly [actionId: string, tag: string, args: string, clien
  * A value with a NUL character (which no literal can hold, and Postgres refuses anyway) keeps
  * the parameterized form, so its error is unchanged.
  */
-const recordInsert = (sql: SqlClient.SqlClient, values: RecordValues): Effect.Effect<unknown, SqlError> => {
-  if (values.some((value) => value !== null && value.includes("\u0000"))) {
+const recordInsert = (
+  sql: SqlClient.SqlClient,
+  exec: (statement: string) => Effect.Effect<unknown, SqlError>,
+  values: RecordValues
+): Effect.Effect<unknown, SqlError> => {
+  if (values.some((value) => value !== null && hasNul(value))) {
     const [actionId, tag, args, clientId, userId, hlc] = values
     return sql`
       WITH ctx AS (
@@ -256,7 +266,7 @@ const recordInsert = (sql: SqlClient.SqlClient, values: RecordValues): Effect.Ef
       SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
   }
   const [actionId, tag, args, clientId, userId, hlc] = values.map((value) => value === null ? "NULL" : literal(value))
-  return sql.unsafe(`
+  return exec(`
       WITH ctx AS (
         SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
                set_config('reprise.patch_seq', '0', true) AS b
@@ -265,9 +275,3 @@ const recordInsert = (sql: SqlClient.SqlClient, values: RecordValues): Effect.Ef
       SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`)
 }
 
-/**
- * A Postgres string literal for `value`, as `pg`'s `escapeLiteral` writes it: an `E'...'`
- * string with quotes and backslashes doubled, which reads back exactly whatever
- * `standard_conforming_strings` is set to.
- */
-const literal = (value: string): string => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`

@@ -20,6 +20,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
@@ -32,7 +33,15 @@ import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { correction, CORRECTION_TAG } from "./internal/correction.js"
 import { divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
-import { markUnappliedAfter, undoAfter } from "./internal/sql/engine.js"
+import {
+  beginReplay,
+  finishReplay,
+  loadForReplay,
+  markUnappliedAfter,
+  rollbackReplay,
+  undoAfter
+} from "./internal/sql/engine.js"
+import { literal } from "./internal/sql/literal.js"
 import * as SyncPlanner from "./SyncPlanner.js"
 import * as SyncProtocol from "./SyncProtocol.js"
 import { SyncTransport, type TransportError } from "./SyncTransport.js"
@@ -88,10 +97,11 @@ export interface SyncEngineShape {
 /** The client sync engine. */
 export class SyncEngine extends Context.Tag("@reprise/core/SyncEngine")<SyncEngine, SyncEngineShape>() {}
 
-const RecordRow = Schema.Struct({
+const RecordRows = Schema.Array(Schema.Struct({
+  id: Schema.String,
   tag: Schema.String,
   args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number })
-})
+}))
 const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
 const PendingRow = Schema.Struct({
   id: Schema.String,
@@ -123,6 +133,12 @@ const DivergentRows = Schema.Array(Schema.Struct({
 }))
 const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
 
+/** Records loaded per statement while replaying. */
+const replayBatch = 1000
+
+/** A Postgres uuid[] literal's text for the entries' ids. */
+const uuidArray = (entries: ReadonlyArray<SyncPlanner.Entry>): string => `{${entries.map((e) => e.id).join(",")}}`
+
 const zeroReport: SyncReport = { fetched: 0, uploaded: 0, fastForwarded: 0, reconciled: 0, replayed: 0, corrections: 0 }
 const add = (a: SyncReport, b: SyncReport): SyncReport => ({
   fetched: a.fetched + b.fetched,
@@ -151,28 +167,48 @@ export const make = (
       ([row]) => Number(row?.seq ?? 0)
     )
 
-    /** Re-runs one recorded action on the current state, replacing its recorded patches. */
-    const replay = (id: string) =>
+    /**
+     * Re-runs recorded actions, in order, on the current state, replacing their recorded
+     * patches (inside the caller's transaction). Each action runs in its own savepoint: its own
+     * failure is its outcome in this history (its rules said no), so the savepoint rolls back
+     * and it has no effect while the others go on. Defects (bugs) and interruption abort the
+     * whole sync, as do unknown tags and undecodable args.
+     *
+     * Per action, one parameterless statement (release the previous savepoint, open this one,
+     * point the capture triggers at the action) goes straight to the transaction's connection
+     * before the action's own statements; records are loaded, old patches deleted and the
+     * actions marked applied in a few statements per batch.
+     */
+    const replayAll = (entries: ReadonlyArray<SyncPlanner.Entry>) =>
       Effect.gen(function*() {
-        const [raw] = yield* sql`SELECT tag, args FROM reprise.action_records WHERE id = ${id}::uuid`
-        const record = yield* Schema.decodeUnknown(RecordRow)(raw)
-        const action: Action.Any = record.tag === CORRECTION_TAG ? correction : yield* registry.get(record.tag)
-        const args = yield* Effect.mapError(
-          Schema.decodeUnknown(action.args)(record.args.input),
-          (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
-        )
-        yield* sql`
-          WITH ctx AS (
-            SELECT set_config('reprise.action_id', ${id}, true) AS a, set_config('reprise.patch_seq', '0', true) AS b
-          )
-          DELETE FROM reprise.action_patches WHERE action_id = ${id}::uuid AND EXISTS (SELECT 1 FROM ctx)`
-        // The action's own failure is its outcome in this history (its rules said no): its
-        // savepoint rolls back and it has no effect. Defects (bugs) and interruption abort the
-        // whole sync, as do unknown tags and undecodable args above.
-        yield* sql.withTransaction(
-          runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>
-        ).pipe(Effect.catchAll(() => Effect.void))
-        yield* sql`UPDATE reprise.action_records SET applied = true WHERE id = ${id}::uuid`
+        if (entries.length === 0) return
+        // Always inside the page's transaction; its connection skips the statement machinery.
+        const conn = yield* Effect.serviceOption(SqlClient.TransactionConnection)
+        const exec = (statement: string): Effect.Effect<unknown, SqlError> =>
+          Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement)
+        let open = false
+        for (let start = 0; start < entries.length; start += replayBatch) {
+          const batch = entries.slice(start, start + replayBatch)
+          const records = new Map((yield* Effect.flatMap(
+            sql.unsafe(loadForReplay, [uuidArray(batch)]),
+            Schema.decodeUnknown(RecordRows)
+          )).map((record) => [record.id, record]))
+          for (const { id } of batch) {
+            const record = records.get(id)
+            if (record === undefined) return yield* Effect.dieMessage(`SyncEngine: no record for action ${id}`)
+            const action: Action.Any = record.tag === CORRECTION_TAG ? correction : yield* registry.get(record.tag)
+            const args = yield* Effect.mapError(
+              Schema.decodeUnknown(action.args)(record.args.input),
+              (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
+            )
+            yield* exec(beginReplay(literal(id), open))
+            open = true
+            yield* (runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>).pipe(
+              Effect.catchAll(() => exec(rollbackReplay))
+            )
+          }
+        }
+        yield* exec(finishReplay(literal(uuidArray(entries))))
       })
 
     /** Plans and applies every received-but-unapplied action (inside the caller's transaction). */
@@ -199,8 +235,7 @@ export const make = (
         case "NothingToDo":
           return zeroReport
         case "FastForward": {
-          for (const entry of plan.apply) yield* replay(entry.id)
-          yield* clearActionId
+          yield* replayAll(plan.apply)
           const corrections = yield* correct(plan.apply)
           return { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length, corrections }
         }
@@ -209,15 +244,12 @@ export const make = (
           const id = plan.ancestor?.id ?? null
           yield* sql.unsafe(undoAfter, [hlc, id])
           yield* sql.unsafe(markUnappliedAfter, [hlc, id])
-          for (const entry of plan.replay) yield* replay(entry.id)
-          yield* clearActionId
+          yield* replayAll(plan.replay)
           const corrections = yield* correct(plan.replay)
           return { ...zeroReport, reconciled: 1, replayed: plan.replay.length, corrections }
         }
       }
     })
-
-    const clearActionId = sql`SELECT set_config('reprise.action_id', '', true)`
 
     /**
      * After replaying synced actions: where the server's rows (the fold of the known patches)
@@ -225,8 +257,7 @@ export const make = (
      */
     const correct = (replayed: ReadonlyArray<SyncPlanner.Entry>) =>
       Effect.gen(function*() {
-        const ids = `{${replayed.map((e) => e.id).join(",")}}`
-        const rows = yield* Effect.flatMap(sql.unsafe(divergentRows, [ids]), Schema.decodeUnknown(DivergentRows))
+        const rows = yield* Effect.flatMap(sql.unsafe(divergentRows, [uuidArray(replayed)]), Schema.decodeUnknown(DivergentRows))
         if (rows.length === 0) return 0
         // On this replica the rows already hold these images: the correction changes nothing
         // here. Its patches for the server, from the server's images to these, are recorded as
@@ -246,17 +277,17 @@ export const make = (
       sql.withTransaction(Effect.gen(function*() {
         for (const action of page.actions) yield* executor.observe(action.hlc)
         if (page.actions.length > 0) {
-          const encoded = yield* Schema.encode(Schema.Array(SyncProtocol.RemoteAction))(page.actions)
+          const encoded = JSON.stringify(yield* Schema.encode(Schema.Array(SyncProtocol.RemoteAction))(page.actions))
           yield* sql`
             INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied)
             SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false
-            FROM jsonb_to_recordset(${JSON.stringify(encoded)}::jsonb)
+            FROM jsonb_to_recordset(${encoded}::jsonb)
               AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text, hlc text, kind text, "serverSeq" bigint)
             ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true`
           yield* sql`
             INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
             SELECT a.id, p.seq, p.schema, p."table", p."rowId", p.op, p.forward::jsonb, p.reverse::jsonb, p."audienceKey"
-            FROM jsonb_to_recordset(${JSON.stringify(encoded)}::jsonb) AS a(id uuid, patches jsonb)
+            FROM jsonb_to_recordset(${encoded}::jsonb) AS a(id uuid, patches jsonb)
             CROSS JOIN LATERAL jsonb_to_recordset(a.patches)
               AS p(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, "audienceKey" text)
             ON CONFLICT (action_id, seq) DO NOTHING`

@@ -16,6 +16,9 @@ export type Runner = Pick<Transaction, "query" | "exec">
 type Rows = ReadonlyArray<Record<string, unknown>>
 type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
 
+// PGlite only reads the parameters (its signature asks for a mutable array): no copy per query.
+const mutable = (params: ReadonlyArray<unknown>): Array<unknown> => params as Array<unknown>
+
 const rowsOf = (results: ReadonlyArray<Results>): ReadonlyArray<unknown> => {
   // Like `pg`: one statement gives its rows, several (simple protocol) give one array each.
   if (results.length === 1) return results[0]!.rows
@@ -35,7 +38,7 @@ export const makeConnection = (runner: Runner): Connection => {
       try: async () =>
         params.length === 0
           ? rowsOf(await runner.exec(sql))
-          : (await runner.query<Record<string, unknown>>(sql, [...params])).rows,
+          : (await runner.query<Record<string, unknown>>(sql, mutable(params))).rows,
       catch: (cause) => toSqlError(cause, "Failed to execute statement")
     })
 
@@ -49,13 +52,13 @@ export const makeConnection = (runner: Runner): Connection => {
     executeUnprepared: execute,
     executeRaw: (sql, params) =>
       Effect.tryPromise({
-        try: (): Promise<unknown> => params.length === 0 ? runner.exec(sql) : runner.query(sql, [...params]),
+        try: (): Promise<unknown> => params.length === 0 ? runner.exec(sql) : runner.query(sql, mutable(params)),
         catch: (cause) => toSqlError(cause, "Failed to execute statement")
       }),
     executeValues: (sql, params) =>
       Effect.tryPromise({
         try: async () =>
-          (await runner.query<ReadonlyArray<unknown>>(sql, [...params], { rowMode: "array" })).rows,
+          (await runner.query<ReadonlyArray<unknown>>(sql, mutable(params), { rowMode: "array" })).rows,
         catch: (cause) => toSqlError(cause, "Failed to execute statement")
       }),
     executeStream: (sql, params, transformRows) =>

@@ -115,7 +115,9 @@ $fn$;
 export const divergentRows = `
 WITH replayed AS (
   SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced
-), differing AS (
+), differing AS MATERIALIZED (
+  -- Materialized so the image comparison below runs on the few differing rows only: inlined,
+  -- the planner pushes it down into the patch scans and runs both image functions per patch.
   SELECT a.table_schema, a.table_name, a.row_id FROM reprise.action_patches a
   WHERE a.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
     SELECT 1 FROM reprise.known_patches k

@@ -25,3 +25,38 @@ SELECT reprise.apply_patches(coalesce((
 /** Marks the actions undone by `undoAfter` as unapplied. @internal */
 export const markUnappliedAfter = `
 UPDATE reprise.action_records SET applied = false WHERE id IN (SELECT id FROM (${moved}) m)`
+
+/**
+ * Loads the records of the actions $1 (a uuid[] literal) about to be replayed and deletes the
+ * patches their earlier runs captured (the replay captures new ones), in one statement.
+ *
+ * @internal
+ */
+export const loadForReplay = `
+WITH cleared AS (DELETE FROM reprise.action_patches WHERE action_id = ANY ($1::uuid[]))
+SELECT id::text AS id, tag, args FROM reprise.action_records WHERE id = ANY ($1::uuid[])`
+
+/**
+ * Before replaying one action: releases the previous action's savepoint (when `released`),
+ * opens this action's, and points the capture triggers at it with a fresh patch sequence.
+ * Sent as one parameterless (simple protocol) statement group; `idLiteral` is a literal.
+ *
+ * @internal
+ */
+export const beginReplay = (idLiteral: string, released: boolean): string =>
+  `${released ? "RELEASE SAVEPOINT reprise_replay; " : ""}SAVEPOINT reprise_replay; ` +
+  `SELECT set_config('reprise.action_id', ${idLiteral}, true), set_config('reprise.patch_seq', '0', true)`
+
+/** Undoes everything the action being replayed did (its own failure is its outcome). @internal */
+export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
+
+/**
+ * After replaying actions: releases the last savepoint, marks the replayed actions (`idsLiteral`,
+ * a uuid[] literal) applied, and clears the action id so later writes are not taken for theirs.
+ *
+ * @internal
+ */
+export const finishReplay = (idsLiteral: string): string =>
+  `RELEASE SAVEPOINT reprise_replay; ` +
+  `UPDATE reprise.action_records SET applied = true WHERE id = ANY (${idsLiteral}::uuid[]); ` +
+  `SELECT set_config('reprise.action_id', '', true)`

@@ -1,0 +1,15 @@
+/**
+ * A Postgres string literal for `value`, as `pg`'s `escapeLiteral` writes it: an `E'...'`
+ * string with quotes and backslashes doubled, which reads back exactly whatever
+ * `standard_conforming_strings` is set to. Used to send hot-path statements without
+ * parameters: a parameterless statement goes over Postgres' simple query protocol, one
+ * exchange instead of the extended protocol's parse/describe/bind/execute (on PGlite the
+ * biggest part of a small statement's cost). No literal can hold a NUL character: callers
+ * check `hasNul` and keep the parameterized form for such values.
+ *
+ * @internal
+ */
+export const literal = (value: string): string => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`
+
+/** Whether `value` holds a NUL character, which no literal can (and Postgres refuses). @internal */
+export const hasNul = (value: string): boolean => value.includes("\u0000")
