@@ -1,5 +1,6 @@
 /**
- * Every committed regression case (shrunk failing schedules, src/regressions.json) replayed.
+ * Every committed regression case (shrunk failing schedules, src/regressions.json) replayed,
+ * and the simulator's own promise: a seed replays exactly.
  * Verifies: R-SYNC-2, R-SYNC-3, R-SYNC-4, R-SYNC-5
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -8,6 +9,7 @@ import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import { config } from "../src/index.js"
 import * as Regressions from "../src/regressions.js"
+import { baseSeed } from "./suite.js"
 
 describe("simulation regression cases", () => {
   const cases = Regressions.load()
@@ -17,13 +19,18 @@ describe("simulation regression cases", () => {
       assert.isString(c.found)
     }
   })
-  if (cases.length === 0) return
-  it.live(`replays ${cases.length} case(s)`, () =>
+  it.live(`replays ${cases.length} case(s), and a seed replays exactly`, () =>
     Effect.gen(function*() {
       const simulator = yield* Simulation.make(config(PgliteClient.layer({})))
       for (const c of cases) {
         const report = yield* simulator.explore(c.schedule)
         assert.deepStrictEqual(report.problems, [], `regression case ${JSON.stringify(c.schedule)} (found: ${c.found})`)
       }
+      // The same seed twice on the same (reset) databases: the same history, event for event.
+      const seed = baseSeed("replays exactly")
+      const { timings: _t1, ...first } = yield* simulator.explore(seed)
+      const { timings: _t2, ...second } = yield* simulator.explore(seed)
+      assert.deepStrictEqual(second, first)
+      assert.isAbove(first.steps, 0)
     }).pipe(Effect.scoped), 600_000)
 })
