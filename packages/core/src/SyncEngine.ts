@@ -36,6 +36,7 @@ import { divergentRows, storeCorrectionPatches } from "./internal/sql/correction
 import {
   beginReplay,
   finishReplay,
+  ingestPage,
   loadForReplay,
   markUnappliedAfter,
   rollbackReplay,
@@ -277,20 +278,7 @@ export const make = (
       sql.withTransaction(Effect.gen(function*() {
         for (const action of page.actions) yield* executor.observe(action.hlc)
         if (page.actions.length > 0) {
-          const encoded = JSON.stringify(yield* Schema.encode(Schema.Array(SyncProtocol.RemoteAction))(page.actions))
-          yield* sql`
-            INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied)
-            SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false
-            FROM jsonb_to_recordset(${encoded}::jsonb)
-              AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text, hlc text, kind text, "serverSeq" bigint)
-            ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true`
-          yield* sql`
-            INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
-            SELECT a.id, p.seq, p.schema, p."table", p."rowId", p.op, p.forward::jsonb, p.reverse::jsonb, p."audienceKey"
-            FROM jsonb_to_recordset(${encoded}::jsonb) AS a(id uuid, patches jsonb)
-            CROSS JOIN LATERAL jsonb_to_recordset(a.patches)
-              AS p(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, "audienceKey" text)
-            ON CONFLICT (action_id, seq) DO NOTHING`
+          yield* sql.unsafe(ingestPage, [JSON.stringify(page.actions.map(SyncProtocol.encodeRemoteAction))])
         }
         const report = yield* applyReceived
         yield* sql`UPDATE reprise.client_state SET last_server_seq = ${page.next} WHERE last_server_seq < ${page.next}`

@@ -20,6 +20,19 @@ const toWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
 const fromWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
   Effect.flatMap(toWire(schema, value), Schema.decodeUnknown(schema))
 
+// A fetch page is encoded field by field (`SyncProtocol.encodeRemoteAction`, equal to the
+// Schema's encoding) rather than by `Schema.encode`, which costs more than the rest of the trip;
+// the receiving side still decodes it with the Schema, so a malformed page still fails there.
+const fetchResponseToWire = (response: SyncProtocol.FetchResponse): unknown =>
+  JSON.parse(JSON.stringify({
+    actions: response.actions.map(SyncProtocol.encodeRemoteAction),
+    next: response.next,
+    head: response.head,
+    hasMore: response.hasMore
+  }))
+
+const decodeFetchResponse = Schema.decodeUnknown(SyncProtocol.FetchResponse)
+
 const transportError = (error: { readonly message: string }) =>
   new SyncTransport.TransportError({ detail: error.message })
 
@@ -35,7 +48,7 @@ export const make = (userId: string) =>
     fetch: (request) =>
       toWire(SyncProtocol.FetchRequest, request).pipe(
         Effect.flatMap((body) => service.fetch(userId, body)),
-        Effect.flatMap((response) => fromWire(SyncProtocol.FetchResponse, response)),
+        Effect.flatMap((response) => decodeFetchResponse(fetchResponseToWire(response))),
         Effect.catchTags({ ParseError: transportError, SqlError: transportError, FetchRejected: transportError })
       )
   }))

@@ -418,11 +418,21 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
     await sync(b)
     await sync(a)
     const before = await rows(a, "todos")
+    const log = () =>
+      run(a, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ r: string }>`
+          SELECT (SELECT json_agg(t ORDER BY t.id)::text FROM (SELECT id, tag, args, hlc, kind, server_seq, synced, applied
+            FROM reprise.action_records) t) AS r
+          UNION ALL
+          SELECT (SELECT json_agg(k ORDER BY k.action_id, k.seq)::text FROM reprise.known_patches k)`))
+    const logBefore = await log()
     await run(a, Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE reprise.client_state SET last_server_seq = 0`))
     const again = await sync(a)
     assert.isAbove(again.fetched, 0)
     assert.strictEqual(again.replayed, 0)
     assert.deepStrictEqual(await rows(a, "todos"), before)
+    // The re-fetched page left the records and their known patches exactly as they were.
+    assert.deepStrictEqual(await log(), logBefore)
     await converged("todos")
   }, 60_000)
 

@@ -4,6 +4,30 @@
  * @internal
  */
 
+/**
+ * Ingests a fetched page, $1: the JSON array of its actions as `RemoteAction`s encode them.
+ * Stores each record as received-but-unapplied (or, when already held, marks it synced with its
+ * server sequence) and its known patches, so ingesting a page twice changes nothing (R-SYNC-5).
+ * One statement: the page is parsed once, as json (it is only split into fields, never queried
+ * as jsonb), and only the args and row images are converted to jsonb.
+ *
+ * @internal
+ */
+export const ingestPage = `
+WITH page AS MATERIALIZED (
+  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
+    hlc text, kind text, "serverSeq" bigint, patches json)
+), records AS (
+  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied)
+  SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false FROM page x
+  ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true
+)
+INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
+SELECT a.id, p.seq, p.schema, p."table", p."rowId", p.op, p.forward::jsonb, p.reverse::jsonb, p."audienceKey"
+FROM page a CROSS JOIN LATERAL json_to_recordset(a.patches)
+  AS p(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, "audienceKey" text)
+ON CONFLICT (action_id, seq) DO NOTHING`
+
 /** The applied actions ordered after ($1 hlc, $2 id); all of them when $1 is null. */
 const moved = `
   SELECT r.id, r.hlc FROM reprise.action_records r
