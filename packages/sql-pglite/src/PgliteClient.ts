@@ -23,7 +23,14 @@
  * Effect.runPromise(Effect.provide(program, PgliteClient.layer({})))
  * ```
  */
-import type { Extensions, ParserOptions, PGliteInterface, PGliteOptions, SerializerOptions } from "@electric-sql/pglite"
+import type {
+  Extensions,
+  ParserOptions,
+  PGliteInterface,
+  PGliteOptions,
+  SerializerOptions,
+  Transaction
+} from "@electric-sql/pglite"
 import { PGlite } from "@electric-sql/pglite"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Client from "@effect/sql/SqlClient"
@@ -38,12 +45,14 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { makeCompiler as makeCompilerInternal, PgliteJson } from "./internal/compiler.js"
-import { makeConnection } from "./internal/connection.js"
+import type { Runner } from "./internal/connection.js"
+import { makeConnection, pgliteRunner, wireRunner } from "./internal/connection.js"
 import { toSqlError } from "./internal/errors.js"
 import { makeListener } from "./internal/listen.js"
 import type { OpenTransaction } from "./internal/transaction.js"
 import { openTransaction } from "./internal/transaction.js"
 import { pgCompatibleParsers } from "./internal/types.js"
+import { isWirePglite, makeWire } from "./internal/wire.js"
 
 /** @category type ids */
 export const TypeId: unique symbol = Symbol.for("@reprise/sql-pglite/PgliteClient")
@@ -98,6 +107,13 @@ export interface PgliteClientConfig {
   readonly parsers?: ParserOptions | undefined
   /** Extra parameter serializers by type OID. */
   readonly serializers?: SerializerOptions | undefined
+  /**
+   * Keep each parameterized SQL text prepared (a named statement, up to 256, least recently
+   * used closed first) so that later executions skip parsing and planning. Default `true`;
+   * turn it off if other code changes the schema of this instance behind the client's back
+   * while its transactions are open (see the README).
+   */
+  readonly preparedStatements?: boolean | undefined
 
   readonly spanAttributes?: Record<string, unknown> | undefined
   readonly transformResultNames?: ((str: string) => string) | undefined
@@ -144,8 +160,8 @@ export const parsers: ParserOptions = pgCompatibleParsers
 
 /**
  * Wraps a PGlite instance that the caller opened and will close (for example one shared with
- * a live-query UI). The `pg`-compatible result parsers are passed per query, so the instance's
- * own defaults are left untouched for its other users.
+ * a live-query UI). The `pg`-compatible result parsers are applied by the client (over the
+ * instance's own), so the instance's defaults are left untouched for its other users.
  *
  * @category constructors
  */
@@ -155,21 +171,8 @@ export const fromPglite = (
 ): Effect.Effect<PgliteClient, never, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const compiler = makeCompiler(config.transformQueryNames, config.transformJson)
-    // Per-query parsers cost PGlite a copy of its whole parser table on every query, so they
-    // are added only when the instance does not already parse like `pg` (checked once).
-    const installed = (yield* parsesLikePg(pglite)) && hasParsers(pglite, config.parsers ?? {})
-    const queryOptions = {
-      ...(installed ? {} : { parsers: { ...pgCompatibleParsers, ...config.parsers } }),
-      ...(config.serializers === undefined ? {} : { serializers: config.serializers })
-    }
-    const plain = Object.keys(queryOptions).length === 0
-    const runnerFor = (target: Pick<PGliteInterface, "query" | "exec">) =>
-      plain ? target : {
-        query: <T>(sql: string, params?: Array<unknown>, options?: object) =>
-          target.query<T>(sql, params, { ...queryOptions, ...options }),
-        exec: (sql: string, options?: object) => target.exec(sql, { ...queryOptions, ...options })
-      }
-    const connection = makeConnection(runnerFor(pglite))
+    const { runnerFor, transactionEnded } = yield* runners(pglite, config)
+    const connection = makeConnection(runnerFor(pglite, false))
 
     const spanAttributes: ReadonlyArray<readonly [string, unknown]> = [
       ...(config.spanAttributes ? Object.entries(config.spanAttributes) : []),
@@ -193,22 +196,25 @@ export const fromPglite = (
       transactionTag: Client.TransactionConnection,
       spanAttributes,
       acquireConnection: Effect.map(openTransaction(pglite), (open) => {
-        const conn = makeConnection(runnerFor(open.tx))
+        const conn = makeConnection(runnerFor(open.tx, true))
         openTransactions.set(conn, open)
         return [undefined, conn] as const
       }),
       // PGlite's `transaction()` has already issued BEGIN and will issue COMMIT or ROLLBACK.
       begin: () => Effect.void,
       savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
-      commit: (conn) => Effect.flatMap(transactionOf(conn), (open) => open.commit),
-      rollback: (conn) => Effect.flatMap(transactionOf(conn), (open) => open.rollback),
+      commit: (conn) => Effect.flatMap(transactionOf(conn), (open) => Effect.ensuring(open.commit, transactionEnded)),
+      rollback: (conn) => Effect.flatMap(transactionOf(conn), (open) => Effect.ensuring(open.rollback, transactionEnded)),
       rollbackSavepoint: (conn, id) =>
         Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
     })
 
     const reserve = Effect.flatMap(
-      Effect.acquireRelease(openTransaction(pglite), (open) => Effect.orElse(open.commit, () => open.rollback)),
-      (open) => Effect.succeed(makeConnection(runnerFor(open.tx)))
+      Effect.acquireRelease(
+        openTransaction(pglite),
+        (open) => Effect.ensuring(Effect.orElse(open.commit, () => open.rollback), transactionEnded)
+      ),
+      (open) => Effect.succeed(makeConnection(runnerFor(open.tx, true)))
     )
 
     const base = yield* Client.make({
@@ -234,6 +240,43 @@ export const fromPglite = (
     })
     return client
   })
+
+/**
+ * How connections run statements: over PGlite's wire protocol with prepared statements when the
+ * instance has the members PGlite's own `query` is built on, else through `query`/`exec`.
+ */
+const runners = (
+  pglite: PGliteInterface,
+  config: Omit<PgliteClientConfig, "dataDir" | "extensions" | "loadDataDir">
+): Effect.Effect<{
+  readonly runnerFor: (target: Pick<Transaction, "query" | "exec">, inTransaction: boolean) => Runner
+  readonly transactionEnded: Effect.Effect<void>
+}> => {
+  const parsers = { ...pgCompatibleParsers, ...config.parsers }
+  if (isWirePglite(pglite)) {
+    const wire = makeWire(pglite, { parsers, serializers: config.serializers })
+    const raw = { parsers, ...(config.serializers === undefined ? {} : { serializers: config.serializers }) }
+    const prepare = config.preparedStatements ?? true
+    return Effect.succeed({
+      runnerFor: (target, inTransaction) => wireRunner(wire, target, { inTransaction, prepare, raw }),
+      transactionEnded: Effect.sync(wire.transactionEnded)
+    })
+  }
+  return Effect.map(parsesLikePg(pglite), (likePg) => {
+    // Per-query parsers cost PGlite a copy of its whole parser table on every query, so they
+    // are added only when the instance does not already parse like `pg` (checked once).
+    const installed = likePg && hasParsers(pglite, config.parsers ?? {})
+    const options = {
+      ...(installed ? {} : { parsers }),
+      ...(config.serializers === undefined ? {} : { serializers: config.serializers })
+    }
+    const plain = Object.keys(options).length === 0
+    return {
+      runnerFor: (target) => pgliteRunner(target, plain ? undefined : options),
+      transactionEnded: Effect.void
+    }
+  })
+}
 
 /** Whether the instance already returns `int8`, `date` and their arrays as `pg` does. */
 const parsesLikePg = (pglite: PGliteInterface): Effect.Effect<boolean> =>

@@ -105,6 +105,51 @@ describe("PgliteClient", () => {
       assert.isTrue(client.pglite.closed)
     }))
 
+  it.live("keeps parameterized statements prepared, at most 256, and none with preparedStatements: false", () =>
+    Effect.gen(function*() {
+      const pglite = yield* Effect.promise(() => PGlite.create())
+      const prepared = () =>
+        pglite.query<{ c: number }>("SELECT count(*)::int AS c FROM pg_prepared_statements WHERE name LIKE 'reprise_%'")
+          .then((r) => r.rows[0]!.c)
+      const run = (config: PgliteClient.PgliteClientConfig) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (let i = 0; i < 3; i++) yield* sql`SELECT ${i}::int AS v`
+          for (let i = 0; i < 300; i++) yield* sql.unsafe(`SELECT $1::int AS v${i}`, [i])
+        }).pipe(Effect.provide(PgliteClient.layerFromPglite(pglite, config)))
+      yield* run({ preparedStatements: false })
+      assert.strictEqual(yield* Effect.promise(prepared), 0)
+      yield* run({})
+      // Evicted statements are closed on the next exchange: at most 256 plus that backlog.
+      assert.isAtMost(yield* Effect.promise(prepared), 256 + 1)
+      assert.isAtLeast(yield* Effect.promise(prepared), 200)
+      yield* Effect.promise(() => pglite.close())
+    }))
+
+  it.live("re-prepares statements that schema changes made behind its back left stale", () =>
+    Effect.gen(function*() {
+      const pglite = yield* Effect.promise(() => PGlite.create())
+      yield* Effect.promise(() => pglite.exec("CREATE TABLE t (id int PRIMARY KEY, a text); INSERT INTO t VALUES (1, 'x')"))
+      const program = Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const all = sql<Record<string, unknown>>`SELECT * FROM t WHERE id = ${1}`
+        assert.deepStrictEqual(yield* all, [{ id: 1, a: "x" }])
+        // Outside a transaction: the failed execution is retried once, re-prepared.
+        yield* Effect.promise(() => pglite.exec("ALTER TABLE t ADD COLUMN b int DEFAULT 2"))
+        assert.deepStrictEqual(yield* all, [{ id: 1, a: "x", b: 2 }])
+        yield* Effect.promise(() => pglite.exec("DEALLOCATE ALL"))
+        assert.deepStrictEqual(yield* all, [{ id: 1, a: "x", b: 2 }])
+        // Inside a transaction the failure has aborted it: the transaction fails (retrying it
+        // works), which is why DDL belongs on this client or with preparedStatements: false.
+        yield* Effect.promise(() => pglite.exec("ALTER TABLE t DROP COLUMN b"))
+        const exit = yield* Effect.exit(sql.withTransaction(all))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(yield* sql.withTransaction(all), [{ id: 1, a: "x" }])
+      })
+      yield* Effect.provide(program, PgliteClient.layerFromPglite(pglite))
+      yield* Effect.promise(() => pglite.close())
+    }))
+
   it.live("reports a SQLSTATE through SqlState for raw PGlite errors too", () =>
     Effect.gen(function*() {
       const pglite = yield* Effect.promise(() => PGlite.create())

@@ -1,66 +1,106 @@
-import type { Results, Transaction } from "@electric-sql/pglite"
+import type { QueryOptions, Results, Transaction } from "@electric-sql/pglite"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { toSqlError } from "./errors.js"
+import type { RunMode, Wire } from "./wire.js"
 
 /**
- * What a connection runs statements on: the PGlite instance itself (each call waits for any
- * open transaction to finish) or the handle of an open PGlite transaction.
+ * How a connection runs statements: on the PGlite instance itself (each statement waits for
+ * any open transaction to finish) or inside an open PGlite transaction that it holds.
  *
  * @internal
  */
-export type Runner = Pick<Transaction, "query" | "exec">
+export interface Runner {
+  /**
+   * The rows of `sql`: one array, or one per statement for several parameterless statements
+   * (simple protocol, like `pg`). `unprepared` runs it without keeping it prepared.
+   */
+  readonly rows: (sql: string, params: ReadonlyArray<unknown>, kind: RowsKind) => Promise<ReadonlyArray<unknown>>
+  /** PGlite's own result object(s), for `executeRaw`. */
+  readonly raw: (sql: string, params: ReadonlyArray<unknown>) => Promise<unknown>
+}
 
-type Rows = ReadonlyArray<Record<string, unknown>>
-type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+/** @internal */
+export type RowsKind = "objects" | "arrays" | "unprepared"
 
-// PGlite only reads the parameters (its signature asks for a mutable array): no copy per query.
-const mutable = (params: ReadonlyArray<unknown>): Array<unknown> => params as Array<unknown>
+/** What PGlite's own API runs statements on: the instance or an open transaction's handle. */
+type Target = Pick<Transaction, "query" | "exec">
 
-const rowsOf = (results: ReadonlyArray<Results>): ReadonlyArray<unknown> => {
-  // Like `pg`: one statement gives its rows, several (simple protocol) give one array each.
-  if (results.length === 1) return results[0]!.rows
-  return results.map((result) => result.rows)
+/**
+ * A runner over PGlite's own `query`/`exec`, for instances without the wire members (see
+ * `isWirePglite`); `options` carries per-query parsers when the instance lacks them.
+ *
+ * @internal
+ */
+export const pgliteRunner = (target: Target, options: QueryOptions | undefined): Runner => {
+  const raw = (sql: string, params: ReadonlyArray<unknown>): Promise<unknown> =>
+    params.length === 0 ? target.exec(sql, options) : target.query(sql, mutable(params), options)
+  const arrays: QueryOptions = { ...options, rowMode: "array" }
+  return {
+    rows: async (sql, params, kind) => {
+      if (kind === "arrays") return (await target.query(sql, mutable(params), arrays)).rows
+      return params.length === 0
+        ? rowsOf(await target.exec(sql, options))
+        : (await target.query(sql, mutable(params), options)).rows
+    },
+    raw
+  }
 }
 
 /**
- * An `@effect/sql` connection over PGlite. Statements without parameters use the simple query
- * protocol (several statements allowed, as with `pg`); statements with parameters use the
- * extended protocol, where PGlite serializes each value by the parameter's described type.
+ * A runner over PGlite's wire protocol with prepared statements (see `Wire`); `executeRaw`
+ * still goes through PGlite's API, which builds its result objects.
+ *
+ * @internal
+ */
+export const wireRunner = (
+  wire: Wire,
+  target: Target,
+  options: { readonly inTransaction: boolean; readonly prepare: boolean; readonly raw: QueryOptions }
+): Runner => {
+  const { inTransaction, prepare } = options
+  const modes: Record<RowsKind, RunMode> = {
+    objects: { inTransaction, arrays: false, prepare },
+    arrays: { inTransaction, arrays: true, prepare },
+    unprepared: { inTransaction, arrays: false, prepare: false }
+  }
+  return {
+    rows: (sql, params, kind) => wire.run(sql, params, modes[kind]),
+    raw: (sql, params) =>
+      params.length === 0 ? target.exec(sql, options.raw) : target.query(sql, mutable(params), options.raw)
+  }
+}
+
+/**
+ * An `@effect/sql` connection over a `Runner`.
  *
  * @internal
  */
 export const makeConnection = (runner: Runner): Connection => {
-  const run = (sql: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
+  const run = (
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    kind: RowsKind,
+    transformRows: TransformRows
+  ): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
     Effect.tryPromise({
-      try: async () =>
-        params.length === 0
-          ? rowsOf(await runner.exec(sql))
-          : (await runner.query<Record<string, unknown>>(sql, mutable(params))).rows,
-      catch: (cause) => toSqlError(cause, "Failed to execute statement")
+      try: transformRows === undefined
+        ? () => runner.rows(sql, params, kind)
+        : async () => transformRows(await runner.rows(sql, params, kind) as Rows),
+      catch: failed
     })
 
   const execute = (sql: string, params: ReadonlyArray<unknown>, transformRows: TransformRows) =>
-    transformRows === undefined
-      ? run(sql, params)
-      : Effect.map(run(sql, params), (rows) => transformRows(rows as Rows))
+    run(sql, params, "objects", transformRows)
 
   return {
     execute,
-    executeUnprepared: execute,
-    executeRaw: (sql, params) =>
-      Effect.tryPromise({
-        try: (): Promise<unknown> => params.length === 0 ? runner.exec(sql) : runner.query(sql, mutable(params)),
-        catch: (cause) => toSqlError(cause, "Failed to execute statement")
-      }),
+    executeUnprepared: (sql, params, transformRows) => run(sql, params, "unprepared", transformRows),
+    executeRaw: (sql, params) => Effect.tryPromise({ try: () => runner.raw(sql, params), catch: failed }),
     executeValues: (sql, params) =>
-      Effect.tryPromise({
-        try: async () =>
-          (await runner.query<ReadonlyArray<unknown>>(sql, mutable(params), { rowMode: "array" })).rows,
-        catch: (cause) => toSqlError(cause, "Failed to execute statement")
-      }),
+      run(sql, params, "arrays", undefined) as Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, SqlError>,
     executeStream: (sql, params, transformRows) =>
       // PGlite hands back whole result sets (it runs in-process, there is no socket to
       // backpressure), so the stream emits the materialized rows in chunks.
@@ -70,4 +110,18 @@ export const makeConnection = (runner: Runner): Connection => {
         { concurrency: 1 }
       )
   }
+}
+
+type Rows = ReadonlyArray<Record<string, unknown>>
+type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+
+const failed = (cause: unknown) => toSqlError(cause, "Failed to execute statement")
+
+// PGlite only reads the parameters (its signature asks for a mutable array): no copy per query.
+const mutable = (params: ReadonlyArray<unknown>): Array<unknown> => params as Array<unknown>
+
+const rowsOf = (results: ReadonlyArray<Results>): ReadonlyArray<unknown> => {
+  // Like `pg`: one statement gives its rows, several (simple protocol) give one array each.
+  if (results.length === 1) return results[0]!.rows
+  return results.map((result) => result.rows)
 }

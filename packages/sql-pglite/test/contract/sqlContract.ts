@@ -365,6 +365,120 @@ export const sqlContract = <R>(driver: Driver<R>) =>
         }))
     })
 
+    describe("re-executing the same statement", () => {
+      it.effect("sees the schema as it is now after ALTER TABLE, inside and outside transactions", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = uniqueTable("alter")
+          yield* sql`CREATE TABLE ${sql(table)} (id int PRIMARY KEY, a text)`
+          yield* sql`INSERT INTO ${sql(table)} (id, a) VALUES (1, 'x')`
+          const all = (id: number) => sql<Record<string, unknown>>`SELECT * FROM ${sql(table)} WHERE id = ${id}`
+          const returning = (id: number) => sql<Record<string, unknown>>`UPDATE ${sql(table)} SET id = id WHERE id = ${id} RETURNING *`
+          for (let i = 0; i < 7; i++) assert.deepStrictEqual(yield* all(1), [{ id: 1, a: "x" }])
+          assert.deepStrictEqual(yield* returning(1), [{ id: 1, a: "x" }])
+          yield* sql`ALTER TABLE ${sql(table)} ADD COLUMN b int DEFAULT 2`
+          assert.deepStrictEqual(yield* all(1), [{ id: 1, a: "x", b: 2 }])
+          assert.deepStrictEqual(yield* returning(1), [{ id: 1, a: "x", b: 2 }])
+          // DDL, then the same statements, in one transaction that rolls back.
+          const undone = yield* Effect.exit(sql.withTransaction(Effect.gen(function*() {
+            assert.deepStrictEqual(yield* all(1), [{ id: 1, a: "x", b: 2 }])
+            yield* sql`ALTER TABLE ${sql(table)} DROP COLUMN a`
+            assert.deepStrictEqual(yield* all(1), [{ id: 1, b: 2 }])
+            assert.deepStrictEqual(yield* returning(1), [{ id: 1, b: 2 }])
+            return yield* Effect.fail("undo" as const)
+          })))
+          assert.strictEqual(failureOf(undone), "undo")
+          // Column a is back.
+          assert.deepStrictEqual(yield* all(1), [{ id: 1, a: "x", b: 2 }])
+          assert.deepStrictEqual(yield* returning(1), [{ id: 1, a: "x", b: 2 }])
+          // A column whose type changes under a statement that writes it.
+          const setB = (v: string) => sql`UPDATE ${sql(table)} SET b = ${v}::text::int WHERE id = 1`
+          yield* setB("3")
+          yield* sql`ALTER TABLE ${sql(table)} ALTER COLUMN b TYPE text USING b::text`
+          const insert = (id: number, b: string) => sql`INSERT INTO ${sql(table)} (id, b) VALUES (${id}, ${b})`
+          yield* insert(2, "two")
+          yield* sql`ALTER TABLE ${sql(table)} ALTER COLUMN b TYPE int USING length(b)`
+          yield* sql.withTransaction(insert(3, "4"))
+          const rows = yield* sql<{ id: number; b: number }>`SELECT id, b FROM ${sql(table)} ORDER BY id`
+          assert.deepStrictEqual(rows, [{ id: 1, b: 1 }, { id: 2, b: 3 }, { id: 3, b: 4 }])
+        }))
+
+      it.effect("keeps a statement usable after a transaction that used it rolled back", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = uniqueTable("rb")
+          yield* sql`CREATE TABLE ${sql(table)} (id int PRIMARY KEY, v text)`
+          const insert = (id: number) => sql`INSERT INTO ${sql(table)} (id, v) VALUES (${id}, ${"v"})`
+          const count = Effect.map(sql<{ c: number }>`SELECT count(*)::int AS c FROM ${sql(table)} WHERE id > ${0}`, (r) => r[0]!.c)
+          yield* Effect.exit(sql.withTransaction(Effect.zipRight(Effect.zip(insert(1), count), Effect.fail("no"))))
+          yield* insert(1)
+          yield* insert(2)
+          assert.strictEqual(yield* count, 2)
+        }))
+
+      it.effect("continues a transaction after an error caught by a savepoint, and recovers after a failed one", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = uniqueTable("mid")
+          yield* sql`CREATE TABLE ${sql(table)} (id int PRIMARY KEY, v int NOT NULL)`
+          const insert = (id: number, v: number | null) => sql`INSERT INTO ${sql(table)} (id, v) VALUES (${id}, ${v})`
+          const ids = Effect.map(sql<{ id: number }>`SELECT id FROM ${sql(table)} WHERE v >= ${0} ORDER BY id`, (r) => r.map((x) => x.id))
+          yield* sql.withTransaction(Effect.gen(function*() {
+            yield* insert(1, 1)
+            const failed = yield* Effect.exit(sql.withTransaction(insert(2, null)))
+            assert.strictEqual(SqlState.fromError(failureOf(failed)), SqlState.NOT_NULL_VIOLATION)
+            yield* insert(3, 3)
+            assert.deepStrictEqual(yield* ids, [1, 3])
+          }))
+          // Without a savepoint the transaction is aborted: later statements fail, the commit
+          // fails (or, with @effect/sql-pg 0.53, silently commits nothing), nothing is kept.
+          yield* Effect.exit(sql.withTransaction(Effect.gen(function*() {
+            yield* insert(4, 4)
+            yield* Effect.exit(insert(5, null))
+            const after = failureOf(yield* Effect.exit(insert(6, 6)))
+            assert.strictEqual(SqlState.fromError(after), "25P02")
+          })))
+          assert.deepStrictEqual(yield* ids, [1, 3])
+          yield* insert(7, 7)
+          assert.deepStrictEqual(yield* ids, [1, 3, 7])
+        }))
+
+      it.effect("serializes parameters by the statement's types, whatever the values' runtime types", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = uniqueTable("types")
+          yield* sql`CREATE TABLE ${sql(table)} (id int PRIMARY KEY, n int, t text, b bool, at timestamptz)`
+          const insert = (id: number | string, n: unknown, t: unknown, b: unknown, at: unknown) =>
+            sql`INSERT INTO ${sql(table)} (id, n, t, b, at) VALUES (${id}, ${n}, ${t}, ${b}, ${at})`
+          const at = new Date("2024-05-06T07:08:09.010Z")
+          yield* insert(1, 1, "one", true, at)
+          yield* insert("2", "2", 2, "false", at.toISOString())
+          yield* insert(3, null, null, null, null)
+          yield* insert(4, 4.0, "", false, "2024-05-06T09:08:09.010+02:00")
+          const rows = yield* sql<{ id: number; n: number | null; t: string | null; b: boolean | null; at: Date | null }>`
+            SELECT id, n, t, b, at FROM ${sql(table)} WHERE id = ANY(${[1, 2, 3, 4]}::int[]) ORDER BY id`
+          assert.deepStrictEqual(rows.map((r) => [r.id, r.n, r.t, r.b, r.at?.toISOString() ?? null]), [
+            [1, 1, "one", true, at.toISOString()],
+            [2, 2, "2", false, at.toISOString()],
+            [3, null, null, null, null],
+            [4, 4, "", false, at.toISOString()]
+          ])
+        }))
+
+      it.effect("re-runs unsafe and parameterless statements, including several in one call", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (let i = 0; i < 3; i++) {
+            const one = yield* sql.unsafe<{ v: number }>(`SELECT $1::int + 1 AS v`, [i])
+            assert.deepStrictEqual(one, [{ v: i + 1 }])
+            const two = yield* sql.unsafe(`SELECT ${i} AS a; SELECT 'x' AS b`)
+            assert.deepStrictEqual(two, [[{ a: i }], [{ b: "x" }]])
+            const values = yield* sql<{ v: string }>`SELECT ${`s${i}`}::text AS v, ${i}::int AS w`.values
+            assert.deepStrictEqual(values, [[`s${i}`, i]])
+          }
+        }))
+    })
+
     describe("LISTEN/NOTIFY", () => {
       it.effect("streams notifications on a case-sensitive channel, only when committed", () =>
         Effect.gen(function*() {
