@@ -408,6 +408,48 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         heal: checksAt === 0 ? 0 : checksAt - healAt,
         checks: checksAt === 0 ? 0 : performance.now() - checksAt
       })
+      /** Stops the schedule's replicas and fibers (set once they exist). */
+      let cleanup: Effect.Effect<void> = Effect.void
+      /** The report, from the counters and the checks' findings. */
+      const report = (
+        found: Pick<
+          Report,
+          | "committed"
+          | "divergences"
+          | "lost"
+          | "doubleApplies"
+          | "residualPending"
+          | "nondeterministic"
+          | "violations"
+          | "corrections"
+          | "competingCorrections"
+        > & { readonly budgets: ReadonlyArray<number> },
+        stopped?: string
+      ): Report => {
+        const { budgets, ...rest } = found
+        return {
+          seed,
+          schedule: { seed, budgets, faults },
+          replicas: config.users.length,
+          steps: counts.steps,
+          actions: counts.actions,
+          faults: {
+            drops: counts.drops,
+            duplicates: counts.duplicates,
+            timeouts: counts.timeouts,
+            partitions: counts.partitions,
+            crashes,
+            serverRestarts: counts.serverRestarts,
+            skews: counts.skews
+          },
+          failedSyncs: counts.failedSyncs,
+          rejected,
+          watermarkRegressions: counts.watermarkRegressions,
+          ...rest,
+          problems: stopped === undefined ? problems : [...problems, stopped],
+          timings: timings()
+        }
+      }
       let nextOp = 1
       let nextMessage = 1
       const network: Array<Message> = []
@@ -741,6 +783,10 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         // --- one schedule ------------------------------------------------------------------
         yield* reset(serverDb, false)
         yield* Effect.provide(config.server.reset, serverDb)
+        cleanup = Effect.gen(function*() {
+          for (const replica of replicas) yield* stop(replica)
+          yield* Scope.close(simScope, Exit.void)
+        }).pipe(Effect.catchAllCause(() => Effect.void))
         for (const replica of replicas) {
           yield* reset(replica.db, true)
           yield* start(replica)
@@ -979,71 +1025,36 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           }
         }
 
-        for (const replica of replicas) yield* stop(replica)
-        yield* Scope.close(simScope, Exit.void)
-        const committed = replicas.reduce((n, r) => n + r.committed, 0)
-        return {
-          seed,
-          schedule: { seed, budgets, faults },
-          replicas: replicas.length,
-          steps: counts.steps,
-          actions: counts.actions,
-          committed,
-          faults: {
-            drops: counts.drops,
-            duplicates: counts.duplicates,
-            timeouts: counts.timeouts,
-            partitions: counts.partitions,
-            crashes,
-            serverRestarts: counts.serverRestarts,
-            skews: counts.skews
-          },
-          failedSyncs: counts.failedSyncs,
-          rejected,
+        yield* cleanup
+        return report({
+          budgets,
+          committed: replicas.reduce((n, r) => n + r.committed, 0),
           divergences,
           lost,
           doubleApplies,
           residualPending,
-          watermarkRegressions: counts.watermarkRegressions,
           nondeterministic: twice,
           violations,
           corrections: corrections?.n ?? 0,
-          competingCorrections: competing?.n ?? 0,
-          problems,
-          timings: timings()
-        } satisfies Report
+          competingCorrections: competing?.n ?? 0
+        })
       }).pipe(
         Effect.catchAllCause((cause) =>
-          Effect.succeed<Report>({
-            seed,
-            schedule: { seed, budgets: given.budgets ?? [], faults },
-            replicas: config.users.length,
-            steps: counts.steps,
-            actions: counts.actions,
-            committed: 0,
-            faults: {
-              drops: counts.drops,
-              duplicates: counts.duplicates,
-              timeouts: counts.timeouts,
-              partitions: counts.partitions,
-              crashes,
-              serverRestarts: counts.serverRestarts,
-              skews: counts.skews
-            },
-            failedSyncs: counts.failedSyncs,
-            rejected,
-            divergences: 0,
-            lost: 0,
-            doubleApplies: 0,
-            residualPending: 0,
-            watermarkRegressions: counts.watermarkRegressions,
-            nondeterministic: 0,
-            violations: 0,
-            corrections: 0,
-            competingCorrections: 0,
-            problems: [...problems, `the simulation stopped: ${Cause.pretty(cause)}`],
-            timings: timings()
-          })
+          Effect.as(
+            cleanup,
+            report({
+              budgets: given.budgets ?? [],
+              committed: 0,
+              divergences: 0,
+              lost: 0,
+              doubleApplies: 0,
+              residualPending: 0,
+              nondeterministic: 0,
+              violations: 0,
+              corrections: 0,
+              competingCorrections: 0
+            }, `the simulation stopped: ${Cause.pretty(cause)}`)
+          )
         )
       )
     }
