@@ -42,6 +42,7 @@ const int = (name: string, text: string | undefined): number | undefined => {
 const one = int("seed", values.seed)
 const count = int("seeds", values.seeds) ?? (one === undefined ? 200 : 1)
 const from = one ?? int("from", values.from) ?? Math.floor(Math.random() * 0x7fffffff)
+if (count < 1) throw new Error(`--seeds needs a positive integer, got ${count}`)
 const seeds = Array.from({ length: count }, (_, i) => from + i)
 
 const serverDatabase = async (): Promise<{ layer: Layer.Layer<SqlClient.SqlClient, unknown>; close: () => Promise<void>; name: string }> => {

@@ -32,5 +32,8 @@ describe("simulation regression cases", () => {
       const { timings: _t2, ...second } = yield* simulator.explore(seed)
       assert.deepStrictEqual(second, first)
       assert.isAbove(first.steps, 0)
+      // A schedule that does not fit the configuration is a failure that says why.
+      const bad = yield* simulator.explore({ seed, budgets: [1] })
+      assert.isTrue(bad.problems.some((p) => p.includes("budgets must be 4 integers")), bad.problems.join("\n"))
     }).pipe(Effect.scoped), 600_000)
 })

@@ -244,6 +244,50 @@ export interface Schedule {
   readonly faults?: Partial<Faults>
 }
 
+/** The configuration cannot run: `issues` says what to change. Nothing was built. */
+export class InvalidSimulationConfig extends Schema.TaggedError<InvalidSimulationConfig>()("InvalidSimulationConfig", {
+  issues: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `Invalid simulation configuration: ${this.issues.join("; ")}`
+  }
+}
+
+const isCount = (n: number, min: number) => Number.isSafeInteger(n) && n >= min
+
+/** What is wrong with a configuration (empty when it can run). */
+const configIssues = (config: Config): Array<string> => {
+  const issues: Array<string> = []
+  if (config.users.length === 0) issues.push("`users` needs at least one entry (one replica each)")
+  if (config.actions.length === 0) issues.push("`actions` is empty: give the app's actions")
+  const tags = config.actions.map((a) => a.tag)
+  const repeated = tags.filter((tag, i) => tags.indexOf(tag) !== i)
+  if (repeated.length > 0) issues.push(`\`actions\` repeats tags: ${[...new Set(repeated)].join(", ")}`)
+  if (config.maxActionsPerReplica !== undefined && !isCount(config.maxActionsPerReplica, 0)) {
+    issues.push(`\`maxActionsPerReplica\` must be an integer ≥ 0, got ${config.maxActionsPerReplica}`)
+  }
+  if (config.maxQuiescenceRounds !== undefined && !isCount(config.maxQuiescenceRounds, 1)) {
+    issues.push(`\`maxQuiescenceRounds\` must be an integer ≥ 1, got ${config.maxQuiescenceRounds}`)
+  }
+  if (config.maxSteps !== undefined && !isCount(config.maxSteps, 1)) {
+    issues.push(`\`maxSteps\` must be an integer ≥ 1, got ${config.maxSteps}`)
+  }
+  issues.push(...faultIssues(config.faults ?? {}))
+  return issues
+}
+
+const faultIssues = (faults: Partial<Faults>): Array<string> => {
+  const issues: Array<string> = []
+  for (const key of ["drop", "duplicate"] as const) {
+    const p = faults[key]
+    if (p !== undefined && !(p >= 0 && p < 1)) issues.push(`\`faults.${key}\` is a probability in [0, 1), got ${p}`)
+  }
+  if (faults.maxSkewMs !== undefined && !isCount(faults.maxSkewMs, 0)) {
+    issues.push(`\`faults.maxSkewMs\` must be an integer ≥ 0, got ${faults.maxSkewMs}`)
+  }
+  return issues
+}
+
 /** Runs schedules on one set of databases. */
 export interface Simulator {
   /** Runs a schedule; fails with `SimulationFailed` if any invariant breaks. */
@@ -318,6 +362,8 @@ interface Replica {
   budget: number
   committed: number
   watermark: number
+  /** The app's actions, wrapped so that an armed crash fires inside them (by tag). */
+  actions: ReadonlyMap<string, Action.Any>
   /** A crash armed for the running operation: at its next action run, or after `countdown` replays. */
   armed: { readonly point: CrashPoint; countdown: number } | undefined
 }
@@ -333,11 +379,12 @@ const CountRow = Schema.Array(Schema.Struct({ n: Schema.Number }))
  */
 export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Scope> =>
   Effect.gen(function*() {
+    const invalid = configIssues(config)
+    if (invalid.length > 0) return yield* new InvalidSimulationConfig({ issues: invalid })
     const baseFaults: Faults = { ...DEFAULT_FAULTS, ...config.faults }
     const maxActions = config.maxActionsPerReplica ?? 40
     const maxRounds = config.maxQuiescenceRounds ?? 12
     const maxSteps = config.maxSteps ?? 20_000
-    const registryFor = (wrap: (action: Action.Any) => Action.Any) => config.actions.map(wrap)
 
     const buildDb = (layer: Layer.Layer<SqlClient.SqlClient, unknown>, clientId: string | undefined) =>
       Effect.gen(function*() {
@@ -456,6 +503,14 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
       const lastReports = new Map<number, SyncEngine.SyncReport>()
 
       return Effect.gen(function*() {
+        const invalid = [
+          ...(Number.isSafeInteger(seed) ? [] : [`the seed must be an integer, got ${seed}`]),
+          ...(given.budgets === undefined || (given.budgets.length === config.users.length && given.budgets.every((b) => isCount(b, 0)))
+            ? []
+            : [`budgets must be ${config.users.length} integers ≥ 0 (one per replica), got ${JSON.stringify(given.budgets)}`]),
+          ...faultIssues(given.faults ?? {})
+        ]
+        if (invalid.length > 0) return yield* Effect.fail(`invalid schedule: ${invalid.join("; ")}`)
         const signals = yield* Queue.unbounded<Signal>()
         const simScope = yield* Scope.make()
 
@@ -476,6 +531,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           budget: ((drawn) => given.budgets?.[index] ?? drawn)(rng.int(maxActions + 1)),
           committed: 0,
           watermark: 0,
+          actions: new Map(),
           armed: undefined
         }))
 
@@ -546,6 +602,8 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
               )
           })
 
+        for (const replica of replicas) replica.actions = new Map(config.actions.map((a) => [a.tag, wrapFor(replica)(a)]))
+
         const start = (replica: Replica) =>
           Effect.gen(function*() {
             const scope = yield* Scope.make()
@@ -553,7 +611,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
               Layer.provideMerge(
                 ActionExecutor.layer({ userId: replica.userId, clientId: replica.clientId, newActionId: Effect.sync(() => replica.ids.uuid()) })
               ),
-              Layer.provideMerge(ActionRegistry.layer(registryFor(wrapFor(replica)))),
+              Layer.provideMerge(ActionRegistry.layer([...replica.actions.values()])),
               Layer.provideMerge(Layer.succeed(SyncTransport.SyncTransport, transportOf(replica))),
               Layer.provideMerge(Layer.succeedContext(replica.db))
             )
@@ -668,11 +726,10 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             counts.actions++
             if (crash) replica.armed = { point: "before-local-commit", countdown: 1 }
             const random = rng.fork()
-            const wrapped = new Map(registryFor(wrapFor(replica)).map((a) => [a.tag, a]))
             yield* launch(replica, "act", Effect.gen(function*() {
               const next = yield* config.generate({ replica: replica.index, userId: replica.userId, random })
               if (next === undefined) return "skipped"
-              const action = wrapped.get(next.action.tag)
+              const action = replica.actions.get(next.action.tag)
               if (action === undefined) return yield* Effect.die(new Error(`the generator returned ${next.action.tag}, which is not among the simulation's actions`))
               const executor = yield* ActionExecutor.ActionExecutor
               return yield* executor.execute(action, next.args).pipe(
@@ -688,9 +745,6 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             if (crashAfterReplays !== undefined) replica.armed = { point: "mid-reconcile", countdown: crashAfterReplays }
             yield* launch(replica, "sync", Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
           })
-
-        /** Resumes `replica` waiting on `waiting`, then runs it until it finishes or waits again. */
-        const resume = (replica: Replica) => settle(replica)
 
         const deliver = (index: number, withFaults: boolean) =>
           Effect.gen(function*() {
@@ -744,7 +798,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             }
             busy.waiting = undefined
             yield* Deferred.succeed(message.reply, message.outcome!)
-            yield* resume(replica)
+            yield* settle(replica)
           })
 
         const wake = (replica: Replica) =>
@@ -753,7 +807,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             now = Math.max(now, waiting.at)
             replica.busy!.waiting = undefined
             yield* Deferred.succeed(waiting.wake, undefined)
-            yield* resume(replica)
+            yield* settle(replica)
           })
 
         const timeout = (replica: Replica) =>
@@ -766,7 +820,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
               waiting.reply,
               Exit.fail(new SyncTransport.TransportError({ detail: `no answer to ${waiting.call} within ${REQUEST_TIMEOUT_MS} ms` }))
             )
-            yield* resume(replica)
+            yield* settle(replica)
           })
 
         const crashNow = (replica: Replica) =>
@@ -908,12 +962,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         }
 
         // The oracle: a fresh replica replaying the server's whole log in canonical order.
-        yield* reset(oracleDb, false)
-        yield* inDb(oracleDb, Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          yield* sql.unsafe(`TRUNCATE reprise.action_records, reprise.action_patches, reprise.known_patches`)
-          yield* sql`UPDATE reprise.client_state SET last_server_seq = 0`
-        }))
+        yield* reset(oracleDb, true)
         const oracle = yield* Effect.gen(function*() {
           const scope = yield* Scope.make()
           const direct: SyncTransport.SyncTransportShape = {
@@ -969,12 +1018,11 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         }
 
         // Determinism: replaying every action a second time on the same states gives the same patches.
-        const nondeterministic = yield* inDb(oracleDb, Effect.gen(function*() {
+        yield* inDb(oracleDb, Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           yield* sql`DROP TABLE IF EXISTS pg_temp.sim_first_replay`
           yield* sql`CREATE TEMP TABLE sim_first_replay AS SELECT * FROM reprise.action_patches`
           yield* sql.withTransaction(Effect.zipRight(sql.unsafe(undoAfter, [null, null]), sql.unsafe(markUnappliedAfter, [null, null])))
-          return 0
         }))
         yield* oraclePull
         const [differing] = yield* inDb(oracleDb, Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -987,7 +1035,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
               ) AS d`,
             Schema.decodeUnknown(CountRow)
           )))
-        const twice = nondeterministic + (differing?.n ?? 0)
+        const twice = differing?.n ?? 0
         const [corrections] = yield* inDb(oracleDb, Effect.flatMap(SqlClient.SqlClient, (sql) =>
           Effect.flatMap(
             sql`SELECT count(*)::int AS n FROM reprise.action_records WHERE kind = 'correction' AND synced`,
