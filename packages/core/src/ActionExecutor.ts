@@ -30,7 +30,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
-import { hasNul, literal } from "./internal/sql/literal.js"
+import { directExec, hasNul, literal } from "./internal/sql/literal.js"
 import * as Patch from "./Patch.js"
 import * as SyncSchema from "./SyncSchema.js"
 
@@ -153,9 +153,7 @@ export const make = (
         return yield* sql.withTransaction(Effect.gen(function*() {
           // The transaction's own connection runs Reprise's fixed statements directly, without
           // the statement machinery (compile, span, scope) an app statement goes through.
-          const conn = yield* Effect.serviceOption(SqlClient.TransactionConnection)
-          const exec = (statement: string): Effect.Effect<unknown, SqlError> =>
-            Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement)
+          const exec = yield* directExec(sql)
           yield* recordInsert(sql, exec, [actionId, action.tag, recordArgs, state.client_id, userId, hlc])
           const out = devMode
             ? yield* runTwice(action, args, actionId, timestamp)

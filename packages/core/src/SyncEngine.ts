@@ -20,7 +20,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
@@ -42,7 +41,7 @@ import {
   rollbackReplay,
   undoAfter
 } from "./internal/sql/engine.js"
-import { literal } from "./internal/sql/literal.js"
+import { directExec, literal } from "./internal/sql/literal.js"
 import * as SyncPlanner from "./SyncPlanner.js"
 import * as SyncProtocol from "./SyncProtocol.js"
 import { SyncTransport, type TransportError } from "./SyncTransport.js"
@@ -184,9 +183,7 @@ export const make = (
       Effect.gen(function*() {
         if (entries.length === 0) return
         // Always inside the page's transaction; its connection skips the statement machinery.
-        const conn = yield* Effect.serviceOption(SqlClient.TransactionConnection)
-        const exec = (statement: string): Effect.Effect<unknown, SqlError> =>
-          Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement)
+        const exec = yield* directExec(sql)
         let open = false
         for (let start = 0; start < entries.length; start += replayBatch) {
           const batch = entries.slice(start, start + replayBatch)

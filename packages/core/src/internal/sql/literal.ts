@@ -1,3 +1,8 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+
 /**
  * A Postgres string literal for `value`, as `pg`'s `escapeLiteral` writes it: an `E'...'`
  * string with quotes and backslashes doubled, which reads back exactly whatever
@@ -13,3 +18,16 @@ export const literal = (value: string): string => `E'${value.replace(/\\/g, "\\\
 
 /** Whether `value` holds a NUL character, which no literal can (and Postgres refuses). @internal */
 export const hasNul = (value: string): boolean => value.includes("\u0000")
+
+/**
+ * Runs fixed, parameterless statements of Reprise's own (built with `literal`) on the open
+ * transaction's connection directly, skipping the compile, span and scope every statement
+ * through `SqlClient` pays; outside a transaction it falls back to `sql.unsafe`.
+ *
+ * @internal
+ */
+export const directExec = (
+  sql: SqlClient.SqlClient
+): Effect.Effect<(statement: string) => Effect.Effect<unknown, SqlError>> =>
+  Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => (statement: string) =>
+    Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement))
