@@ -30,7 +30,7 @@ import type { UnknownActionTag } from "./ActionRegistry.js"
 import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
-import { correction, CORRECTION_TAG } from "./internal/correction.js"
+import { ADOPTION_TAG, adoption, correction, CORRECTION_TAG } from "./internal/correction.js"
 import { divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
 import {
   beginReplay,
@@ -67,6 +67,11 @@ export interface SyncReport {
   readonly replayed: number
   /** Correction records this sync created (R-SYNC-3). */
   readonly corrections: number
+  /**
+   * Rows this sync set to the server's images because this replica may not correct them (it
+   * sees less than their last writer did, or they are outside its audiences; R-SYNC-3, R-SRV-3).
+   */
+  readonly adopted: number
 }
 
 /** Options of the engine. */
@@ -122,14 +127,18 @@ const PendingRow = Schema.Struct({
     audienceKey: Schema.NullOr(Schema.String)
   }))
 })
+const PatchOp = Schema.Literal("INSERT", "UPDATE", "DELETE")
 const DivergentRows = Schema.Array(Schema.Struct({
   schema: Schema.String,
   table: Schema.String,
   rowId: Schema.String,
   image: Schema.NullOr(Schema.String),
-  op: Schema.String,
+  correct: Schema.Boolean,
+  op: PatchOp,
   forward: Schema.NullOr(Schema.String),
-  reverse: Schema.NullOr(Schema.String)
+  reverse: Schema.NullOr(Schema.String),
+  adoptOp: PatchOp,
+  adoptForward: Schema.NullOr(Schema.String)
 }))
 const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
 
@@ -139,14 +148,23 @@ const replayBatch = 1000
 /** A Postgres uuid[] literal's text for the entries' ids. */
 const uuidArray = (entries: ReadonlyArray<SyncPlanner.Entry>): string => `{${entries.map((e) => e.id).join(",")}}`
 
-const zeroReport: SyncReport = { fetched: 0, uploaded: 0, fastForwarded: 0, reconciled: 0, replayed: 0, corrections: 0 }
+const zeroReport: SyncReport = {
+  fetched: 0,
+  uploaded: 0,
+  fastForwarded: 0,
+  reconciled: 0,
+  replayed: 0,
+  corrections: 0,
+  adopted: 0
+}
 const add = (a: SyncReport, b: SyncReport): SyncReport => ({
   fetched: a.fetched + b.fetched,
   uploaded: a.uploaded + b.uploaded,
   fastForwarded: a.fastForwarded + b.fastForwarded,
   reconciled: a.reconciled + b.reconciled,
   replayed: a.replayed + b.replayed,
-  corrections: a.corrections + b.corrections
+  corrections: a.corrections + b.corrections,
+  adopted: a.adopted + b.adopted
 })
 
 /** Builds the engine (needs the executor, the registry, `SqlClient` and a transport). */
@@ -194,6 +212,9 @@ export const make = (
           for (const { id } of batch) {
             const record = records.get(id)
             if (record === undefined) return yield* Effect.dieMessage(`SyncEngine: no record for action ${id}`)
+            // An adoption is not replayed: `finishReplay` drops it, and the check after this
+            // replay adopts again from the new state.
+            if (record.tag === ADOPTION_TAG) continue
             const action: Action.Any = record.tag === CORRECTION_TAG ? correction : yield* registry.get(record.tag)
             const args = yield* Effect.mapError(
               Schema.decodeUnknown(action.args)(record.args.input),
@@ -206,7 +227,7 @@ export const make = (
             )
           }
         }
-        yield* exec(finishReplay(literal(uuidArray(entries))))
+        yield* exec(finishReplay(literal(uuidArray(entries)), open))
       })
 
     /** Plans and applies every received-but-unapplied action (inside the caller's transaction). */
@@ -234,8 +255,8 @@ export const make = (
           return zeroReport
         case "FastForward": {
           yield* replayAll(plan.apply)
-          const corrections = yield* correct(plan.apply)
-          return { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length, corrections }
+          const checked = yield* correct(plan.apply)
+          return { ...zeroReport, ...checked, fastForwarded: plan.apply.length, replayed: plan.apply.length }
         }
         case "Reconcile": {
           const hlc = plan.ancestor?.hlc ?? null
@@ -243,36 +264,63 @@ export const make = (
           yield* sql.unsafe(undoAfter, [hlc, id])
           yield* sql.unsafe(markUnappliedAfter, [hlc, id])
           yield* replayAll(plan.replay)
-          const corrections = yield* correct(plan.replay)
-          return { ...zeroReport, reconciled: 1, replayed: plan.replay.length, corrections }
+          const checked = yield* correct(plan.replay)
+          return { ...zeroReport, ...checked, reconciled: 1, replayed: plan.replay.length }
         }
       }
     })
 
     /**
      * After replaying synced actions: where the server's rows (the fold of the known patches)
-     * differ from this replica's, records a correction setting them to this replica's images.
+     * differ from this replica's, records a correction setting them to this replica's images,
+     * for the rows it may correct; the others it adopts (sets to the server's images).
      */
     const correct = (replayed: ReadonlyArray<SyncPlanner.Entry>) =>
       Effect.gen(function*() {
         const rows = yield* Effect.flatMap(sql.unsafe(divergentRows, [uuidArray(replayed)]), Schema.decodeUnknown(DivergentRows))
-        if (rows.length === 0) return 0
-        // On this replica the rows already hold these images: the correction changes nothing
-        // here. Its patches for the server, from the server's images to these, are recorded as
-        // its known patches and uploaded from there.
-        const id = yield* executor.execute(correction, {
-          rows: rows.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table }))
-        })
-        yield* sql.unsafe(storeCorrectionPatches, [
-          id,
-          JSON.stringify(rows.map((row, i) => ({ ...row, seq: i + 1 })))
-        ])
-        return 1
+        if (rows.length === 0) return { corrections: 0, adopted: 0 }
+        const corrected = rows.filter((row) => row.correct)
+        const adopted = rows.filter((row) => !row.correct)
+        if (corrected.length > 0) {
+          // On this replica the rows already hold these images: the correction changes nothing
+          // here. Its patches for the server, from the server's images to these, are recorded
+          // as its known patches and uploaded from there.
+          const id = yield* executor.execute(correction, {
+            rows: corrected.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table }))
+          })
+          yield* sql.unsafe(storeCorrectionPatches, [
+            id,
+            JSON.stringify(corrected.map((row, i) => ({ ...row, seq: i + 1 })))
+          ])
+        }
+        if (adopted.length > 0) {
+          yield* executor.execute(adoption, {
+            rows: adopted.map(({ adoptForward, adoptOp, rowId, schema, table }) => ({
+              schema,
+              table,
+              rowId,
+              op: adoptOp,
+              forward: adoptForward
+            }))
+          })
+        }
+        return { corrections: corrected.length > 0 ? 1 : 0, adopted: adopted.length }
       })
+
+    // The audiences the server last said this replica may see, as stored (JSON; undefined
+    // until a page is applied in this process).
+    let storedAudiences: string | undefined
 
     /** Ingests one page, applies it and advances the watermark, in one transaction. */
     const applyPage = (page: SyncProtocol.FetchResponse) =>
       sql.withTransaction(Effect.gen(function*() {
+        const audiences = JSON.stringify(page.audiences)
+        if (audiences !== storedAudiences) {
+          // Before applying: the check after replay adopts rows outside them.
+          yield* sql`
+            UPDATE reprise.client_state SET audiences = CASE WHEN ${audiences}::jsonb = 'null'::jsonb THEN NULL
+              ELSE ARRAY(SELECT jsonb_array_elements_text(${audiences}::jsonb)) END`
+        }
         for (const action of page.actions) yield* executor.observe(action.hlc)
         if (page.actions.length > 0) {
           yield* sql.unsafe(ingestPage, [JSON.stringify(page.actions.map(SyncProtocol.encodeRemoteAction))])
@@ -280,6 +328,8 @@ export const make = (
         const report = yield* applyReceived
         yield* sql`UPDATE reprise.client_state SET last_server_seq = ${page.next} WHERE last_server_seq < ${page.next}`
         return { ...report, fetched: page.actions.length }
+      })).pipe(Effect.tap(() => {
+        storedAudiences = JSON.stringify(page.audiences)
       }))
 
     const pull: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {

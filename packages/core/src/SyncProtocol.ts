@@ -54,10 +54,20 @@ export const ActionWire = Schema.Struct({
 })
 export type ActionWire = typeof ActionWire.Type
 
-/** An action as the server hands it out: with the sequence it assigned. */
+/**
+ * An action as the server hands it out: with the sequence it assigned, and only the patches the
+ * caller may see (R-SRV-3).
+ */
 export const RemoteAction = Schema.Struct({
   ...ActionWire.fields,
-  serverSeq: Schema.Int.pipe(Schema.positive())
+  serverSeq: Schema.Int.pipe(Schema.positive()),
+  /**
+   * Whether the caller sees everything the action's author could see (every audience of the
+   * author is one of the caller's, or the caller is the author, or nothing is filtered). A
+   * replica may correct the server's rows only after actions it has the full view of; after
+   * the others it adopts the server's rows instead (R-SYNC-3).
+   */
+  fullView: Schema.Boolean
 })
 export type RemoteAction = typeof RemoteAction.Type
 
@@ -90,7 +100,8 @@ export const encodeActionWire = (action: ActionWire): typeof ActionWire.Encoded 
 /** `encodeActionWire` for a `RemoteAction`: what `Schema.encode(RemoteAction)` returns for it. */
 export const encodeRemoteAction = (action: RemoteAction): typeof RemoteAction.Encoded => ({
   ...encodeActionWire(action),
-  serverSeq: action.serverSeq
+  serverSeq: action.serverSeq,
+  fullView: action.fullView
 })
 
 /** An upload: the client's pending actions, and the last server sequence it has applied. */
@@ -119,10 +130,18 @@ export type FetchRequest = typeof FetchRequest.Type
 /** One page of actions in server order; `hasMore` asks for the next page from `next`. */
 export const FetchResponse = Schema.Struct({
   actions: Schema.Array(RemoteAction),
-  /** The cursor to fetch from next (the last sequence in this page, or `since`). */
+  /**
+   * The cursor to fetch from next: the last sequence in this page when there is more, else the
+   * head the page was read at (actions the caller may not see are skipped, not re-scanned).
+   */
   next: Schema.Int.pipe(Schema.nonNegative()),
   head: Schema.Int.pipe(Schema.nonNegative()),
-  hasMore: Schema.Boolean
+  hasMore: Schema.Boolean,
+  /**
+   * The audience keys the caller may see, or null when the server filters nothing (R-SRV-3).
+   * Rows whose audience key is null are public: everyone sees them.
+   */
+  audiences: Schema.NullOr(Schema.Array(Schema.String))
 })
 export type FetchResponse = typeof FetchResponse.Type
 

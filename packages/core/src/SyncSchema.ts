@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
 import { createApplyFunctions } from "./internal/sql/apply.js"
 import { createCorrectionFunctions } from "./internal/sql/corrections.js"
-import { createSchemaV1, lockKey, SCHEMA_VERSION } from "./internal/sql/schema.js"
+import { createSchemaV1, lockKey, migrateSchemaV2, SCHEMA_VERSION } from "./internal/sql/schema.js"
 
 /** The schema version this build of Reprise installs and understands. */
 export const CURRENT_VERSION = SCHEMA_VERSION
@@ -79,11 +79,15 @@ export const install: (
       }
       if (installed < 1) {
         yield* sql.unsafe(createSchemaV1)
-        yield* sql.unsafe(createApplyFunctions)
-        yield* sql.unsafe(createCorrectionFunctions)
         yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
       }
-      // Later versions add their migrations here: `if (installed < 2) { ... }`.
+      if (installed < 2) {
+        yield* sql.unsafe(migrateSchemaV2)
+        yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${2}) ON CONFLICT DO NOTHING`
+      }
+      // Functions hold no data: every install replaces them with this build's.
+      yield* sql.unsafe(createApplyFunctions)
+      yield* sql.unsafe(createCorrectionFunctions)
       const candidate = given ?? crypto.randomUUID()
       yield* sql`INSERT INTO reprise.client_state (client_id) VALUES (${candidate}) ON CONFLICT DO NOTHING`
       const [state] = yield* sql<{ client_id: string }>`SELECT client_id FROM reprise.client_state`

@@ -21,11 +21,13 @@ const page = (wallMs: number): SyncProtocol.FetchResponse => ({
     hlc: new Hlc.Hlc({ wallMs, counter: 0, nodeId: Hlc.NodeId.make("other-client") }),
     kind: "action",
     patches: [],
-    serverSeq: 1
+    serverSeq: 1,
+    fullView: true
   }],
   next: 1,
   head: 1,
-  hasMore: false
+  hasMore: false,
+  audiences: null
 })
 
 const replica = (wallMs: number) =>

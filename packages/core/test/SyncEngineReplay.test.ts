@@ -76,7 +76,8 @@ const remote = (i: number, tag: string, input: unknown): SyncProtocol.RemoteActi
   hlc: new Hlc.Hlc({ wallMs, counter: i, nodeId: other }),
   kind: "action",
   patches: [],
-  serverSeq: i + 1
+  serverSeq: i + 1,
+  fullView: true
 })
 
 const page: SyncProtocol.FetchResponse = {
@@ -89,7 +90,8 @@ const page: SyncProtocol.FetchResponse = {
   ],
   next: 5,
   head: 5,
-  hasMore: false
+  hasMore: false,
+  audiences: null
 }
 
 const Db = Layer.effectDiscard(Effect.gen(function*() {
@@ -103,7 +105,7 @@ const replica = SyncEngine.layer().pipe(
   Layer.provideMerge(ActionExecutor.layer({ userId: "me" })),
   Layer.provide(Layer.succeed(SyncTransport.SyncTransport, {
     upload: () => Effect.die("no upload expected"),
-    fetch: ({ since }) => Effect.succeed(since === 0 ? page : { actions: [], next: since, head: since, hasMore: false })
+    fetch: ({ since }) => Effect.succeed(since === 0 ? page : { actions: [], next: since, head: since, hasMore: false, audiences: null })
   })),
   Layer.provide(ActionRegistry.layer([put, putTwice, refuse])),
   Layer.provideMerge(Db)

@@ -28,7 +28,8 @@ const fetchResponseToWire = (response: SyncProtocol.FetchResponse): unknown =>
     actions: response.actions.map(SyncProtocol.encodeRemoteAction),
     next: response.next,
     head: response.head,
-    hasMore: response.hasMore
+    hasMore: response.hasMore,
+    audiences: response.audiences
   }))
 
 const decodeFetchResponse = Schema.decodeUnknown(SyncProtocol.FetchResponse)

@@ -21,7 +21,12 @@ import { SyncSchema } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { createMaterializeFunctions } from "./internal/sql/materialize.js"
-import { createServerSchemaV1, installLockKey, SERVER_SCHEMA_VERSION } from "./internal/sql/schema.js"
+import {
+  createServerSchemaV1,
+  installLockKey,
+  migrateServerSchemaV2,
+  SERVER_SCHEMA_VERSION
+} from "./internal/sql/schema.js"
 
 /** The server schema version this build installs and understands. */
 export const CURRENT_VERSION = SERVER_SCHEMA_VERSION
@@ -64,7 +69,10 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
         yield* sql.unsafe(createServerSchemaV1)
         yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${1}) ON CONFLICT DO NOTHING`
       }
-      // Later versions add their migrations here: `if (installed < 2) { ... }`.
+      if (installed < 2) {
+        yield* sql.unsafe(migrateServerSchemaV2)
+        yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${2}) ON CONFLICT DO NOTHING`
+      }
       // Functions hold no data: every install replaces them with this build's, so a database
       // installed by an older build runs the current materialization.
       yield* sql.unsafe(createMaterializeFunctions)

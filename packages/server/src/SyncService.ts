@@ -47,6 +47,24 @@ export interface Options {
    * `Hlc.DEFAULT_MAX_DRIFT_MS` (5 minutes) by default (R-SYNC-8).
    */
   readonly maxDriftMs?: number
+  /**
+   * The audience keys a user may see (R-SRV-3). When given, a fetch returns only the actions
+   * the caller wrote or that have a patch in one of its audiences (or a public patch, whose
+   * audience key is null), each with only those patches; the head gate compares an upload's
+   * basis with what the caller can see; and each stored action remembers its author's
+   * audiences, so a fetch can tell a caller whether it sees everything the author saw.
+   * Without it nothing is filtered: every user sees every action.
+   *
+   * @example
+   * ```ts
+   * SyncService.layer({
+   *   audiences: (userId) =>
+   *     Effect.map(sql<{ key: string }>`SELECT list_key AS key FROM members WHERE user_id = ${userId}`,
+   *       (rows) => rows.map((r) => r.key))
+   * })
+   * ```
+   */
+  readonly audiences?: (userId: string) => Effect.Effect<ReadonlyArray<string>, SqlError>
 }
 
 /** The service's shape. */
@@ -58,16 +76,18 @@ export interface SyncServiceShape {
    * again: their sequence is returned (R-SYNC-5). Nothing is written on any failure.
    *
    * The head gate (R-SYNC-6) compares `basis` with the highest sequence of actions NOT
-   * authored by the uploading client: a client need not re-fetch its own actions. An upload
-   * whose actions are all stored already writes nothing, so it is not gated.
+   * authored by the uploading client that the caller may see: a client need not re-fetch its
+   * own actions, nor wait for actions it will never receive. An upload whose actions are all
+   * stored already writes nothing, so it is not gated.
    */
   readonly upload: (
     callerUserId: string,
     request: unknown
   ) => Effect.Effect<SyncProtocol.UploadResponse, UploadError>
   /**
-   * Actions after `since`, in server order, at most `limit` (R-SYNC-9). Runs with
-   * `reprise.user_id` set to the caller, for the RLS policies of later releases.
+   * Actions after `since` that the caller may see, in server order, at most `limit`
+   * (R-SYNC-9), with only the patches in the caller's audiences (R-SRV-3, see
+   * `Options.audiences`). Runs with `reprise.user_id` set to the caller, for RLS policies.
    */
   readonly fetch: (
     callerUserId: string,
@@ -105,6 +125,13 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     yield* ServerSchema.install()
     const maxDriftMs = options.maxDriftMs ?? Hlc.DEFAULT_MAX_DRIFT_MS
+    const resolveAudiences = options.audiences
+    /** The caller's audiences: a sorted, deduplicated list, or null when nothing is filtered. */
+    const audiencesOf = (userId: string): Effect.Effect<ReadonlyArray<string> | null, SqlError> =>
+      resolveAudiences === undefined
+        ? Effect.succeed(null)
+        : Effect.map(resolveAudiences(userId), (keys) => [...new Set(keys)].sort())
+    const arrayLiteral = (keys: ReadonlyArray<string> | null) => keys === null ? null : Log.textArray(keys)
 
     const readHead = Effect.flatMap(Log.head(sql), (rows) =>
       Effect.map(Effect.orDie(decodeHead(rows)), ([row]) => row?.head ?? 0))
@@ -119,6 +146,7 @@ export const make = (
       const checked = validate(request, { callerUserId, nowMs: yield* Clock.currentTimeMillis, maxDriftMs })
       if (checked instanceof SyncProtocol.UploadRejected) return yield* checked
       const entries = request.actions.map((action, i) => ({ action, json: encodeAction(action, checked[i]!, i) }))
+      const audiences = arrayLiteral(yield* audiencesOf(callerUserId))
       return yield* sql.withTransaction(Effect.gen(function*() {
         yield* Log.lockSequence(sql)
         const ids = request.actions.map((a) => a.id)
@@ -141,13 +169,15 @@ export const make = (
           }
         }
         const fresh = entries.filter((e) => !present.has(e.action.id.toLowerCase()))
-        const [heads] = yield* Effect.orDie(decodeHeads(yield* Log.heads(sql, request.clientId)))
+        const [heads] = yield* Effect.orDie(
+          decodeHeads(yield* Log.heads(sql, request.clientId, request.basis, callerUserId, audiences))
+        )
         let head = heads?.head ?? 0
         if (fresh.length > 0) {
           const visible = heads?.visible ?? 0
-          if (request.basis < visible) return yield* new SyncProtocol.BehindHead({ basis: request.basis, head: visible })
+          if (visible > request.basis) return yield* new SyncProtocol.BehindHead({ basis: request.basis, head: visible })
           yield* checkTracked(fresh.map((e) => e.action))
-          const stored = yield* Effect.orDie(decodeStored(yield* Log.storeActions(sql, jsonArray(fresh), String(head))))
+          const stored = yield* Effect.orDie(decodeStored(yield* Log.storeActions(sql, jsonArray(fresh), String(head), audiences)))
           for (const row of stored) seqs.set(row.id, row.server_seq)
           head += stored.length
           yield* Log.setHead(sql, String(head))
@@ -192,13 +222,26 @@ export const make = (
 
     const fetch = Effect.fn("SyncService.fetch")(function*(callerUserId: string, input: unknown) {
       const request = yield* Effect.mapError(decodeFetch(input), (error) => new FetchRejected({ detail: error.message }))
+      const audiences = yield* audiencesOf(callerUserId)
       return yield* sql.withTransaction(Effect.gen(function*() {
         yield* Log.setUser(sql, callerUserId)
-        const rows = yield* Effect.orDie(decodePage(yield* Log.fetchPage(sql, request.since, request.limit + 1)))
+        // The head first, then the page up to it: every sequence up to the head is committed
+        // (R-SYNC-7), so when the page is the last one the cursor may move to the head, past
+        // actions the caller may not see.
         const head = yield* readHead
+        const rows = yield* Effect.orDie(decodePage(
+          yield* Log.fetchPage(sql, {
+            since: request.since,
+            head,
+            limit: request.limit + 1,
+            userId: callerUserId,
+            audiences: arrayLiteral(audiences)
+          })
+        ))
         const actions = rows.slice(0, request.limit).map((row) => row.action)
-        const next = actions.length === 0 ? request.since : actions[actions.length - 1]!.serverSeq
-        return { actions, next, head: Math.max(head, next), hasMore: rows.length > request.limit }
+        const hasMore = rows.length > request.limit
+        const next = hasMore ? actions[actions.length - 1]!.serverSeq : Math.max(head, request.since)
+        return { actions, next, head: Math.max(head, next), hasMore, audiences }
       }))
     })
 

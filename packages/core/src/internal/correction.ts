@@ -37,3 +37,43 @@ export const correction = Action.make({
       return actionId
     })
 })
+
+/** @internal */
+export const ADOPTION_TAG = "reprise.adoption.v1"
+
+/**
+ * The built-in adoption (R-SYNC-3 with R-SRV-3). When a replica's replay leaves a row other
+ * than the server holds and the replica may not correct it (it sees less than the row's last
+ * writer did, or the row is outside its audiences), it adopts the server's row: this action
+ * applies the patches taking its rows to the server's images, and the capture triggers record
+ * them as its own, so a later rollback undoes them like any action's. Adoptions are local: never
+ * uploaded, and never replayed (a replay that crosses one drops it, and the check after the
+ * replay adopts again from the new state).
+ *
+ * @internal
+ */
+export const adoption = Action.make({
+  tag: ADOPTION_TAG,
+  args: Schema.Struct({
+    rows: Schema.Array(Schema.Struct({
+      schema: Schema.String,
+      table: Schema.String,
+      rowId: Schema.String,
+      op: Schema.Literal("INSERT", "UPDATE", "DELETE"),
+      /** The patch's row data as JSON text (null for a DELETE). */
+      forward: Schema.NullOr(Schema.String)
+    }))
+  }),
+  run: ({ rows }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { actionId } = yield* ActionIds.ActionIds
+      // Creations first and removals last, so rows that reference each other can follow.
+      const rank = { INSERT: 0, UPDATE: 1, DELETE: 2 } as const
+      for (const row of [...rows].sort((a, b) => rank[a.op] - rank[b.op])) {
+        yield* sql`SELECT reprise.apply_patch(${row.schema}, ${row.table}, ${row.rowId}, ${row.op}, ${row.forward}::jsonb)`
+      }
+      yield* sql`UPDATE reprise.action_records SET kind = 'adoption', synced = true WHERE id = ${actionId}::uuid`
+      return actionId
+    })
+})

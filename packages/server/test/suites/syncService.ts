@@ -138,7 +138,11 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           assert.strictEqual(page.next, basis + client.actions.length)
           assert.strictEqual(page.head, response.head)
           const encoded = page.actions.map((a) => Schema.encodeSync(SyncProtocol.RemoteAction)(a))
-          assert.deepStrictEqual(encoded, client.actions.map((a, i) => ({ ...a, serverSeq: basis + i + 1 })))
+          assert.deepStrictEqual(
+            encoded,
+            client.actions.map((a, i) => ({ ...a, serverSeq: basis + i + 1, fullView: true }))
+          )
+          assert.strictEqual(page.audiences, null)
           // The bigint extremes travel as exact JSON text, never through a JavaScript number.
           const forward = encoded[0]?.patches[0]?.forward
           assert.include(forward, "\"n\": 9223372036854775807")

@@ -3,46 +3,51 @@
  *
  * The server never runs app code: its tables are the fold, in canonical order, of the patches
  * the authors captured. When a replica's replay of an action writes something else than its
- * author saw (it could not see rows, or an earlier action arrived late), the server's rows
- * differ from the replicas'. The replica computes, per row, what the server holds (the fold of
- * the known patches) and what it holds itself, and records a correction for rows that differ.
+ * author saw (it sees rows the author could not, or an earlier action arrived late), the
+ * server's rows differ from the replicas'. The replica computes, per row, what the server holds
+ * (the fold of the known patches) and what it holds itself; where they differ it records a
+ * correction, or, when it sees less than the row's last writer did, adopts the server's row.
  *
  * @internal
  */
 export const createCorrectionFunctions = `
 -- The server's image of a row: the fold, in canonical order, of the patches the server has
--- (known_patches for synced actions) and will have (this replica's pending actions' patches).
-CREATE OR REPLACE FUNCTION reprise.expected_image(p_schema text, p_table text, p_row_id text)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $fn$
+-- (known_patches for synced records) and will have (this replica's pending actions' patches);
+-- and whether this replica may correct it: the last record of the fold is one whose author's
+-- view this replica has in full (its own, or full_view from the server), or there is none.
+CREATE OR REPLACE FUNCTION reprise.server_image(p_schema text, p_table text, p_row_id text,
+  OUT image jsonb, OUT authoritative boolean)
+LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
-  v_image jsonb := NULL;
   v_patch record;
 BEGIN
+  image := NULL;
+  authoritative := true;
   FOR v_patch IN
-    SELECT x.op, x.forward FROM (
-      SELECT k.action_id, k.seq, k.op, k.forward FROM reprise.known_patches k
+    SELECT x.op, x.forward, x.full_view FROM (
+      SELECT r.hlc, r.id, k.seq, k.op, k.forward, r.full_view FROM reprise.known_patches k
       JOIN reprise.action_records r ON r.id = k.action_id
       WHERE (r.synced OR r.kind = 'correction')
         AND k.table_schema = p_schema AND k.table_name = p_table AND k.row_id = p_row_id
       UNION ALL
-      SELECT a.action_id, a.seq, a.op, a.forward FROM reprise.action_patches a
+      SELECT r.hlc, r.id, a.seq, a.op, a.forward, true FROM reprise.action_patches a
       JOIN reprise.action_records r ON r.id = a.action_id
       WHERE NOT r.synced AND r.kind = 'action' AND r.applied
         AND a.table_schema = p_schema AND a.table_name = p_table AND a.row_id = p_row_id
-    ) AS x JOIN reprise.action_records r ON r.id = x.action_id
-    ORDER BY r.hlc, r.id, x.seq
+    ) AS x
+    ORDER BY x.hlc, x.id, x.seq
   LOOP
     IF v_patch.op = 'INSERT' THEN
-      v_image := v_patch.forward;
+      image := v_patch.forward;
     ELSIF v_patch.op = 'UPDATE' THEN
-      IF v_image IS NOT NULL THEN
-        v_image := v_image || v_patch.forward;
+      IF image IS NOT NULL THEN
+        image := image || v_patch.forward;
       END IF;
     ELSE
-      v_image := NULL;
+      image := NULL;
     END IF;
+    authoritative := v_patch.full_view;
   END LOOP;
-  RETURN v_image;
 END
 $fn$;
 
@@ -110,6 +115,12 @@ $fn$;
  * replayed, synced actions whose replay wrote something else than their known patches. $1 is a
  * uuid[] literal.
  *
+ * For each: `correct` when this replica may correct the row (it is in the replica's audiences
+ * and the last record writing it on the server is one whose author's view the replica has in
+ * full), with the patch taking the server's image to the replica's (`op`, `forward`,
+ * `reverse`); otherwise the replica adopts the server's image, with the patch taking its own
+ * image there (`adoptOp`, `adoptForward`).
+ *
  * @internal
  */
 export const divergentRows = `
@@ -133,11 +144,16 @@ WITH replayed AS (
       AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse)
 )
 SELECT d.table_schema AS schema, d.table_name AS "table", d.row_id AS "rowId", l.image::text AS image,
-       c.op, c.forward::text AS forward, c.reverse::text AS reverse
+       e.authoritative AND (cs.audiences IS NULL OR v.audience IS NULL OR v.audience = ANY (cs.audiences)) AS correct,
+       c.op, c.forward::text AS forward, c.reverse::text AS reverse,
+       b.op AS "adoptOp", b.forward::text AS "adoptForward"
 FROM differing d
+CROSS JOIN reprise.client_state cs
 CROSS JOIN LATERAL (SELECT reprise.local_image(d.table_schema, d.table_name, d.row_id) AS image) AS l
-CROSS JOIN LATERAL (SELECT reprise.expected_image(d.table_schema, d.table_name, d.row_id) AS image) AS e
+CROSS JOIN LATERAL reprise.server_image(d.table_schema, d.table_name, d.row_id) AS e
+CROSS JOIN LATERAL (SELECT reprise.audience_of(d.table_schema, d.table_name, coalesce(l.image, e.image)) AS audience) AS v
 CROSS JOIN LATERAL reprise.correction_patch(e.image, l.image) AS c
+CROSS JOIN LATERAL reprise.correction_patch(l.image, e.image) AS b
 WHERE e.image IS DISTINCT FROM l.image
 ORDER BY 1, 2, 3`
 

@@ -16,10 +16,11 @@
 export const ingestPage = `
 WITH page AS MATERIALIZED (
   SELECT * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
-    hlc text, kind text, "serverSeq" bigint, patches json)
+    hlc text, kind text, "serverSeq" bigint, "fullView" boolean, patches json)
 ), records AS (
-  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied)
-  SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false FROM page x
+  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied, full_view)
+  SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false, x."fullView"
+  FROM page x
   ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true
 )
 INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
@@ -75,12 +76,15 @@ export const beginReplay = (idLiteral: string, released: boolean): string =>
 export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
 
 /**
- * After replaying actions: releases the last savepoint, marks the replayed actions (`idsLiteral`,
- * a uuid[] literal) applied, and clears the action id so later writes are not taken for theirs.
+ * After replaying actions: releases the last savepoint (when `open`), marks the replayed actions (`idsLiteral`,
+ * a uuid[] literal) applied, drops the adoptions among them (undone, not replayed: the check
+ * after the replay adopts again), and clears the action id so later writes are not taken for
+ * theirs.
  *
  * @internal
  */
-export const finishReplay = (idsLiteral: string): string =>
-  `RELEASE SAVEPOINT reprise_replay; ` +
+export const finishReplay = (idsLiteral: string, open: boolean): string =>
+  (open ? `RELEASE SAVEPOINT reprise_replay; ` : "") +
   `UPDATE reprise.action_records SET applied = true WHERE id = ANY (${idsLiteral}::uuid[]); ` +
+  `DELETE FROM reprise.action_records WHERE id = ANY (${idsLiteral}::uuid[]) AND kind = 'adoption'; ` +
   `SELECT set_config('reprise.action_id', '', true)`

@@ -1,5 +1,6 @@
 /**
- * The client-side sync schema, version 1 (Postgres dialect; runs on PGlite and Postgres).
+ * The client-side sync schema, version 1 and the migrations after it (Postgres dialect; runs on
+ * PGlite and Postgres).
  *
  * Everything lives in the `reprise` schema so it never collides with the app's tables. Every
  * statement is idempotent (`IF NOT EXISTS`, `CREATE OR REPLACE`), so installing twice, or
@@ -7,7 +8,7 @@
  *
  * @internal
  */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 /** @internal */
 export const lockKey = "reprise.schema"
@@ -93,4 +94,22 @@ CREATE TABLE IF NOT EXISTS reprise.tracked_tables (
   audience text NOT NULL,
   PRIMARY KEY (table_schema, table_name)
 );
+`
+
+/**
+ * Version 2: private data (R-SRV-3 with R-SYNC-3). Each record remembers whether this replica
+ * sees everything its author saw (`full_view`, from the server; own records always do), the
+ * replica keeps the audiences the server says it may see (null: nothing is filtered), and a
+ * record may be an `adoption`: a local-only record that sets rows this replica may not correct
+ * to the server's images.
+ *
+ * @internal
+ */
+export const migrateSchemaV2 = `
+ALTER TABLE reprise.action_records ADD COLUMN IF NOT EXISTS full_view boolean NOT NULL DEFAULT true;
+ALTER TABLE reprise.action_records DROP CONSTRAINT IF EXISTS action_records_kind_check;
+ALTER TABLE reprise.action_records
+  ADD CONSTRAINT action_records_kind_check CHECK (kind IN ('action', 'correction', 'adoption'));
+ALTER TABLE reprise.client_state ADD COLUMN IF NOT EXISTS audiences text[];
+DROP FUNCTION IF EXISTS reprise.expected_image(text, text, text);
 `

@@ -15,12 +15,34 @@ export const sequenceLockKey = "reprise_server.sequence"
 export const lockSequence = (sql: SqlClient.SqlClient) =>
   sql`SELECT pg_advisory_xact_lock(hashtext(${sequenceLockKey}))`
 
-/** The head, and the highest sequence of actions not authored by `clientId`. @internal */
-export const heads = (sql: SqlClient.SqlClient, clientId: string) =>
+/**
+ * Whether `a` (an alias of `reprise_server.actions`) is visible to the caller: nothing is
+ * filtered (`audiences` null), or the caller wrote it, or one of its patches is in one of the
+ * caller's audiences or public (null audience key) (R-SRV-3). @internal
+ */
+const visibleTo = (sql: SqlClient.SqlClient, userId: string, audiences: string | null) =>
+  sql`(${audiences}::text[] IS NULL OR a.user_id = ${userId} OR EXISTS (
+    SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id
+      AND (p.audience_key IS NULL OR p.audience_key = ANY (${audiences}::text[]))))`
+
+/**
+ * The head, and the highest sequence after `basis` of actions not authored by `clientId` that
+ * the caller may see (0 when there is none): the head gate (R-SYNC-6) compares with what the
+ * caller can fetch, or it would send a client after actions it will never receive. @internal
+ */
+export const heads = (
+  sql: SqlClient.SqlClient,
+  clientId: string,
+  basis: number,
+  userId: string,
+  audiences: string | null
+) =>
   sql`
     SELECT (SELECT head FROM reprise_server.state)::text AS head,
-           coalesce((SELECT server_seq FROM reprise_server.actions WHERE client_id <> ${clientId}
-                     ORDER BY server_seq DESC LIMIT 1), 0)::text AS visible`
+           coalesce((SELECT a.server_seq FROM reprise_server.actions a
+                     WHERE a.server_seq > ${basis} AND a.client_id <> ${clientId}
+                       AND ${visibleTo(sql, userId, audiences)}
+                     ORDER BY a.server_seq DESC LIMIT 1), 0)::text AS visible`
 
 /** The head alone. @internal */
 export const head = (sql: SqlClient.SqlClient) => sql`SELECT head::text AS head FROM reprise_server.state`
@@ -70,17 +92,24 @@ const patchColumnsJson =
 
 /**
  * Stores the actions of `payload` (none of them stored yet) with sequences `after + 1`, ... in
- * `ord` order, and their patches, in ONE statement. @internal
+ * `ord` order, the audiences of their author (a text[] literal, or null) and their patches,
+ * in ONE statement. @internal
  */
-export const storeActions = (sql: SqlClient.SqlClient, payload: string, after: string) =>
+export const storeActions = (
+  sql: SqlClient.SqlClient,
+  payload: string,
+  after: string,
+  authorAudiences: string | null
+) =>
   sql`
     WITH req AS (
       SELECT r.*, row_number() OVER (ORDER BY r.ord) AS n
       FROM json_to_recordset(${payload}::json) AS r(${sql.literal(requestColumnsJson)})
     ),
     stored AS (
-      INSERT INTO reprise_server.actions (id, server_seq, tag, args, client_id, user_id, hlc, kind)
-      SELECT id, ${after}::bigint + n, tag, args::jsonb, client_id, user_id, hlc, kind FROM req
+      INSERT INTO reprise_server.actions (id, server_seq, tag, args, client_id, user_id, hlc, kind, author_audiences)
+      SELECT id, ${after}::bigint + n, tag, args::jsonb, client_id, user_id, hlc, kind, ${authorAudiences}::text[]
+      FROM req
       RETURNING id, server_seq
     ),
     patched AS (
@@ -106,24 +135,41 @@ export const setUser = (sql: SqlClient.SqlClient, userId: string) =>
   sql`SELECT set_config('reprise.user_id', ${userId}, true)`
 
 /**
- * Up to `limit` actions after `since`, in server order, each as the JSON text of a
- * `RemoteAction` (patch row images as JSON strings, exactly as stored). @internal
+ * Up to `limit` actions the caller may see after `since` and up to `head`, in server order,
+ * each as the JSON text of a `RemoteAction` carrying only the patches in the caller's
+ * audiences (patch row images as JSON strings, exactly as stored) and whether the caller sees
+ * everything its author saw (`fullView`). `audiences` is a text[] literal, or null for no
+ * filtering. @internal
  */
-export const fetchPage = (sql: SqlClient.SqlClient, since: number, limit: number) =>
+export const fetchPage = (
+  sql: SqlClient.SqlClient,
+  options: {
+    readonly since: number
+    readonly head: number
+    readonly limit: number
+    readonly userId: string
+    readonly audiences: string | null
+  }
+) =>
   sql`
     SELECT jsonb_build_object(
       'id', a.id, 'tag', a.tag, 'args', a.args, 'clientId', a.client_id, 'userId', a.user_id,
       'hlc', a.hlc, 'kind', a.kind, 'serverSeq', a.server_seq,
+      'fullView', (${options.audiences}::text[] IS NULL OR a.user_id = ${options.userId}
+        OR coalesce(a.author_audiences <@ ${options.audiences}::text[], false)),
       'patches', coalesce((
         SELECT jsonb_agg(jsonb_build_object('seq', p.seq, 'schema', p.table_schema, 'table', p.table_name,
           'rowId', p.row_id, 'op', p.op, 'forward', p.forward::text, 'reverse', p.reverse::text,
           'audienceKey', p.audience_key) ORDER BY p.seq)
-        FROM reprise_server.patches p WHERE p.action_id = a.id), '[]'::jsonb)
+        FROM reprise_server.patches p WHERE p.action_id = a.id
+          AND (${options.audiences}::text[] IS NULL OR p.audience_key IS NULL
+            OR p.audience_key = ANY (${options.audiences}::text[]))), '[]'::jsonb)
     )::text AS action
     FROM reprise_server.actions a
-    WHERE a.server_seq > ${since}
+    WHERE a.server_seq > ${options.since} AND a.server_seq <= ${options.head}
+      AND ${visibleTo(sql, options.userId, options.audiences)}
     ORDER BY a.server_seq
-    LIMIT ${limit}`
+    LIMIT ${options.limit}`
 
 /** A Postgres array literal of texts, for `::uuid[]` casts identical on both drivers. @internal */
 export const textArray = (values: ReadonlyArray<string>): string =>

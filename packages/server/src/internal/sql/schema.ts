@@ -1,5 +1,5 @@
 /**
- * The server's schema, version 1: the action log (`actions`, `patches`) and the head
+ * The server's schema (version 1, then the migrations after it): the action log (`actions`, `patches`) and the head
  * sequence (`state`), in the `reprise_server` schema so they never collide with the app's
  * canonical tables or with core's `reprise` schema.
  *
@@ -10,7 +10,7 @@
  */
 
 /** @internal */
-export const SERVER_SCHEMA_VERSION = 1
+export const SERVER_SCHEMA_VERSION = 2
 
 /** The advisory lock key (hashed with `hashtext`) that serializes installers. @internal */
 export const installLockKey = "reprise_server.schema"
@@ -62,4 +62,15 @@ CREATE TABLE IF NOT EXISTS reprise_server.state (
   head bigint NOT NULL DEFAULT 0
 );
 INSERT INTO reprise_server.state (singleton, head) VALUES (true, 0) ON CONFLICT DO NOTHING;
+`
+
+/**
+ * Version 2: each action keeps the audiences its author had when it was uploaded (null when
+ * the server filters nothing), so a fetch can tell a caller whether it sees everything the
+ * author saw (R-SRV-3, R-SYNC-3).
+ *
+ * @internal
+ */
+export const migrateServerSchemaV2 = `
+ALTER TABLE reprise_server.actions ADD COLUMN IF NOT EXISTS author_audiences text[];
 `
