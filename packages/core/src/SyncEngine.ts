@@ -31,7 +31,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { ADOPTION_TAG, adoption, correction, CORRECTION_TAG } from "./internal/correction.js"
-import { divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
+import { adoptedAfter, divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
 import {
   beginReplay,
   finishReplay,
@@ -255,16 +255,19 @@ export const make = (
           return zeroReport
         case "FastForward": {
           yield* replayAll(plan.apply)
-          const checked = yield* correct(plan.apply)
+          const checked = yield* correct(plan.apply, [])
           return { ...zeroReport, ...checked, fastForwarded: plan.apply.length, replayed: plan.apply.length }
         }
         case "Reconcile": {
           const hlc = plan.ancestor?.hlc ?? null
           const id = plan.ancestor?.id ?? null
+          // Adopted rows are checked again after the replay even if no replayed action touches
+          // them: the rollback undoes their adoption.
+          const undoneAdoptions = yield* sql.unsafe(adoptedAfter, [hlc, id])
           yield* sql.unsafe(undoAfter, [hlc, id])
           yield* sql.unsafe(markUnappliedAfter, [hlc, id])
           yield* replayAll(plan.replay)
-          const checked = yield* correct(plan.replay)
+          const checked = yield* correct(plan.replay, undoneAdoptions)
           return { ...zeroReport, ...checked, reconciled: 1, replayed: plan.replay.length }
         }
       }
@@ -275,9 +278,12 @@ export const make = (
      * differ from this replica's, records a correction setting them to this replica's images,
      * for the rows it may correct; the others it adopts (sets to the server's images).
      */
-    const correct = (replayed: ReadonlyArray<SyncPlanner.Entry>) =>
+    const correct = (replayed: ReadonlyArray<SyncPlanner.Entry>, alsoCheck: ReadonlyArray<unknown>) =>
       Effect.gen(function*() {
-        const rows = yield* Effect.flatMap(sql.unsafe(divergentRows, [uuidArray(replayed)]), Schema.decodeUnknown(DivergentRows))
+        const rows = yield* Effect.flatMap(
+          sql.unsafe(divergentRows, [uuidArray(replayed), JSON.stringify(alsoCheck)]),
+          Schema.decodeUnknown(DivergentRows)
+        )
         if (rows.length === 0) return { corrections: 0, adopted: 0 }
         const corrected = rows.filter((row) => row.correct)
         const adopted = rows.filter((row) => !row.correct)

@@ -3,6 +3,12 @@
  * `MAX_OPEN` open todos per list), moves between lists, a shared counter incremented by reading
  * then writing (lost updates show), an append-only list per list row (duplicates show double
  * applies), and list creation racing on the same ids.
+ *
+ * And private data (R-SRV-3, R-SYNC-3): notes in audiences only some users see (each user's
+ * private one, and `ops`), an action renaming a tag on every note the replica sees (replicas
+ * that see more rename more: corrections), a team counter tallying the notes the replica sees
+ * (replicas that see less adopt the author's tally), and a todo created with a note in its
+ * author's private audience (other users replay the insert and must not keep the row).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Action, ActionIds } from "@reprise/core"
@@ -19,10 +25,22 @@ export const setup = `
   CREATE TABLE IF NOT EXISTS lists (id text PRIMARY KEY, name text NOT NULL, items jsonb NOT NULL DEFAULT '[]', audience_key text);
   CREATE TABLE IF NOT EXISTS todos (id text PRIMARY KEY, list_id text NOT NULL, title text NOT NULL,
     done boolean NOT NULL DEFAULT false, audience_key text);
-  CREATE TABLE IF NOT EXISTS counters (id text PRIMARY KEY, value integer NOT NULL, audience_key text);`
+  CREATE TABLE IF NOT EXISTS counters (id text PRIMARY KEY, value integer NOT NULL, audience_key text);
+  CREATE TABLE IF NOT EXISTS notes (id text PRIMARY KEY, tag text NOT NULL, audience_key text);`
 
 /** The tracked tables. */
-export const tables = ["lists", "todos", "counters"] as const
+export const tables = ["lists", "todos", "counters", "notes"] as const
+
+/**
+ * What each user may see: everyone the team's lists, todos and counters; alice and bob their
+ * private notes; bob and carol the ops notes. Views are incomparable (alice / bob) and nested
+ * (carol's within bob's).
+ */
+export const AUDIENCES: Readonly<Record<string, ReadonlyArray<string>>> = {
+  alice: ["team", "private:alice"],
+  bob: ["team", "ops", "private:bob"],
+  carol: ["team", "ops"]
+}
 
 /** The app's rules said no; the action has no effect. */
 export class Refused extends Data.TaggedError("Refused")<{ readonly reason: string }> {}
@@ -44,18 +62,68 @@ export const createList = Action.make({
     })
 })
 
+const insertTodo = (listId: string, title: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!(yield* listExists(sql, listId))) return yield* new Refused({ reason: `no list ${listId}` })
+    if ((yield* openCount(sql, listId)) >= MAX_OPEN) return yield* new Refused({ reason: `list ${listId} is full` })
+    const id = (yield* ActionIds.ActionIds).id("todo")
+    yield* sql`INSERT INTO todos (id, list_id, title, audience_key) VALUES (${id}, ${listId}, ${title}, 'team')`
+    return id
+  })
+
 export const createTodo = Action.make({
   tag: "todo.create.v1",
   args: Schema.Struct({ listId: Schema.String, title: Schema.String }),
-  run: ({ listId, title }) =>
+  run: ({ listId, title }) => insertTodo(listId, title)
+})
+
+// A todo for the team and a note in the author's private audience: replicas of other users
+// replay both inserts and must drop the note (it is outside their audiences).
+export const createNotedTodo = Action.make({
+  tag: "todo.create-noted.v1",
+  args: Schema.Struct({ listId: Schema.String, title: Schema.String, audience: Schema.String }),
+  run: ({ audience, listId, title }) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      if (!(yield* listExists(sql, listId))) return yield* new Refused({ reason: `no list ${listId}` })
-      if ((yield* openCount(sql, listId)) >= MAX_OPEN) return yield* new Refused({ reason: `list ${listId} is full` })
-      const id = (yield* ActionIds.ActionIds).id("todo")
-      yield* sql`INSERT INTO todos (id, list_id, title, audience_key) VALUES (${id}, ${listId}, ${title}, 'team')`
+      const id = yield* insertTodo(listId, title)
+      const noteId = (yield* ActionIds.ActionIds).id("note")
+      yield* sql`INSERT INTO notes (id, tag, audience_key) VALUES (${noteId}, ${"todo:" + title}, ${audience})`
       return id
     })
+})
+
+export const createNote = Action.make({
+  tag: "note.create.v1",
+  args: Schema.Struct({ tag: Schema.String, audience: Schema.String }),
+  run: ({ audience, tag }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const id = (yield* ActionIds.ActionIds).id("note")
+      yield* sql`INSERT INTO notes (id, tag, audience_key) VALUES (${id}, ${tag}, ${audience})`
+    })
+})
+
+// Renames a tag on every note the running replica sees: a replica that sees notes the author
+// could not renames those too (its correction adds them).
+export const retag = Action.make({
+  tag: "note.retag.v1",
+  args: Schema.Struct({ from: Schema.String, to: Schema.String }),
+  run: ({ from, to }) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE notes SET tag = ${to} WHERE tag = ${from}`)
+})
+
+// A team row computed from rows only some users see: a replica that sees less than the author
+// computes another tally and adopts the author's.
+export const tally = Action.make({
+  tag: "counter.tally.v1",
+  args: Schema.Struct({ tag: Schema.String }),
+  run: ({ tag }) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql`
+        INSERT INTO counters (id, value, audience_key)
+        SELECT ${"tally:" + tag}, count(*)::int, 'team' FROM notes WHERE tag = ${tag}
+        ON CONFLICT (id) DO UPDATE SET value = excluded.value`)
 })
 
 export const renameTodo = Action.make({
@@ -143,10 +211,24 @@ export const append = Action.make({
 })
 
 /** Every action of the app. */
-export const actions = [createList, createTodo, renameTodo, toggleTodo, deleteTodo, moveTodo, increment, append] as const
+export const actions = [
+  createList,
+  createTodo,
+  renameTodo,
+  toggleTodo,
+  deleteTodo,
+  moveTodo,
+  increment,
+  append,
+  createNotedTodo,
+  createNote,
+  retag,
+  tally
+] as const
 
 const LIST_IDS = ["L1", "L2", "L3"]
 const COUNTER_IDS = ["C1", "C2"]
+const TAGS = ["red", "green", "blue"]
 
 /** Picks a replica's next action from what its database holds. */
 export const generate = (context: Simulation.GenerateContext) =>
@@ -164,9 +246,17 @@ export const generate = (context: Simulation.GenerateContext) =>
     if (roll < 40) return { action: renameTodo, args: { id: random.pick(todos), title } }
     if (roll < 52) return { action: toggleTodo, args: { id: random.pick(todos) } }
     if (roll < 60) return { action: deleteTodo, args: { id: random.pick(todos) } }
-    if (roll < 70) return { action: moveTodo, args: { id: random.pick(todos), listId: random.pick(lists) } }
-    if (roll < 85) return { action: increment, args: { id: random.pick(COUNTER_IDS) } }
-    return { action: append, args: { listId: random.pick(lists) } }
+    if (roll < 66) return { action: moveTodo, args: { id: random.pick(todos), listId: random.pick(lists) } }
+    if (roll < 76) return { action: increment, args: { id: random.pick(COUNTER_IDS) } }
+    if (roll < 82) return { action: append, args: { listId: random.pick(lists) } }
+    // Private data: the user's audiences other than the team's.
+    const own = (AUDIENCES[context.userId] ?? []).filter((a) => a !== "team")
+    if (roll < 86 && own.length > 0) {
+      return { action: createNotedTodo, args: { listId: random.pick(lists), title, audience: own[0]! } }
+    }
+    if (roll < 92 && own.length > 0) return { action: createNote, args: { tag: random.pick(TAGS), audience: random.pick(own) } }
+    if (roll < 96) return { action: retag, args: { from: random.pick(TAGS), to: random.pick(TAGS) } }
+    return { action: tally, args: { tag: random.pick(TAGS) } }
   })
 
 /** The app's invariants, checked on every database after quiescence. */

@@ -12,7 +12,7 @@ import * as App from "./app.js"
 
 export * as App from "./app.js"
 
-/** Four replicas: three users, one of them on two devices. */
+/** Four replicas: three users, one of them on two devices; their audiences are `App.AUDIENCES`. */
 export const USERS = ["alice", "bob", "carol", "alice"] as const
 
 /** The simulation of the app with PGlite replicas and the server on `serverDatabase`. */
@@ -24,11 +24,12 @@ export const config = (
   setup: App.setup,
   tables: App.tables,
   users: USERS,
+  audiences: App.AUDIENCES,
   generate: App.generate,
   invariants: App.invariants,
   clientDatabase: PgliteClient.layer({}),
   serverDatabase,
-  server: SimulationServer.driver(),
+  server: SimulationServer.driver({ audiences: (userId) => Effect.succeed(App.AUDIENCES[userId] ?? []) }),
   ...overrides
 })
 
@@ -54,6 +55,7 @@ export interface Totals {
   watermarkRegressions: number
   nondeterministic: number
   violations: number
+  scopeLeaks: number
   corrections: number
   competingCorrections: number
   failedSeeds: Array<number>
@@ -87,6 +89,7 @@ export const emptyTotals = (): Totals => ({
   watermarkRegressions: 0,
   nondeterministic: 0,
   violations: 0,
+  scopeLeaks: 0,
   corrections: 0,
   competingCorrections: 0,
   failedSeeds: []
@@ -116,6 +119,7 @@ export const add = (totals: Totals, report: Simulation.Report): Totals => {
   totals.watermarkRegressions += report.watermarkRegressions
   totals.nondeterministic += report.nondeterministic
   totals.violations += report.violations
+  totals.scopeLeaks += report.scopeLeaks
   totals.corrections += report.corrections
   totals.competingCorrections += report.competingCorrections
   if (report.problems.length > 0) totals.failedSeeds.push(report.seed)
@@ -131,7 +135,7 @@ export const summary = (t: Totals): string => {
     `${t.serverRestarts} server restarts, ${t.skews} clock skews; ` +
     `${t.corrections} corrections (${t.competingCorrections} rows corrected by competing replicas) | ` +
     `divergences ${t.divergences}, lost ${t.lost}, double applies ${t.doubleApplies}, ` +
-    `residual pending ${t.residualPending}, scope leaks n/a (one audience), watermark regressions ${t.watermarkRegressions}, ` +
+    `residual pending ${t.residualPending}, scope leaks ${t.scopeLeaks}, watermark regressions ${t.watermarkRegressions}, ` +
     `nondeterministic replays ${t.nondeterministic}, invariant violations ${t.violations}, rejected uploads ${t.rejected}` +
     (t.failedSeeds.length === 0 ? "" : ` | FAILED seeds: ${t.failedSeeds.join(", ")}`)
 }

@@ -143,6 +143,14 @@ export interface Config {
   /** One replica per entry, signed in as that user (a user may have several replicas). */
   readonly users: ReadonlyArray<string>
   /**
+   * The audience keys each user may see, exactly as the server's `audiences` option resolves
+   * them (R-SRV-3); omit when the server filters nothing. With it, each replica is compared with
+   * the server's rows in its user's audiences (rows with a null audience key are public), rows
+   * outside them on a replica count as scope leaks, and the oracle replays the log once per
+   * user, as that user.
+   */
+  readonly audiences?: Readonly<Record<string, ReadonlyArray<string>>>
+  /**
    * Picks a replica's next action, reading its database if it wants (existing rows to update,
    * say); `undefined` skips the turn. Take every random choice from `context.random`.
    */
@@ -193,7 +201,10 @@ export interface Report {
   readonly failedSyncs: number
   /** Uploads the server rejected, surfaced to the replica (with their reasons). */
   readonly rejected: ReadonlyArray<string>
-  /** Replica tables unlike the server's, plus server tables unlike the oracle's. */
+  /**
+   * Replica tables unlike the server's, plus server tables unlike the oracle's (in the user's
+   * audiences when `Config.audiences` is given).
+   */
   readonly divergences: number
   /** Committed actions missing from the server's log (or from their own replica). */
   readonly lost: number
@@ -207,6 +218,8 @@ export interface Report {
   readonly nondeterministic: number
   /** Other broken app invariants. */
   readonly violations: number
+  /** Rows a replica (or an oracle) holds outside its user's audiences (R-SRV-3). */
+  readonly scopeLeaks: number
   /** Correction records in the server's log (R-SYNC-3). */
   readonly corrections: number
   /** Rows corrected by corrections from two or more replicas (competing overwrites). */
@@ -259,6 +272,10 @@ const isCount = (n: number, min: number) => Number.isSafeInteger(n) && n >= min
 const configIssues = (config: Config): Array<string> => {
   const issues: Array<string> = []
   if (config.users.length === 0) issues.push("`users` needs at least one entry (one replica each)")
+  if (config.audiences !== undefined) {
+    const missing = [...new Set(config.users)].filter((user) => !Array.isArray(config.audiences![user]))
+    if (missing.length > 0) issues.push(`\`audiences\` has no entry for ${missing.map((u) => JSON.stringify(u)).join(", ")}`)
+  }
   if (config.actions.length === 0) issues.push("`actions` is empty: give the app's actions")
   const tags = config.actions.map((a) => a.tag)
   const repeated = tags.filter((tag, i) => tags.indexOf(tag) !== i)
@@ -369,7 +386,9 @@ interface Replica {
 }
 
 const WatermarkRow = Schema.Array(Schema.Struct({ seq: Schema.NumberFromString }))
-const HashRows = Schema.Array(Schema.Struct({ t: Schema.String, h: Schema.String, n: Schema.Number }))
+const HashRows = Schema.Array(
+  Schema.Struct({ t: Schema.String, h: Schema.String, n: Schema.Number, leaks: Schema.Number })
+)
 const IdRows = Schema.Array(Schema.Struct({ id: Schema.String, kind: Schema.String }))
 const CountRow = Schema.Array(Schema.Struct({ n: Schema.Number }))
 
@@ -415,7 +434,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         const tables = yield* trackedTables
         const internal = client ? ["reprise.action_records", "reprise.action_patches", "reprise.known_patches"] : []
         yield* sql.unsafe(`TRUNCATE ${[...tables.map((t) => t.q), ...internal].join(", ")}`)
-        if (client) yield* sql`UPDATE reprise.client_state SET last_server_seq = 0`
+        if (client) yield* sql`UPDATE reprise.client_state SET last_server_seq = 0, audiences = NULL`
       }))
 
     const run = (input: number | Schedule): Effect.Effect<Report> => {
@@ -468,6 +487,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           | "residualPending"
           | "nondeterministic"
           | "violations"
+          | "scopeLeaks"
           | "corrections"
           | "competingCorrections"
         > & { readonly budgets: ReadonlyArray<number> },
@@ -941,7 +961,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             yield* drain
             const report = lastReports.get(replica.index)
             if (report === undefined) work = true
-            else if (report.fetched + report.uploaded + report.corrections > 0) work = true
+            else if (report.fetched + report.uploaded + report.corrections + report.adopted > 0) work = true
           }
           quiescent = !work
         }
@@ -949,53 +969,84 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
 
         // --- invariants -----------------------------------------------------------------------
         checksAt = performance.now()
-        const serverHashes = yield* inDb(serverDb, tableHashes)
+        // Each user's view of the server: its rows in the user's audiences (all of them when
+        // nothing is filtered).
+        const audiencesOf = (userId: string): ReadonlyArray<string> | null => config.audiences?.[userId] ?? null
+        const serverViews = new Map<string, Map<string, string>>()
+        const serverView = (userId: string) =>
+          Effect.gen(function*() {
+            const key = JSON.stringify(audiencesOf(userId))
+            const known = serverViews.get(key)
+            if (known !== undefined) return known
+            const view = (yield* inDb(serverDb, scopedHashes(audiencesOf(userId)))).hashes
+            serverViews.set(key, view)
+            return view
+          })
         let divergences = 0
+        let scopeLeaks = 0
         for (const replica of replicas) {
-          const hashes = yield* inDb(replica.db, tableHashes)
-          for (const [table, h] of serverHashes) {
+          const { hashes, leaks } = yield* inDb(replica.db, scopedHashes(audiencesOf(replica.userId)))
+          for (const [table, h] of yield* serverView(replica.userId)) {
             if (hashes.get(table) !== h) {
               divergences++
               problems.push(`replica ${replica.index}: table ${table} differs from the server's (${hashes.get(table)} vs ${h})`)
             }
           }
+          scopeLeaks += leaks
+          if (leaks > 0) problems.push(`replica ${replica.index}: ${leaks} rows outside ${replica.userId}'s audiences`)
         }
 
-        // The oracle: a fresh replica replaying the server's whole log in canonical order.
-        yield* reset(oracleDb, true)
-        const oracle = yield* Effect.gen(function*() {
-          const scope = yield* Scope.make()
-          const direct: SyncTransport.SyncTransportShape = {
-            upload: () => Effect.die("the oracle never uploads"),
-            fetch: (request) =>
-              server.fetch("sim-oracle", JSON.parse(JSON.stringify(request))).pipe(
-                Effect.mapError((e) => new SyncTransport.TransportError({ detail: e.message }))
-              )
-          }
-          const layer = SyncEngine.layer({}).pipe(
-            Layer.provideMerge(ActionExecutor.layer({ userId: "sim-oracle", clientId: "sim-oracle" })),
-            Layer.provideMerge(ActionRegistry.layer(config.actions)),
-            Layer.provideMerge(Layer.succeed(SyncTransport.SyncTransport, direct)),
-            Layer.provideMerge(Layer.succeedContext(oracleDb))
-          )
-          return { scope, services: yield* Layer.buildWithScope(layer, scope) }
-        })
+        // The oracle: a fresh replica replaying the server's whole log in canonical order; with
+        // audiences, once per user, as that user, over what that user may fetch.
+        const oracleUsers = config.audiences === undefined ? ["sim-oracle"] : [...new Set(config.users)]
+        let oracle: { readonly scope: Scope.CloseableScope; readonly services: Context.Context<SyncEngine.SyncEngine> }
+        let oraclePull: Effect.Effect<SyncEngine.SyncReport, SyncEngine.SyncError>
         const oracleClock = makeVirtualClock(() => now + faults.maxSkewMs + 1, () => Effect.void)
-        const oraclePull = Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.pull).pipe(
-          Effect.provide(oracle.services),
-          Effect.withClock(oracleClock)
-        )
-        yield* oraclePull
-        const oracleHashes = yield* inDb(oracleDb, tableHashes)
-        for (const [table, h] of serverHashes) {
-          if (oracleHashes.get(table) !== h) {
-            divergences++
-            problems.push(`server: table ${table} differs from a fresh replay of its log (the oracle)`)
+        const oracleLogIds = new Set<string>()
+        for (const [i, oracleUser] of oracleUsers.entries()) {
+          if (i > 0) yield* Scope.close(oracle!.scope, Exit.void)
+          yield* reset(oracleDb, true)
+          oracle = yield* Effect.gen(function*() {
+            const scope = yield* Scope.make()
+            const direct: SyncTransport.SyncTransportShape = {
+              upload: () => Effect.die("the oracle never uploads"),
+              fetch: (request) =>
+                server.fetch(oracleUser, JSON.parse(JSON.stringify(request))).pipe(
+                  Effect.mapError((e) => new SyncTransport.TransportError({ detail: e.message }))
+                )
+            }
+            const layer = SyncEngine.layer({}).pipe(
+              Layer.provideMerge(ActionExecutor.layer({ userId: oracleUser, clientId: "sim-oracle" })),
+              Layer.provideMerge(ActionRegistry.layer(config.actions)),
+              Layer.provideMerge(Layer.succeed(SyncTransport.SyncTransport, direct)),
+              Layer.provideMerge(Layer.succeedContext(oracleDb))
+            )
+            return { scope, services: yield* Layer.buildWithScope(layer, scope) }
+          })
+          const services = oracle.services
+          oraclePull = Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.pull).pipe(
+            Effect.provide(services),
+            Effect.withClock(oracleClock)
+          )
+          yield* oraclePull
+          for (const row of yield* inDb(oracleDb, actionIds(undefined))) oracleLogIds.add(row.id)
+          const { hashes, leaks } = yield* inDb(oracleDb, scopedHashes(audiencesOf(oracleUser)))
+          for (const [table, h] of yield* serverView(oracleUser)) {
+            if (hashes.get(table) !== h) {
+              divergences++
+              problems.push(
+                `server: table ${table} differs from a fresh replay of its log (the oracle` +
+                  `${config.audiences === undefined ? "" : ` of ${oracleUser}`})`
+              )
+            }
           }
+          scopeLeaks += leaks
+          if (leaks > 0) problems.push(`the oracle of ${oracleUser}: ${leaks} rows outside its audiences`)
         }
 
         // Nothing lost: every action a replica committed is on the replica and in the log.
-        const logIds = new Set((yield* inDb(oracleDb, actionIds(undefined))).map((r) => r.id))
+        // The log as the oracles fetched it (each user sees at least its own actions).
+        const logIds = oracleLogIds
         let lost = 0
         let residualPending = 0
         for (const replica of replicas) {
@@ -1006,7 +1057,8 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             problems.push(`replica ${replica.index}: committed ${replica.committed} actions but holds ${ownActions} of its own`)
           }
           for (const row of own) {
-            if (!logIds.has(row.id)) {
+            // Adoptions are local: never uploaded.
+            if (row.kind !== "adoption" && !logIds.has(row.id)) {
               lost++
               problems.push(`replica ${replica.index}: its ${row.kind} ${row.id} is not in the server's log`)
             }
@@ -1021,17 +1073,24 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
         yield* inDb(oracleDb, Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           yield* sql`DROP TABLE IF EXISTS pg_temp.sim_first_replay`
-          yield* sql`CREATE TEMP TABLE sim_first_replay AS SELECT * FROM reprise.action_patches`
+          // Adoptions are not replayed (a replay drops them and adopts anew, under new ids).
+          yield* sql`
+            CREATE TEMP TABLE sim_first_replay AS SELECT p.* FROM reprise.action_patches p
+            JOIN reprise.action_records r ON r.id = p.action_id WHERE r.kind <> 'adoption'`
           yield* sql.withTransaction(Effect.zipRight(sql.unsafe(undoAfter, [null, null]), sql.unsafe(markUnappliedAfter, [null, null])))
         }))
-        yield* oraclePull
+        yield* oraclePull!
         const [differing] = yield* inDb(oracleDb, Effect.flatMap(SqlClient.SqlClient, (sql) =>
           Effect.flatMap(
             sql`
+              WITH replayed AS (
+                SELECT p.* FROM reprise.action_patches p
+                JOIN reprise.action_records r ON r.id = p.action_id WHERE r.kind <> 'adoption'
+              )
               SELECT count(DISTINCT action_id)::int AS n FROM (
-                (SELECT * FROM sim_first_replay EXCEPT ALL SELECT * FROM reprise.action_patches)
+                (SELECT * FROM sim_first_replay EXCEPT ALL SELECT * FROM replayed)
                 UNION ALL
-                (SELECT * FROM reprise.action_patches EXCEPT ALL SELECT * FROM sim_first_replay)
+                (SELECT * FROM replayed EXCEPT ALL SELECT * FROM sim_first_replay)
               ) AS d`,
             Schema.decodeUnknown(CountRow)
           )))
@@ -1053,7 +1112,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             Schema.decodeUnknown(CountRow)
           )))
         if (twice > 0) problems.push(`${twice} actions wrote other patches when replayed again on the same state`)
-        yield* Scope.close(oracle.scope, Exit.void)
+        yield* Scope.close(oracle!.scope, Exit.void)
 
         // The app's own invariants on every database.
         let doubleApplies = 0
@@ -1083,6 +1142,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           residualPending,
           nondeterministic: twice,
           violations,
+          scopeLeaks,
           corrections: corrections?.n ?? 0,
           competingCorrections: competing?.n ?? 0
         })
@@ -1099,6 +1159,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
               residualPending: 0,
               nondeterministic: 0,
               violations: 0,
+              scopeLeaks: 0,
               corrections: 0,
               competingCorrections: 0
             }, `the simulation stopped: ${Cause.pretty(cause)}`)
@@ -1185,24 +1246,45 @@ const isExecutionError = (error: unknown): boolean =>
   (typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError")
 
 const trackedTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ q: string }>`SELECT format('%I.%I', table_schema, table_name) AS q FROM reprise.tracked_tables ORDER BY 1`)
+  sql<{ q: string; schema: string; name: string }>`
+    SELECT format('%I.%I', table_schema, table_name) AS q, table_schema AS schema, table_name AS name
+    FROM reprise.tracked_tables ORDER BY 1`)
 
-/** Each tracked table's rows, hashed (to_jsonb text in id order). */
-const tableHashes = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const tables = yield* trackedTables
-  const out = new Map<string, string>()
-  for (const { q } of tables) {
-    const rows = yield* Effect.flatMap(
-      sql.unsafe(
-        `SELECT ${"'" + q.replace(/'/g, "''") + "'"} AS t, md5(coalesce(string_agg(to_jsonb(x)::text, E'\\n' ORDER BY x.id::text), '')) AS h, count(*)::int AS n FROM ${q} AS x`
-      ),
-      Schema.decodeUnknown(HashRows)
-    )
-    for (const row of rows) out.set(row.t, `${row.n}:${row.h}`)
-  }
-  return out
-})
+/**
+ * Each tracked table's rows in the audiences given (all rows when null; rows with a null
+ * audience key are public), hashed (to_jsonb text in id order), and how many rows lie outside
+ * them.
+ */
+const scopedHashes = (audiences: ReadonlyArray<string> | null) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = yield* trackedTables
+    const hashes = new Map<string, string>()
+    let leaks = 0
+    const scope = audiences === null ? null : `{${audiences.map((a) => `"${a.replace(/["\\]/g, "\\$&")}"`).join(",")}}`
+    for (const { name, q, schema } of tables) {
+      const rows = yield* Effect.flatMap(
+        sql`
+          WITH x AS (
+            SELECT to_jsonb(t) AS j, t.id::text AS id FROM ${sql.literal(q)} AS t
+          ), scoped AS (
+            SELECT x.*, (${scope}::text[] IS NULL OR a.key IS NULL OR a.key = ANY (${scope}::text[])) AS visible
+            FROM x CROSS JOIN LATERAL (SELECT reprise.audience_of(${schema}, ${name}, x.j) AS key) AS a
+          )
+          SELECT ${q} AS t,
+            md5(coalesce(string_agg(j::text, E'\\n' ORDER BY id) FILTER (WHERE visible), '')) AS h,
+            (count(*) FILTER (WHERE visible))::int AS n,
+            (count(*) FILTER (WHERE NOT visible))::int AS leaks
+          FROM scoped`,
+        Schema.decodeUnknown(HashRows)
+      )
+      for (const row of rows) {
+        hashes.set(row.t, `${row.n}:${row.h}`)
+        leaks += row.leaks
+      }
+    }
+    return { hashes, leaks }
+  })
 
 const actionIds = (clientId: string | undefined) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>

@@ -112,8 +112,9 @@ $fn$;
 
 /**
  * Rows whose server image differs from this replica's, among the rows touched by the given
- * replayed, synced actions whose replay wrote something else than their known patches. $1 is a
- * uuid[] literal.
+ * replayed, synced actions whose replay wrote something else than their known patches, and
+ * the rows $2 (a JSON array of `{ schema, table, rowId }`: those of the adoptions this replay
+ * undid). $1 is a uuid[] literal.
  *
  * For each: `correct` when this replica may correct the row (it is in the replica's audiences
  * and the last record writing it on the server is one whose author's view the replica has in
@@ -127,6 +128,9 @@ export const divergentRows = `
 WITH replayed AS (
   SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced
 ), differing AS MATERIALIZED (
+  SELECT x.schema AS table_schema, x."table" AS table_name, x."rowId" AS row_id
+  FROM jsonb_to_recordset($2::jsonb) AS x(schema text, "table" text, "rowId" text)
+  UNION
   -- Materialized so the image comparison below runs on the few differing rows only: inlined,
   -- the planner pushes it down into the patch scans and runs both image functions per patch.
   SELECT a.table_schema, a.table_name, a.row_id FROM reprise.action_patches a
@@ -169,3 +173,15 @@ SELECT $1::uuid, x.seq, x.schema, x."table", x."rowId", x.op, x.forward::jsonb, 
        reprise.audience_of(x.schema, x."table", x.image::jsonb)
 FROM jsonb_to_recordset($2::jsonb)
   AS x(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, image text)`
+
+/**
+ * The rows written by the adoptions a rollback to ($1 hlc, $2 id) is about to undo (all applied
+ * adoptions when $1 is null): they are checked again after the replay, even when no replayed
+ * action touches them.
+ *
+ * @internal
+ */
+export const adoptedAfter = `
+SELECT DISTINCT p.table_schema AS schema, p.table_name AS "table", p.row_id AS "rowId"
+FROM reprise.action_records r JOIN reprise.action_patches p ON p.action_id = r.id
+WHERE r.kind = 'adoption' AND r.applied AND ($1::text IS NULL OR (r.hlc, r.id) > ($1::text COLLATE "C", $2::uuid))`

@@ -111,5 +111,7 @@ ALTER TABLE reprise.action_records DROP CONSTRAINT IF EXISTS action_records_kind
 ALTER TABLE reprise.action_records
   ADD CONSTRAINT action_records_kind_check CHECK (kind IN ('action', 'correction', 'adoption'));
 ALTER TABLE reprise.client_state ADD COLUMN IF NOT EXISTS audiences text[];
+-- Adoptions are few; a rollback finds those it undoes through this index.
+CREATE INDEX IF NOT EXISTS action_records_adoptions ON reprise.action_records (hlc, id) WHERE kind = 'adoption';
 DROP FUNCTION IF EXISTS reprise.expected_image(text, text, text);
 `
