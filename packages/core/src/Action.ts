@@ -33,12 +33,29 @@ import type { ActionIds } from "./ActionIds.js"
 /** What an action's Effect may use besides its own requirements. */
 export type Provided = SqlClient.SqlClient | ActionIds
 
+/**
+ * Whose result stands when a replica that sees less than an action's author replays it
+ * (private data, R-SYNC-3 with R-SRV-3):
+ *
+ * - `"replica"` (the default): every replica's replay stands for the rows it sees, and a
+ *   replica whose replay differs from the server corrects it. Right for actions whose effect on
+ *   a row depends only on rows everyone who sees it can see (most actions: create, rename,
+ *   toggle, move, increment, a rule over one shared list).
+ * - `"author"`: on replicas that do not see everything the author sees, the author's recorded
+ *   effects are imposed over the replay on the rows the author wrote. For actions that write
+ *   shared rows from rows only some users see (a total over the author's private rows, say):
+ *   replicas that see other rows would otherwise each compute, and correct, their own result.
+ */
+export type Authority = "replica" | "author"
+
 /** A defined action. `Out` is what executing it returns; `E` its own typed failures. */
 export interface Action<Tag extends string, A, I, Out, E, R> {
   readonly tag: Tag
   /** Decodes the recorded (JSON) args; they must encode to JSON. */
   readonly args: Schema.Schema<A, I, never>
   readonly run: (args: A) => Effect.Effect<Out, E, R | Provided>
+  /** Whose result stands on replicas that see less than the author; see `Authority`. */
+  readonly authority: Authority
 }
 
 /** Any action, for registries and generic code. */
@@ -58,11 +75,17 @@ export const make = <const Tag extends string, A, I, Out, E = never, R = never>(
   readonly tag: Tag
   readonly args: Schema.Schema<A, I, never>
   readonly run: (args: A) => Effect.Effect<Out, E, R | Provided>
+  /** `"replica"` by default; see `Authority`. */
+  readonly authority?: Authority
 }): Action<Tag, A, I, Out, E, R> => {
   if (!TAG.test(options.tag)) {
     throw new TypeError(
       `Invalid action tag ${JSON.stringify(options.tag)}: use 1-200 characters from A-Z a-z 0-9 _ . : -, e.g. "todo.create.v1"`
     )
   }
-  return { tag: options.tag, args: options.args, run: options.run }
+  const authority = options.authority ?? "replica"
+  if (authority !== "replica" && authority !== "author") {
+    throw new TypeError(`Invalid authority ${JSON.stringify(authority)} for action ${options.tag}: use "replica" or "author"`)
+  }
+  return { tag: options.tag, args: options.args, run: options.run, authority }
 }

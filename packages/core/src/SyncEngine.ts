@@ -35,6 +35,7 @@ import { adoptedAfter, divergentRows, storeCorrectionPatches } from "./internal/
 import {
   beginReplay,
   finishReplay,
+  settleReplay,
   ingestPage,
   loadForReplay,
   markUnappliedAfter,
@@ -105,7 +106,8 @@ export class SyncEngine extends Context.Tag("@reprise/core/SyncEngine")<SyncEngi
 const RecordRows = Schema.Array(Schema.Struct({
   id: Schema.String,
   tag: Schema.String,
-  args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number })
+  args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number }),
+  authoritative: Schema.Boolean
 }))
 const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
 const PendingRow = Schema.Struct({
@@ -222,9 +224,14 @@ export const make = (
             )
             yield* exec(beginReplay(literal(id), open))
             open = true
-            yield* (runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>).pipe(
-              Effect.catchAll(() => exec(rollbackReplay))
+            const ran = yield* (runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>).pipe(
+              Effect.as(true),
+              Effect.catchAll(() => Effect.as(exec(rollbackReplay), false))
             )
+            // Private data (R-SYNC-3 with R-SRV-3): where the author's result stands (it saw rows
+            // this replica cannot), its rows are set to the server's; rows written outside this
+            // replica's audiences are removed.
+            if (!record.authoritative || filtered) yield* exec(settleReplay(literal(id), !record.authoritative, !ran))
           }
         }
         yield* exec(finishReplay(literal(uuidArray(entries)), open))
@@ -313,14 +320,28 @@ export const make = (
         return { corrections: corrected.length > 0 ? 1 : 0, adopted: adopted.length }
       })
 
+    /**
+     * Whether this replica's replay of a fetched record stands: it sees everything the author
+     * sees, or the record is an action of "replica" authority (an unknown tag fails at replay).
+     */
+    const authoritative = (action: SyncProtocol.RemoteAction) =>
+      action.fullView || action.kind !== "action"
+        ? Effect.succeed(action.fullView)
+        : Effect.match(registry.get(action.tag), {
+          onFailure: () => true,
+          onSuccess: (definition) => definition.authority === "replica"
+        })
+
     // The audiences the server last said this replica may see, as stored (JSON; undefined
-    // until a page is applied in this process).
+    // until a page is applied in this process), and whether the server filters at all.
     let storedAudiences: string | undefined
+    let filtered = false
 
     /** Ingests one page, applies it and advances the watermark, in one transaction. */
     const applyPage = (page: SyncProtocol.FetchResponse) =>
       sql.withTransaction(Effect.gen(function*() {
         const audiences = JSON.stringify(page.audiences)
+        filtered = page.audiences !== null
         if (audiences !== storedAudiences) {
           // Before applying: the check after replay adopts rows outside them.
           yield* sql`
@@ -329,7 +350,11 @@ export const make = (
         }
         for (const action of page.actions) yield* executor.observe(action.hlc)
         if (page.actions.length > 0) {
-          yield* sql.unsafe(ingestPage, [JSON.stringify(page.actions.map(SyncProtocol.encodeRemoteAction))])
+          const entries = []
+          for (const action of page.actions) {
+            entries.push({ ...SyncProtocol.encodeRemoteAction(action), authoritative: yield* authoritative(action) })
+          }
+          yield* sql.unsafe(ingestPage, [JSON.stringify(entries)])
         }
         const report = yield* applyReceived
         yield* sql`UPDATE reprise.client_state SET last_server_seq = ${page.next} WHERE last_server_seq < ${page.next}`

@@ -25,7 +25,7 @@ export const config = (
   tables: App.tables,
   users: USERS,
   audiences: App.AUDIENCES,
-  generate: App.generate,
+  generate: (context) => App.generate(context, process.env.REPRISE_SIM_TALLY === "1"),
   invariants: App.invariants,
   clientDatabase: PgliteClient.layer({}),
   serverDatabase,

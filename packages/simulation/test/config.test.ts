@@ -27,3 +27,14 @@ it.effect("refuses an unusable configuration with a typed error naming each issu
       assert.include(message, part)
     }
   }))
+
+it.effect("refuses audiences that leave a user out", () =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(Effect.scoped(Simulation.make(config(PgliteClient.layer({}), {
+      users: ["alice", "dave"],
+      audiences: { alice: ["team"] }
+    }))))
+    const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+    assert.instanceOf(failure, Simulation.InvalidSimulationConfig)
+    assert.include((failure as Simulation.InvalidSimulationConfig).message, "`audiences` has no entry for \"dave\"")
+  }))

@@ -20,6 +20,9 @@ export const CORRECTION_TAG = "reprise.correction.v1"
  */
 export const correction = Action.make({
   tag: CORRECTION_TAG,
+  // On a replica that sees less than the correction's author, its patches are imposed (it is a
+  // result the author computed from rows that replica cannot see).
+  authority: "author",
   args: Schema.Struct({
     rows: Schema.Array(Schema.Struct({
       schema: Schema.String,

@@ -989,7 +989,13 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           for (const [table, h] of yield* serverView(replica.userId)) {
             if (hashes.get(table) !== h) {
               divergences++
-              problems.push(`replica ${replica.index}: table ${table} differs from the server's (${hashes.get(table)} vs ${h})`)
+              const scope = audiencesOf(replica.userId)
+              const mine = yield* inDb(replica.db, scopedRows(table, scope))
+              const theirs = yield* inDb(serverDb, scopedRows(table, scope))
+              problems.push(
+                `replica ${replica.index}: table ${table} differs from the server's (${hashes.get(table)} vs ${h})` +
+                  rowDifferences(mine, theirs)
+              )
             }
           }
           scopeLeaks += leaks
@@ -1034,9 +1040,12 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           for (const [table, h] of yield* serverView(oracleUser)) {
             if (hashes.get(table) !== h) {
               divergences++
+              const scope = audiencesOf(oracleUser)
+              const replayed = yield* inDb(oracleDb, scopedRows(table, scope))
+              const held = yield* inDb(serverDb, scopedRows(table, scope))
               problems.push(
                 `server: table ${table} differs from a fresh replay of its log (the oracle` +
-                  `${config.audiences === undefined ? "" : ` of ${oracleUser}`})`
+                  `${config.audiences === undefined ? "" : ` of ${oracleUser}`})` + rowDifferences(replayed, held)
               )
             }
           }
@@ -1285,6 +1294,27 @@ const scopedHashes = (audiences: ReadonlyArray<string> | null) =>
     }
     return { hashes, leaks }
   })
+
+/** A table's rows (id → to_jsonb text) in the audiences given (all when null). */
+const scopedRows = (table: string, audiences: ReadonlyArray<string> | null) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [tracked] = (yield* trackedTables).filter((t) => t.q === table)
+    if (tracked === undefined) return new Map<string, string>()
+    const scope = audiences === null ? null : `{${audiences.map((a) => `"${a.replace(/["\\]/g, "\\$&")}"`).join(",")}}`
+    const rows = yield* sql<{ id: string; j: string }>`
+      SELECT t.id::text AS id, to_jsonb(t)::text AS j FROM ${sql.literal(table)} AS t
+      WHERE ${scope}::text[] IS NULL OR reprise.audience_of(${tracked.schema}, ${tracked.name}, to_jsonb(t)) IS NULL
+        OR reprise.audience_of(${tracked.schema}, ${tracked.name}, to_jsonb(t)) = ANY (${scope}::text[])`
+    return new Map(rows.map((r) => [r.id, r.j]))
+  })
+
+/** The first few rows that differ between two row maps, in words. */
+const rowDifferences = (mine: Map<string, string>, theirs: Map<string, string>): string => {
+  const ids = [...new Set([...mine.keys(), ...theirs.keys()])].filter((id) => mine.get(id) !== theirs.get(id)).sort()
+  return ids.slice(0, 3).map((id) => `; row ${id}: ${mine.get(id) ?? "absent"} vs ${theirs.get(id) ?? "absent"}`).join("") +
+    (ids.length > 3 ? `; and ${ids.length - 3} more` : "")
+}
 
 const actionIds = (clientId: string | undefined) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>

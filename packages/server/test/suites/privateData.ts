@@ -44,9 +44,10 @@ const renameTag = Action.make({
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE tasks SET tag = ${to} WHERE tag = ${from}`)
 })
 // Writes a shared row from every task the replica can see: a replica that sees less than the
-// author computes less (it adopts the author's value).
+// author computes less, so the author's result stands ("author" authority).
 const recount = Action.make({
   tag: "stats.recount.v1",
+  authority: "author",
   args: Schema.Struct({ id: Schema.String }),
   run: ({ id }) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) =>

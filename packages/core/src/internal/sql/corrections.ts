@@ -12,11 +12,12 @@
  */
 export const createCorrectionFunctions = `
 -- The server's image of a row: the fold, in canonical order, of the patches the server has
--- (known_patches for synced records) and will have (this replica's pending actions' patches);
--- and whether this replica may correct it: the last record of the fold is one whose author's
--- view this replica has in full (its own, or full_view from the server), or there is none.
+-- (known_patches for synced records) and will have (this replica's pending actions' patches),
+-- up to and including record (p_hlc, p_id) when given; and whether this replica may correct it:
+-- the last record of the fold is one whose replay is authoritative on this replica
+-- (action_records.authoritative), or there is none.
 CREATE OR REPLACE FUNCTION reprise.server_image(p_schema text, p_table text, p_row_id text,
-  OUT image jsonb, OUT authoritative boolean)
+  p_hlc text, p_id uuid, OUT image jsonb, OUT authoritative boolean)
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
   v_patch record;
@@ -24,8 +25,8 @@ BEGIN
   image := NULL;
   authoritative := true;
   FOR v_patch IN
-    SELECT x.op, x.forward, x.full_view FROM (
-      SELECT r.hlc, r.id, k.seq, k.op, k.forward, r.full_view FROM reprise.known_patches k
+    SELECT x.op, x.forward, x.authoritative FROM (
+      SELECT r.hlc, r.id, k.seq, k.op, k.forward, r.authoritative FROM reprise.known_patches k
       JOIN reprise.action_records r ON r.id = k.action_id
       WHERE (r.synced OR r.kind = 'correction')
         AND k.table_schema = p_schema AND k.table_name = p_table AND k.row_id = p_row_id
@@ -35,6 +36,7 @@ BEGIN
       WHERE NOT r.synced AND r.kind = 'action' AND r.applied
         AND a.table_schema = p_schema AND a.table_name = p_table AND a.row_id = p_row_id
     ) AS x
+    WHERE p_hlc IS NULL OR (x.hlc, x.id) <= (p_hlc COLLATE "C", p_id)
     ORDER BY x.hlc, x.id, x.seq
   LOOP
     IF v_patch.op = 'INSERT' THEN
@@ -46,7 +48,7 @@ BEGIN
     ELSE
       image := NULL;
     END IF;
-    authoritative := v_patch.full_view;
+    authoritative := v_patch.authoritative;
   END LOOP;
 END
 $fn$;
@@ -88,6 +90,74 @@ BEGIN
 END
 $fn$;
 
+-- Sets a row of this replica to an image (null: no such row). Capture stays on: the writes are
+-- recorded as the replayed action's own, so a rollback undoes them.
+CREATE OR REPLACE FUNCTION reprise.set_row(p_schema text, p_table text, p_row_id text, p_image jsonb)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_local jsonb := reprise.local_image(p_schema, p_table, p_row_id);
+BEGIN
+  IF p_image IS NULL AND v_local IS NOT NULL THEN
+    PERFORM reprise.apply_patch(p_schema, p_table, p_row_id, 'DELETE', NULL);
+  ELSIF p_image IS NOT NULL AND v_local IS NULL THEN
+    PERFORM reprise.apply_patch(p_schema, p_table, p_row_id, 'INSERT', p_image);
+  ELSIF p_image IS DISTINCT FROM v_local THEN
+    PERFORM reprise.apply_patch(p_schema, p_table, p_row_id, 'UPDATE', p_image);
+  END IF;
+END
+$fn$;
+
+-- After replaying record p_action (inside its savepoint, capture pointed at it):
+-- * when p_impose (its replay is not authoritative here: a correction, or an action of
+--   "author" authority, whose author sees rows this replica cannot), each row its author wrote
+--   is set to the server's image of it as of this record (the fold of the known patches up to
+--   it): the author's result stands, and the row equals what the server holds at that point;
+-- * when this replica's audiences are known, rows the replay wrote outside them are removed.
+-- Rows the replay wrote that the author did not, inside the audiences, stay (R-SYNC-3).
+CREATE OR REPLACE FUNCTION reprise.settle_replay(p_action uuid, p_impose boolean)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  v record;
+  v_hlc text;
+  v_audiences text[];
+  v_key text;
+BEGIN
+  IF p_impose THEN
+    SELECT hlc INTO v_hlc FROM reprise.action_records WHERE id = p_action;
+    FOR v IN
+      SELECT table_schema, table_name, row_id FROM reprise.known_patches
+      WHERE action_id = p_action GROUP BY 1, 2, 3 ORDER BY min(seq)
+    LOOP
+      PERFORM reprise.set_row(v.table_schema, v.table_name, v.row_id,
+        (reprise.server_image(v.table_schema, v.table_name, v.row_id, v_hlc, p_action)).image);
+    END LOOP;
+  END IF;
+  SELECT audiences INTO v_audiences FROM reprise.client_state;
+  IF v_audiences IS NOT NULL THEN
+    FOR v IN
+      SELECT DISTINCT table_schema, table_name, row_id FROM reprise.action_patches WHERE action_id = p_action
+    LOOP
+      v_key := reprise.audience_of(v.table_schema, v.table_name,
+        reprise.local_image(v.table_schema, v.table_name, v.row_id));
+      IF v_key IS NOT NULL AND NOT (v_key = ANY (v_audiences)) THEN
+        PERFORM reprise.apply_patch(v.table_schema, v.table_name, v.row_id, 'DELETE', NULL);
+      END IF;
+    END LOOP;
+  END IF;
+END
+$fn$;
+
+-- Whether this replica's current image of a row was written by an adoption (its last writer in
+-- replay order): such a row holds the server's image, not this replica's own computation.
+CREATE OR REPLACE FUNCTION reprise.adopted_locally(p_schema text, p_table text, p_row_id text)
+RETURNS boolean LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce((
+    SELECT r.kind = 'adoption' FROM reprise.action_patches p
+    JOIN reprise.action_records r ON r.id = p.action_id
+    WHERE p.table_schema = p_schema AND p.table_name = p_table AND p.row_id = p_row_id AND r.applied
+    ORDER BY r.hlc DESC, r.id DESC, p.seq DESC LIMIT 1), false)
+$fn$;
+
 -- The audience key of a row image of a tracked table (its audience column, or its audience
 -- expression evaluated over the image).
 CREATE OR REPLACE FUNCTION reprise.audience_of(p_schema text, p_table text, p_image jsonb)
@@ -116,9 +186,9 @@ $fn$;
  * the rows $2 (a JSON array of `{ schema, table, rowId }`: those of the adoptions this replay
  * undid). $1 is a uuid[] literal.
  *
- * For each: `correct` when this replica may correct the row (it is in the replica's audiences
- * and the last record writing it on the server is one whose author's view the replica has in
- * full), with the patch taking the server's image to the replica's (`op`, `forward`,
+ * For each: `correct` when this replica may correct the row (it is in the replica's audiences,
+ * the last record writing it on the server is one whose author's view the replica has in full,
+ * and the replica computed its image rather than adopted it), with the patch taking the server's image to the replica's (`op`, `forward`,
  * `reverse`); otherwise the replica adopts the server's image, with the patch taking its own
  * image there (`adoptOp`, `adoptForward`).
  *
@@ -148,13 +218,14 @@ WITH replayed AS (
       AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse)
 )
 SELECT d.table_schema AS schema, d.table_name AS "table", d.row_id AS "rowId", l.image::text AS image,
-       e.authoritative AND (cs.audiences IS NULL OR v.audience IS NULL OR v.audience = ANY (cs.audiences)) AS correct,
+       e.authoritative AND (cs.audiences IS NULL OR v.audience IS NULL OR v.audience = ANY (cs.audiences))
+         AND NOT reprise.adopted_locally(d.table_schema, d.table_name, d.row_id) AS correct,
        c.op, c.forward::text AS forward, c.reverse::text AS reverse,
        b.op AS "adoptOp", b.forward::text AS "adoptForward"
 FROM differing d
 CROSS JOIN reprise.client_state cs
 CROSS JOIN LATERAL (SELECT reprise.local_image(d.table_schema, d.table_name, d.row_id) AS image) AS l
-CROSS JOIN LATERAL reprise.server_image(d.table_schema, d.table_name, d.row_id) AS e
+CROSS JOIN LATERAL reprise.server_image(d.table_schema, d.table_name, d.row_id, NULL, NULL) AS e
 CROSS JOIN LATERAL (SELECT reprise.audience_of(d.table_schema, d.table_name, coalesce(l.image, e.image)) AS audience) AS v
 CROSS JOIN LATERAL reprise.correction_patch(e.image, l.image) AS c
 CROSS JOIN LATERAL reprise.correction_patch(l.image, e.image) AS b

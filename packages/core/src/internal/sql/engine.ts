@@ -5,7 +5,8 @@
  */
 
 /**
- * Ingests a fetched page, $1: the JSON array of its actions as `RemoteAction`s encode them.
+ * Ingests a fetched page, $1: the JSON array of its actions as `RemoteAction`s encode them, each
+ * with `authoritative` (whether this replica's replay of it stands) added.
  * Stores each record as received-but-unapplied (or, when already held, marks it synced with its
  * server sequence) and its known patches, so ingesting a page twice changes nothing (R-SYNC-5).
  * One statement: the page is parsed once, as json (it is only split into fields, never queried
@@ -16,10 +17,10 @@
 export const ingestPage = `
 WITH page AS MATERIALIZED (
   SELECT * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
-    hlc text, kind text, "serverSeq" bigint, "fullView" boolean, patches json)
+    hlc text, kind text, "serverSeq" bigint, authoritative boolean, patches json)
 ), records AS (
-  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied, full_view)
-  SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false, x."fullView"
+  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied, authoritative)
+  SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false, x.authoritative
   FROM page x
   ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true
 )
@@ -59,7 +60,7 @@ UPDATE reprise.action_records SET applied = false WHERE id IN (SELECT id FROM ($
  */
 export const loadForReplay = `
 WITH cleared AS (DELETE FROM reprise.action_patches WHERE action_id = ANY ($1::uuid[]))
-SELECT id::text AS id, tag, args FROM reprise.action_records WHERE id = ANY ($1::uuid[])`
+SELECT id::text AS id, tag, args, authoritative FROM reprise.action_records WHERE id = ANY ($1::uuid[])`
 
 /**
  * Before replaying one action: releases the previous action's savepoint (when `released`),
@@ -71,6 +72,20 @@ SELECT id::text AS id, tag, args FROM reprise.action_records WHERE id = ANY ($1:
 export const beginReplay = (idLiteral: string, released: boolean): string =>
   `${released ? "RELEASE SAVEPOINT reprise_replay; " : ""}SAVEPOINT reprise_replay; ` +
   `SELECT set_config('reprise.action_id', ${idLiteral}, true), set_config('reprise.patch_seq', '0', true)`
+
+/**
+ * After replaying a record: `reprise.settle_replay` (imposes the server's rows where its
+ * author's result stands, removes rows written outside this replica's audiences), first pointing
+ * the capture at the record again when its own run was rolled back (`resume`; the rollback
+ * also reverted the capture settings).
+ *
+ * @internal
+ */
+export const settleReplay = (idLiteral: string, impose: boolean, resume: boolean): string =>
+  (resume
+    ? `SELECT set_config('reprise.action_id', ${idLiteral}, true), set_config('reprise.patch_seq', '0', true); `
+    : "") +
+  `SELECT reprise.settle_replay(${idLiteral}::uuid, ${impose})`
 
 /** Undoes everything the action being replayed did (its own failure is its outcome). @internal */
 export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"

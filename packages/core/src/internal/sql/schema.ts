@@ -97,8 +97,10 @@ CREATE TABLE IF NOT EXISTS reprise.tracked_tables (
 `
 
 /**
- * Version 2: private data (R-SRV-3 with R-SYNC-3). Each record remembers whether this replica
- * sees everything its author saw (`full_view`, from the server; own records always do), the
+ * Version 2: private data (R-SRV-3 with R-SYNC-3). Each record remembers whether this replica's
+ * replay of it stands (`authoritative`: own records, records whose author's audiences this
+ * replica has in full, and actions of `"replica"` authority; otherwise the author's patches are
+ * imposed over the replay), the
  * replica keeps the audiences the server says it may see (null: nothing is filtered), and a
  * record may be an `adoption`: a local-only record that sets rows this replica may not correct
  * to the server's images.
@@ -106,7 +108,7 @@ CREATE TABLE IF NOT EXISTS reprise.tracked_tables (
  * @internal
  */
 export const migrateSchemaV2 = `
-ALTER TABLE reprise.action_records ADD COLUMN IF NOT EXISTS full_view boolean NOT NULL DEFAULT true;
+ALTER TABLE reprise.action_records ADD COLUMN IF NOT EXISTS authoritative boolean NOT NULL DEFAULT true;
 ALTER TABLE reprise.action_records DROP CONSTRAINT IF EXISTS action_records_kind_check;
 ALTER TABLE reprise.action_records
   ADD CONSTRAINT action_records_kind_check CHECK (kind IN ('action', 'correction', 'adoption'));
@@ -114,4 +116,5 @@ ALTER TABLE reprise.client_state ADD COLUMN IF NOT EXISTS audiences text[];
 -- Adoptions are few; a rollback finds those it undoes through this index.
 CREATE INDEX IF NOT EXISTS action_records_adoptions ON reprise.action_records (hlc, id) WHERE kind = 'adoption';
 DROP FUNCTION IF EXISTS reprise.expected_image(text, text, text);
+DROP FUNCTION IF EXISTS reprise.server_image(text, text, text);
 `

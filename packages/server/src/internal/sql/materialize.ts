@@ -81,7 +81,7 @@ BEGIN
   PERFORM set_config('reprise.capture', 'off', true);
   FOR v_step IN
     WITH batch AS (
-      SELECT a.id, a.hlc, a.user_id, row_number() OVER (ORDER BY a.hlc, a.id) AS pos
+      SELECT a.id, a.hlc, a.user_id, a.kind, row_number() OVER (ORDER BY a.hlc, a.id) AS pos
       FROM reprise_server.actions a WHERE a.id = ANY (p_actions)
     ),
     late AS (
@@ -96,7 +96,9 @@ BEGIN
     ),
     marked AS (
       -- block: how many late actions come before (or are) this one.
-      SELECT b.id, b.hlc, b.user_id, b.pos, l.id IS NOT NULL AS late, count(l.id) OVER (ORDER BY b.pos) AS block
+      -- A correction goes the late way too: it states rows' images, so its inserts replace.
+      SELECT b.id, b.hlc, b.user_id, b.pos, b.kind = 'correction' AS correction, (l.id IS NOT NULL OR b.kind = 'correction') AS late,
+        count(CASE WHEN l.id IS NOT NULL OR b.kind = 'correction' THEN 1 END) OVER (ORDER BY b.pos) AS block
       FROM batch b LEFT JOIN late l ON l.id = b.id
     ),
     keyed AS (
@@ -128,10 +130,10 @@ BEGIN
     )
     SELECT false AS late, r.block, min(r.i) AS ord, NULL::uuid AS id, NULL::text COLLATE "C" AS hlc, r.user_id,
       bool_and(r.op = 'INSERT') AS inserts, min(r.table_schema) AS table_schema, min(r.table_name) AS table_name,
-      jsonb_agg(r.item ORDER BY r.i) AS items
+      jsonb_agg(r.item ORDER BY r.i) AS items, false AS correction
     FROM runs r GROUP BY r.run, r.block, r.user_id
     UNION ALL
-    SELECT true, m.block, m.pos, m.id, m.hlc, m.user_id, NULL, NULL, NULL, NULL
+    SELECT true, m.block, m.pos, m.id, m.hlc, m.user_id, NULL, NULL, NULL, NULL, m.correction
     FROM marked m WHERE m.late
     ORDER BY block, late DESC, ord
   LOOP
@@ -172,7 +174,8 @@ BEGIN
           AND NOT (a.id = ANY (p_actions))
       ) AS l;
     IF v_later_ids IS NULL THEN
-      v_total := v_total + reprise.apply_patches(reprise_server.patch_batch(v_step.id, NULL, false, false), 'forward');
+      v_total := v_total + reprise.apply_patches(
+        reprise_server.patch_batch(v_step.id, NULL, false, v_step.correction), 'forward');
       CONTINUE;
     END IF;
 
