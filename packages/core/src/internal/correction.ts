@@ -9,12 +9,14 @@ export const CORRECTION_TAG = "reprise.correction.v1"
 
 /**
  * The built-in correction (R-SYNC-3). Replicas replay every action's code, so their own state
- * is already what the correction describes: replaying a correction changes nothing locally (it
+ * is already what the correction describes: running a correction changes nothing locally (it
  * only marks its record). Its effect is on the server, which applies its patches (recorded
  * separately as its known patches): they take the server's rows to the images the replicas
- * computed. A correction never overwrites local rows, so one made stale by a later-arriving
- * earlier action cannot undo that action's effect: the replicas' replay includes it, the
- * server's fold no longer matches, and a new correction follows (the last one wins).
+ * computed. On replicas that see everything its author sees, its replay changes nothing either,
+ * so one made stale by a later-arriving earlier action cannot undo that action's effect: the
+ * replicas' replay includes it, the server's fold no longer matches, and a new correction
+ * follows (the last one wins). Replicas that see less than its author cannot compute the rows
+ * it corrects: it has "author" authority, so the engine imposes its rows on theirs (DESIGN §11).
  *
  * @internal
  */

@@ -156,7 +156,7 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
     }
 
     /** Verifies: R-SRV-3, R-SYNC-3, R-SYNC-6 */
-    it("filters the log by audience, corrects what a replica sees beyond the author, adopts what it sees less of, and converges per scope", async () => {
+    it("filters the log by audience, corrects what a replica sees beyond the author, keeps the author's result where it must, and converges per scope", async () => {
       // Tasks tagged "urgent" in every audience.
       await exec(replica("alice"), createTask, { id: "t1", title: "team task", tag: "urgent", audience: "team" })
       await exec(replica("alice"), createTask, { id: "a1", title: "alice's", tag: "urgent", audience: "private:alice" })
@@ -178,12 +178,13 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
       const bob = await sync(replica("bob"))
       assert.deepStrictEqual([bob.corrections, bob.adopted, bob.uploaded], [1, 0, 1])
       // Eve never receives Alice's rename (no patch in ops) but receives Bob's correction of o1:
-      // she applies it by adopting the server's row (she sees less than Bob).
+      // she sees less than Bob, so his correction's rows are imposed on hers as patches.
       const eve = await sync(replica("eve"))
-      assert.deepStrictEqual([eve.fetched, eve.corrections, eve.adopted], [1, 0, 1])
+      assert.deepStrictEqual([eve.fetched, eve.corrections], [1, 0])
+      assert.include((await allRows(replica("eve")))[0]!.row, ",now,")
       // Carol receives the rename with t1's patch only, and nothing of Bob's correction.
       const carol = await sync(replica("carol"))
-      assert.deepStrictEqual([carol.fetched, carol.corrections, carol.adopted], [1, 0, 0])
+      assert.deepStrictEqual([carol.fetched, carol.corrections], [1, 0])
       onServer = await convergedPerScope()
       assert.deepStrictEqual(onServer.filter((r) => r.table === "tasks").map((r) => r.row.includes(",now,")), [
         true,
@@ -193,19 +194,19 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
       ])
 
       // Alice counts open tasks into a team row: 2 (t1 and her own a1). Carol and Bob replay it
-      // over what they see (1 and 3 tasks), see less than Alice did, and adopt her count.
+      // over what they see (1 and 3 tasks); they see less than Alice and the action is of
+      // "author" authority, so her count stands on their replicas, and nobody corrects it.
       await exec(replica("alice"), recount, { id: "open" })
       await sync(replica("alice"))
       const carolCount = await sync(replica("carol"))
       const bobCount = await sync(replica("bob"))
-      assert.deepStrictEqual([carolCount.corrections, carolCount.adopted], [0, 1])
-      assert.deepStrictEqual([bobCount.corrections, bobCount.adopted], [0, 1])
+      assert.deepStrictEqual([carolCount.replayed, carolCount.corrections], [1, 0])
+      assert.deepStrictEqual([bobCount.replayed, bobCount.corrections], [1, 0])
       onServer = await convergedPerScope()
       assert.include(onServer.find((r) => r.table === "stats")!.row, "(open,2,team)")
 
       // Alice creates a team task and a line in her private journal. Carol and Bob replay both
-      // inserts; the journal row is outside their audiences, so they drop it (adopting the
-      // server's view of it for them: no such row).
+      // inserts; the journal row is outside their audiences, so they drop it.
       await exec(replica("alice"), createLogged, { title: "logged", journal: "private:alice" })
       await syncAll()
       onServer = await convergedPerScope()
