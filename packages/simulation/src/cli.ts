@@ -6,6 +6,7 @@
  *   pnpm sim --seed 1234           replays one schedule and prints what it found
  *   pnpm sim --seed 1234 --shrink  ... and shrinks a failure into a committed regression case
  *   pnpm sim --postgres ...        the server on real Postgres (DATABASE_URL, else embedded)
+ *   pnpm sim --private ...         the server filters the log by audience (checks per scope)
  *
  * Exits non-zero if any schedule fails. Without --seed, failures are shrunk only with --shrink.
  */
@@ -27,7 +28,8 @@ const { values } = parseArgs({
     from: { type: "string" },
     seed: { type: "string" },
     shrink: { type: "boolean", default: false },
-    postgres: { type: "boolean", default: false }
+    postgres: { type: "boolean", default: false },
+    private: { type: "boolean", default: false }
   },
   strict: true
 })
@@ -67,7 +69,7 @@ const main = async () => {
   console.log(`pnpm sim: ${count} schedule(s) from seed ${from} (replay one with --seed N), server on ${database.name}`)
   const started = Date.now()
   const program = Effect.gen(function*() {
-    const simulator = yield* Simulation.make(config(database.layer))
+    const simulator = yield* Simulation.make(config(database.layer, {}, { privateData: values.private }))
     const totals = emptyTotals()
     for (const seed of seeds) {
       const report = yield* simulator.explore(seed)

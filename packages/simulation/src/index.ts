@@ -15,21 +15,28 @@ export * as App from "./app.js"
 /** Four replicas: three users, one of them on two devices; their audiences are `App.AUDIENCES`. */
 export const USERS = ["alice", "bob", "carol", "alice"] as const
 
-/** The simulation of the app with PGlite replicas and the server on `serverDatabase`. */
+/**
+ * The simulation of the app with PGlite replicas and the server on `serverDatabase`. With
+ * `privateData`, the server filters the log by `App.AUDIENCES` and the checks are per scope;
+ * without it, every user sees every row.
+ */
 export const config = (
   serverDatabase: Layer.Layer<SqlClient.SqlClient, unknown>,
-  overrides: Partial<Simulation.Config> = {}
+  overrides: Partial<Simulation.Config> = {},
+  options: { readonly privateData?: boolean } = {}
 ): Simulation.Config => ({
   actions: App.actions,
   setup: App.setup,
   tables: App.tables,
   users: USERS,
-  audiences: App.AUDIENCES,
+  ...(options.privateData === true ? { audiences: App.AUDIENCES } : {}),
   generate: (context) => App.generate(context, process.env.REPRISE_SIM_TALLY === "1"),
   invariants: App.invariants,
   clientDatabase: PgliteClient.layer({}),
   serverDatabase,
-  server: SimulationServer.driver({ audiences: (userId) => Effect.succeed(App.AUDIENCES[userId] ?? []) }),
+  server: SimulationServer.driver(
+    options.privateData === true ? { audiences: (userId) => Effect.succeed(App.AUDIENCES[userId] ?? []) } : {}
+  ),
   ...overrides
 })
 

@@ -25,12 +25,13 @@ export const simulate = (
   name: string,
   server: () => Layer.Layer<SqlClient.SqlClient, unknown>,
   seeds: () => ReadonlyArray<number>,
-  timeoutMs: number
+  timeoutMs: number,
+  options: { readonly privateData?: boolean } = {}
 ) =>
   it.live(name, () =>
     Effect.gen(function*() {
       const started = Date.now()
-      const simulator = yield* Simulation.make(config(server()))
+      const simulator = yield* Simulation.make(config(server(), {}, options))
       const list = seeds()
       const totals = yield* runSeeds(simulator, list, console.log)
       console.log(`[${name}] ${summary(totals)} (${((Date.now() - started) / 1000).toFixed(0)} s)`)
