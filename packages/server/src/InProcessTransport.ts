@@ -20,18 +20,9 @@ const toWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
 const fromWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
   Effect.flatMap(toWire(schema, value), Schema.decodeUnknown(schema))
 
-// A fetch page is encoded field by field (`SyncProtocol.encodeRemoteAction`, equal to the
-// Schema's encoding) rather than by `Schema.encode`, which costs more than the rest of the trip;
-// the receiving side still decodes it with the Schema, so a malformed page still fails there.
-const fetchResponseToWire = (response: SyncProtocol.FetchResponse): unknown =>
-  JSON.parse(JSON.stringify({
-    actions: response.actions.map(SyncProtocol.encodeRemoteAction),
-    next: response.next,
-    head: response.head,
-    hasMore: response.hasMore,
-    audiences: response.audiences
-  }))
-
+// A fetch page travels as the JSON text the service builds from the stored actions (never
+// decoded and encoded again on the server); the receiving side decodes it with the Schema, so
+// a malformed page still fails there.
 const decodeFetchResponse = Schema.decodeUnknown(SyncProtocol.FetchResponse)
 
 const transportError = (error: { readonly message: string }) =>
@@ -48,8 +39,8 @@ export const make = (userId: string) =>
       ),
     fetch: (request) =>
       toWire(SyncProtocol.FetchRequest, request).pipe(
-        Effect.flatMap((body) => service.fetch(userId, body)),
-        Effect.flatMap((response) => decodeFetchResponse(fetchResponseToWire(response))),
+        Effect.flatMap((body) => service.fetchEncoded(userId, body)),
+        Effect.flatMap((text) => decodeFetchResponse(JSON.parse(text))),
         Effect.catchTags({ ParseError: transportError, SqlError: transportError, FetchRejected: transportError })
       )
   }))

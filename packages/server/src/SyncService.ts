@@ -93,6 +93,15 @@ export interface SyncServiceShape {
     callerUserId: string,
     request: unknown
   ) => Effect.Effect<SyncProtocol.FetchResponse, FetchRejected | SqlError>
+  /**
+   * `fetch`, answered as the JSON text of the encoded `SyncProtocol.FetchResponse`, built from
+   * the stored JSON without decoding it: what a transport sends. The receiver decodes it with
+   * the Schema, as it would any message.
+   */
+  readonly fetchEncoded: (
+    callerUserId: string,
+    request: unknown
+  ) => Effect.Effect<string, FetchRejected | SqlError>
   /** The highest server sequence assigned. */
   readonly head: (callerUserId: string) => Effect.Effect<number, SqlError>
 }
@@ -114,6 +123,8 @@ const decodeUntracked = Schema.decodeUnknown(Schema.Array(Schema.Struct({ schema
 const decodePage = Schema.decodeUnknown(
   Schema.Array(Schema.Struct({ action: Schema.parseJson(SyncProtocol.RemoteAction) }))
 )
+const PageRows = Schema.Array(Schema.Struct({ action: Schema.String }))
+const LastSeq = Schema.Struct({ serverSeq: Schema.Int })
 
 /**
  * Builds the service: installs the server schema if needed (`ServerSchema.install`).
@@ -220,36 +231,54 @@ export const make = (
         })
       })
 
+    /** One page as the stored JSON text of each action (encoded `RemoteAction`s). */
+    const fetchPage = (callerUserId: string, input: unknown) =>
+      Effect.gen(function*() {
+        const request = yield* Effect.mapError(decodeFetch(input), (error) => new FetchRejected({ detail: error.message }))
+        const audiences = yield* audiencesOf(callerUserId)
+        return yield* sql.withTransaction(Effect.gen(function*() {
+          yield* Log.setUser(sql, callerUserId)
+          // The head first, then the page up to it: every sequence up to the head is committed
+          // (R-SYNC-7), so when the page is the last one the cursor may move to the head, past
+          // actions the caller may not see.
+          const head = yield* readHead
+          const rows = yield* Effect.orDie(Schema.decodeUnknown(PageRows)(
+            yield* Log.fetchPage(sql, {
+              since: request.since,
+              head,
+              limit: request.limit + 1,
+              userId: callerUserId,
+              audiences: arrayLiteral(audiences)
+            })
+          ))
+          const page = rows.slice(0, request.limit)
+          const hasMore = rows.length > request.limit
+          return { page, hasMore, head, since: request.since, audiences }
+        }))
+      })
+
     const fetch = Effect.fn("SyncService.fetch")(function*(callerUserId: string, input: unknown) {
-      const request = yield* Effect.mapError(decodeFetch(input), (error) => new FetchRejected({ detail: error.message }))
-      const audiences = yield* audiencesOf(callerUserId)
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        yield* Log.setUser(sql, callerUserId)
-        // The head first, then the page up to it: every sequence up to the head is committed
-        // (R-SYNC-7), so when the page is the last one the cursor may move to the head, past
-        // actions the caller may not see.
-        const head = yield* readHead
-        const rows = yield* Effect.orDie(decodePage(
-          yield* Log.fetchPage(sql, {
-            since: request.since,
-            head,
-            limit: request.limit + 1,
-            userId: callerUserId,
-            audiences: arrayLiteral(audiences)
-          })
-        ))
-        const actions = rows.slice(0, request.limit).map((row) => row.action)
-        const hasMore = rows.length > request.limit
-        const next = hasMore ? actions[actions.length - 1]!.serverSeq : Math.max(head, request.since)
-        return { actions, next, head: Math.max(head, next), hasMore, audiences }
-      }))
+      const { audiences, hasMore, head, page, since } = yield* fetchPage(callerUserId, input)
+      const actions = (yield* Effect.orDie(decodePage(page))).map((row) => row.action)
+      const next = hasMore ? actions[actions.length - 1]!.serverSeq : Math.max(head, since)
+      return { actions, next, head: Math.max(head, next), hasMore, audiences }
+    })
+
+    const fetchEncoded = Effect.fn("SyncService.fetchEncoded")(function*(callerUserId: string, input: unknown) {
+      const { audiences, hasMore, head, page, since } = yield* fetchPage(callerUserId, input)
+      // The cursor of a page with more after it: the last action's sequence, read from its JSON.
+      const next = hasMore
+        ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(page[page.length - 1]!.action))).serverSeq
+        : Math.max(head, since)
+      return `{"actions":[${page.map((row) => row.action).join(",")}],"next":${next},"head":${Math.max(head, next)},` +
+        `"hasMore":${hasMore},"audiences":${JSON.stringify(audiences)}}`
     })
 
     const head = Effect.fn("SyncService.head")(function*(_callerUserId: string) {
       return yield* readHead
     })
 
-    return { upload, fetch, head }
+    return { upload, fetch, fetchEncoded, head }
   })
 
 /**

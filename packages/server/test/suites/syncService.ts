@@ -143,6 +143,8 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
             client.actions.map((a, i) => ({ ...a, serverSeq: basis + i + 1, fullView: true }))
           )
           assert.strictEqual(page.audiences, null)
+          const text = yield* sync.fetchEncoded("u2", { since: basis, limit: 100 })
+          assert.deepStrictEqual(JSON.parse(text), Schema.encodeSync(SyncProtocol.FetchResponse)(page))
           // The bigint extremes travel as exact JSON text, never through a JavaScript number.
           const forward = encoded[0]?.patches[0]?.forward
           assert.include(forward, "\"n\": 9223372036854775807")
@@ -207,6 +209,9 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           const pages: Array<[number, boolean]> = []
           for (;;) {
             const page = yield* sync.fetch("u1", { since: cursor, limit: 2 })
+            // The encoded answer (what transports send) is the same page, built without decoding.
+            const encoded = yield* sync.fetchEncoded("u1", { since: cursor, limit: 2 })
+            assert.deepStrictEqual(JSON.parse(encoded), Schema.encodeSync(SyncProtocol.FetchResponse)(page))
             seen.push(...page.actions.map((a) => a.serverSeq))
             pages.push([page.actions.length, page.hasMore])
             assert.strictEqual(page.next, page.actions.at(-1)?.serverSeq ?? cursor)
