@@ -80,7 +80,8 @@ const openReplica = async (pglite: PGlite, server: ServerDb, userId: string): Pr
   const service: SyncService.SyncServiceShape = {
     ...inner,
     upload: (userId, request) => timedInto(inServer, inner.upload(userId, request)),
-    fetch: (userId, request) => timedInto(inServer, inner.fetch(userId, request))
+    fetch: (userId, request) => timedInto(inServer, inner.fetch(userId, request)),
+    fetchEncoded: (userId, request) => timedInto(inServer, inner.fetchEncoded(userId, request))
   }
   const base = Layer.merge(PgliteClient.layerFromPglite(pglite), ActionRegistry.layer([createNote]))
   const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
