@@ -89,6 +89,8 @@ export interface Options {
 export interface ActionExecutorShape {
   /** This replica's client id (also its HLC node id). */
   readonly clientId: string
+  /** The user this replica's actions are recorded for (null when none was given). */
+  readonly userId: string | null
   /** Runs a defined action with typed args and returns its result. */
   readonly execute: <A, I, Out, E, R>(
     action: Action.Action<string, A, I, Out, E, R>,
@@ -211,7 +213,7 @@ export const make = (
           return merged._tag === "Right" ? [Effect.void, merged.right] : [Effect.fail(merged.left), last]
         })))
 
-    return { clientId: state.client_id, execute, executeTag, clock: Ref.get(clock), observe }
+    return { clientId: state.client_id, userId, execute, executeTag, clock: Ref.get(clock), observe }
   })
 
 /** The executor as a layer (needs `SqlClient` and `ActionRegistry`). */

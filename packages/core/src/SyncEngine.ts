@@ -140,7 +140,9 @@ const DivergentRows = Schema.Array(Schema.Struct({
   forward: Schema.NullOr(Schema.String),
   reverse: Schema.NullOr(Schema.String),
   adoptOp: PatchOp,
-  adoptForward: Schema.NullOr(Schema.String)
+  adoptForward: Schema.NullOr(Schema.String),
+  /** The replayed actions whose replay wrote the row otherwise than their known patches. */
+  actions: Schema.parseJson(Schema.Array(Schema.String))
 }))
 const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
 
@@ -299,7 +301,8 @@ export const make = (
           // here. Its patches for the server, from the server's images to these, are recorded
           // as its known patches and uploaded from there.
           const id = yield* executor.execute(correction, {
-            rows: corrected.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table }))
+            rows: corrected.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table })),
+            restates: [...new Set(corrected.flatMap((row) => row.actions))].sort()
           })
           yield* sql.unsafe(storeCorrectionPatches, [
             id,
@@ -321,12 +324,14 @@ export const make = (
       })
 
     /**
-     * Whether this replica's replay of a fetched record stands: it sees everything the author
-     * sees, or the record is an action of "replica" authority (an unknown tag fails at replay).
+     * Whether this replica's replay of a fetched record stands: the record is this user's (from
+     * any of its devices), a correction (it only restates rows: replicas receive the actions it
+     * restates and compute them), or an action of "replica" authority (an unknown tag fails at
+     * replay). An action of "author" authority stands on its author's devices only.
      */
     const authoritative = (action: SyncProtocol.RemoteAction) =>
-      action.fullView || action.kind !== "action"
-        ? Effect.succeed(action.fullView)
+      (action.userId !== null && action.userId === executor.userId) || action.kind !== "action"
+        ? Effect.succeed(true)
         : Effect.match(registry.get(action.tag), {
           onFailure: () => true,
           onSuccess: (definition) => definition.authority === "replica"

@@ -123,7 +123,7 @@ const decodeUntracked = Schema.decodeUnknown(Schema.Array(Schema.Struct({ schema
 const decodePage = Schema.decodeUnknown(
   Schema.Array(Schema.Struct({ action: Schema.parseJson(SyncProtocol.RemoteAction) }))
 )
-const PageRows = Schema.Array(Schema.Struct({ action: Schema.String }))
+const PageRows = Schema.Array(Schema.Struct({ action: Schema.String, extra: Schema.Boolean }))
 const LastSeq = Schema.Struct({ serverSeq: Schema.Int })
 
 /**
@@ -251,24 +251,30 @@ export const make = (
               audiences: arrayLiteral(audiences)
             })
           ))
-          const page = rows.slice(0, request.limit)
-          const hasMore = rows.length > request.limit
-          return { page, hasMore, head, since: request.since, audiences }
+          // The page proper (limit + 1 read, to know whether there is more), then the actions
+          // its corrections restate.
+          const main = rows.filter((row) => !row.extra)
+          const hasMore = main.length > request.limit
+          const page = main.slice(0, request.limit)
+          const last = page[page.length - 1]
+          return { page: [...page, ...rows.filter((row) => row.extra)], last, hasMore, head, since: request.since, audiences }
         }))
       })
 
     const fetch = Effect.fn("SyncService.fetch")(function*(callerUserId: string, input: unknown) {
-      const { audiences, hasMore, head, page, since } = yield* fetchPage(callerUserId, input)
+      const { audiences, hasMore, head, last, page, since } = yield* fetchPage(callerUserId, input)
       const actions = (yield* Effect.orDie(decodePage(page))).map((row) => row.action)
-      const next = hasMore ? actions[actions.length - 1]!.serverSeq : Math.max(head, since)
+      const next = hasMore && last !== undefined
+        ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(last.action))).serverSeq
+        : Math.max(head, since)
       return { actions, next, head: Math.max(head, next), hasMore, audiences }
     })
 
     const fetchEncoded = Effect.fn("SyncService.fetchEncoded")(function*(callerUserId: string, input: unknown) {
-      const { audiences, hasMore, head, page, since } = yield* fetchPage(callerUserId, input)
+      const { audiences, hasMore, head, last, page, since } = yield* fetchPage(callerUserId, input)
       // The cursor of a page with more after it: the last action's sequence, read from its JSON.
-      const next = hasMore
-        ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(page[page.length - 1]!.action))).serverSeq
+      const next = hasMore && last !== undefined
+        ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(last.action))).serverSeq
         : Math.max(head, since)
       return `{"actions":[${page.map((row) => row.action).join(",")}],"next":${next},"head":${Math.max(head, next)},` +
         `"hasMore":${hasMore},"audiences":${JSON.stringify(audiences)}}`

@@ -22,9 +22,6 @@ export const CORRECTION_TAG = "reprise.correction.v1"
  */
 export const correction = Action.make({
   tag: CORRECTION_TAG,
-  // On a replica that sees less than the correction's author, its patches are imposed (it is a
-  // result the author computed from rows that replica cannot see).
-  authority: "author",
   args: Schema.Struct({
     rows: Schema.Array(Schema.Struct({
       schema: Schema.String,
@@ -32,7 +29,13 @@ export const correction = Action.make({
       rowId: Schema.String,
       /** The row's JSON text as to_jsonb rendered it, or null when the row must not exist. */
       image: Schema.NullOr(Schema.String)
-    }))
+    })),
+    /**
+     * The actions whose replay wrote these rows otherwise than their authors: the server hands
+     * them out with the correction to every user who receives it, so a replica that sees a
+     * corrected row also replays what changed it.
+     */
+    restates: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
   }),
   run: () =>
     Effect.gen(function*() {

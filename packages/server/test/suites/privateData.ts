@@ -177,10 +177,10 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
       // since, so Bob corrects the server (the additive case of R-SYNC-3).
       const bob = await sync(replica("bob"))
       assert.deepStrictEqual([bob.corrections, bob.adopted, bob.uploaded], [1, 0, 1])
-      // Eve never receives Alice's rename (no patch in ops) but receives Bob's correction of o1:
-      // she sees less than Bob, so his correction's rows are imposed on hers as patches.
+      // None of Alice's rename's patches is in ops, but Eve receives Bob's correction of o1 and,
+      // with it, the rename it restates (without its patches): she replays the rename herself.
       const eve = await sync(replica("eve"))
-      assert.deepStrictEqual([eve.fetched, eve.corrections], [1, 0])
+      assert.deepStrictEqual([eve.fetched, eve.corrections], [2, 0])
       assert.include((await allRows(replica("eve")))[0]!.row, ",now,")
       // Carol receives the rename with t1's patch only, and nothing of Bob's correction.
       const carol = await sync(replica("carol"))

@@ -14,8 +14,8 @@ export const createCorrectionFunctions = `
 -- The server's image of a row: the fold, in canonical order, of the patches the server has
 -- (known_patches for synced records) and will have (this replica's pending actions' patches),
 -- up to and including record (p_hlc, p_id) when given; and whether this replica may correct it:
--- the last record of the fold is one whose replay is authoritative on this replica
--- (action_records.authoritative), or there is none.
+-- the last ACTION of the fold (corrections restate rows, they are transparent here) is one whose
+-- replay is authoritative on this replica (action_records.authoritative), or there is none.
 CREATE OR REPLACE FUNCTION reprise.server_image(p_schema text, p_table text, p_row_id text,
   p_hlc text, p_id uuid, OUT image jsonb, OUT authoritative boolean)
 LANGUAGE plpgsql STABLE AS $fn$
@@ -25,13 +25,13 @@ BEGIN
   image := NULL;
   authoritative := true;
   FOR v_patch IN
-    SELECT x.op, x.forward, x.authoritative FROM (
-      SELECT r.hlc, r.id, k.seq, k.op, k.forward, r.authoritative FROM reprise.known_patches k
+    SELECT x.op, x.forward, x.authoritative, x.kind FROM (
+      SELECT r.hlc, r.id, k.seq, k.op, k.forward, r.authoritative, r.kind FROM reprise.known_patches k
       JOIN reprise.action_records r ON r.id = k.action_id
       WHERE (r.synced OR r.kind = 'correction')
         AND k.table_schema = p_schema AND k.table_name = p_table AND k.row_id = p_row_id
       UNION ALL
-      SELECT r.hlc, r.id, a.seq, a.op, a.forward, true FROM reprise.action_patches a
+      SELECT r.hlc, r.id, a.seq, a.op, a.forward, true, r.kind FROM reprise.action_patches a
       JOIN reprise.action_records r ON r.id = a.action_id
       WHERE NOT r.synced AND r.kind = 'action' AND r.applied
         AND a.table_schema = p_schema AND a.table_name = p_table AND a.row_id = p_row_id
@@ -48,7 +48,10 @@ BEGIN
     ELSE
       image := NULL;
     END IF;
-    authoritative := v_patch.authoritative;
+    -- Corrections restate rows; whether this replica computes a row depends on its actions.
+    IF v_patch.kind = 'action' THEN
+      authoritative := v_patch.authoritative;
+    END IF;
   END LOOP;
 END
 $fn$;
@@ -197,31 +200,35 @@ $fn$;
 export const divergentRows = `
 WITH replayed AS (
   SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced
-), differing AS MATERIALIZED (
-  SELECT x.schema AS table_schema, x."table" AS table_name, x."rowId" AS row_id
+), differing_patches AS (
+  SELECT x.schema AS table_schema, x."table" AS table_name, x."rowId" AS row_id, NULL::uuid AS action_id
   FROM jsonb_to_recordset($2::jsonb) AS x(schema text, "table" text, "rowId" text)
   UNION
-  -- Materialized so the image comparison below runs on the few differing rows only: inlined,
-  -- the planner pushes it down into the patch scans and runs both image functions per patch.
-  SELECT a.table_schema, a.table_name, a.row_id FROM reprise.action_patches a
+  SELECT a.table_schema, a.table_name, a.row_id, a.action_id FROM reprise.action_patches a
   WHERE a.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
     SELECT 1 FROM reprise.known_patches k
     WHERE k.action_id = a.action_id AND k.seq = a.seq AND k.table_schema = a.table_schema
       AND k.table_name = a.table_name AND k.row_id = a.row_id AND k.op = a.op
       AND k.forward IS NOT DISTINCT FROM a.forward AND k.reverse IS NOT DISTINCT FROM a.reverse)
   UNION
-  SELECT k.table_schema, k.table_name, k.row_id FROM reprise.known_patches k
+  SELECT k.table_schema, k.table_name, k.row_id, k.action_id FROM reprise.known_patches k
   WHERE k.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
     SELECT 1 FROM reprise.action_patches a
     WHERE a.action_id = k.action_id AND a.seq = k.seq AND a.table_schema = k.table_schema
       AND a.table_name = k.table_name AND a.row_id = k.row_id AND a.op = k.op
       AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse)
+), differing AS MATERIALIZED (
+  -- Materialized so the image comparison below runs on the few differing rows only: inlined,
+  -- the planner pushes it down into the patch scans and runs both image functions per patch.
+  SELECT table_schema, table_name, row_id,
+    coalesce(array_to_json(array_agg(DISTINCT action_id) FILTER (WHERE action_id IS NOT NULL)), '[]')::text AS actions
+  FROM differing_patches GROUP BY 1, 2, 3
 )
 SELECT d.table_schema AS schema, d.table_name AS "table", d.row_id AS "rowId", l.image::text AS image,
        e.authoritative AND (cs.audiences IS NULL OR v.audience IS NULL OR v.audience = ANY (cs.audiences))
          AND NOT reprise.adopted_locally(d.table_schema, d.table_name, d.row_id) AS correct,
        c.op, c.forward::text AS forward, c.reverse::text AS reverse,
-       b.op AS "adoptOp", b.forward::text AS "adoptForward"
+       b.op AS "adoptOp", b.forward::text AS "adoptForward", d.actions
 FROM differing d
 CROSS JOIN reprise.client_state cs
 CROSS JOIN LATERAL (SELECT reprise.local_image(d.table_schema, d.table_name, d.row_id) AS image) AS l

@@ -16,7 +16,8 @@
  */
 export const ingestPage = `
 WITH page AS MATERIALIZED (
-  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
+  -- An action twice in one page (a correction's restated action, say) is ingested once.
+  SELECT DISTINCT ON (x.id) * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
     hlc text, kind text, "serverSeq" bigint, authoritative boolean, patches json)
 ), records AS (
   INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied, authoritative)

@@ -138,8 +138,11 @@ export const setUser = (sql: SqlClient.SqlClient, userId: string) =>
  * Up to `limit` actions the caller may see after `since` and up to `head`, in server order,
  * each as the JSON text of a `RemoteAction` carrying only the patches in the caller's
  * audiences (patch row images as JSON strings, exactly as stored) and whether the caller sees
- * everything its author saw (`fullView`). `audiences` is a text[] literal, or null for no
- * filtering. @internal
+ * everything its author saw (`fullView`); `extra` false. Then, `extra` true, the actions the
+ * corrections among them restate (`args.input.restates`), whatever their sequence: a replica
+ * that receives a correction of a row it sees also receives what changed the row, even when
+ * none of that action's own patches is visible to it (R-SYNC-3). `audiences` is a text[]
+ * literal, or null for no filtering. @internal
  */
 export const fetchPage = (
   sql: SqlClient.SqlClient,
@@ -150,26 +153,45 @@ export const fetchPage = (
     readonly userId: string
     readonly audiences: string | null
   }
-) =>
-  sql`
-    SELECT jsonb_build_object(
-      'id', a.id, 'tag', a.tag, 'args', a.args, 'clientId', a.client_id, 'userId', a.user_id,
-      'hlc', a.hlc, 'kind', a.kind, 'serverSeq', a.server_seq,
-      'fullView', (${options.audiences}::text[] IS NULL OR a.user_id = ${options.userId}
-        OR coalesce(a.author_audiences <@ ${options.audiences}::text[], false)),
+) => {
+  const encoded = (alias: string) =>
+    sql`jsonb_build_object(
+      'id', ${sql.literal(alias)}.id, 'tag', ${sql.literal(alias)}.tag, 'args', ${sql.literal(alias)}.args,
+      'clientId', ${sql.literal(alias)}.client_id, 'userId', ${sql.literal(alias)}.user_id,
+      'hlc', ${sql.literal(alias)}.hlc, 'kind', ${sql.literal(alias)}.kind, 'serverSeq', ${sql.literal(alias)}.server_seq,
+      'fullView', (${options.audiences}::text[] IS NULL OR ${sql.literal(alias)}.user_id = ${options.userId}
+        OR coalesce(${sql.literal(alias)}.author_audiences <@ ${options.audiences}::text[], false)),
       'patches', coalesce((
         SELECT jsonb_agg(jsonb_build_object('seq', p.seq, 'schema', p.table_schema, 'table', p.table_name,
           'rowId', p.row_id, 'op', p.op, 'forward', p.forward::text, 'reverse', p.reverse::text,
           'audienceKey', p.audience_key) ORDER BY p.seq)
-        FROM reprise_server.patches p WHERE p.action_id = a.id
+        FROM reprise_server.patches p WHERE p.action_id = ${sql.literal(alias)}.id
           AND (${options.audiences}::text[] IS NULL OR p.audience_key IS NULL
             OR p.audience_key = ANY (${options.audiences}::text[]))), '[]'::jsonb)
-    )::text AS action
-    FROM reprise_server.actions a
-    WHERE a.server_seq > ${options.since} AND a.server_seq <= ${options.head}
-      AND ${visibleTo(sql, options.userId, options.audiences)}
-    ORDER BY a.server_seq
-    LIMIT ${options.limit}`
+    )::text`
+  return sql`
+    WITH page AS MATERIALIZED (
+      SELECT a.* FROM reprise_server.actions a
+      WHERE a.server_seq > ${options.since} AND a.server_seq <= ${options.head}
+        AND ${visibleTo(sql, options.userId, options.audiences)}
+      ORDER BY a.server_seq
+      LIMIT ${options.limit}
+    ), restated AS (
+      SELECT DISTINCT r.* FROM page c
+      CROSS JOIN LATERAL jsonb_array_elements_text(
+        CASE WHEN jsonb_typeof(c.args -> 'input' -> 'restates') = 'array' THEN c.args -> 'input' -> 'restates'
+             ELSE '[]'::jsonb END) AS x(id)
+      JOIN reprise_server.actions r
+        ON r.id = CASE WHEN x.id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN x.id::uuid END
+      WHERE c.kind = 'correction' AND NOT EXISTS (SELECT 1 FROM page p WHERE p.id = r.id)
+    )
+    SELECT action, extra FROM (
+      SELECT ${encoded("a")} AS action, false AS extra, a.server_seq AS seq FROM page a
+      UNION ALL
+      SELECT ${encoded("a")}, true, a.server_seq FROM restated a
+    ) AS x
+    ORDER BY extra, seq`
+}
 
 /** A Postgres array literal of texts, for `::uuid[]` casts identical on both drivers. @internal */
 export const textArray = (values: ReadonlyArray<string>): string =>
