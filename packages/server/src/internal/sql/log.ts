@@ -183,7 +183,9 @@ export const fetchPage = (
              ELSE '[]'::jsonb END) AS x(id)
       JOIN reprise_server.actions r
         ON r.id = CASE WHEN x.id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN x.id::uuid END
-      WHERE c.kind = 'correction' AND NOT EXISTS (SELECT 1 FROM page p WHERE p.id = r.id)
+      -- Unfiltered, every action is visible anyway.
+      WHERE ${options.audiences}::text[] IS NOT NULL
+        AND c.kind = 'correction' AND NOT EXISTS (SELECT 1 FROM page p WHERE p.id = r.id)
     )
     SELECT action, extra FROM (
       SELECT ${encoded("a")} AS action, false AS extra, a.server_seq AS seq FROM page a
