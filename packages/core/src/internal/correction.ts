@@ -15,8 +15,9 @@ export const CORRECTION_TAG = "reprise.correction.v1"
  * computed. On replicas that see everything its author sees, its replay changes nothing either,
  * so one made stale by a later-arriving earlier action cannot undo that action's effect: the
  * replicas' replay includes it, the server's fold no longer matches, and a new correction
- * follows (the last one wins). Replicas that see less than its author cannot compute the rows
- * it corrects: it has "author" authority, so the engine imposes its rows on theirs (DESIGN §11).
+ * follows (the last one wins). With private data, a correction names the actions it restates
+ * (`restates`): the server hands them out with it, so every replica that sees a corrected row
+ * replays what changed it and never needs the correction's rows imposed (DESIGN §11).
  *
  * @internal
  */

@@ -111,8 +111,8 @@ END
 $fn$;
 
 -- After replaying record p_action (inside its savepoint, capture pointed at it):
--- * when p_impose (its replay is not authoritative here: a correction, or an action of
---   "author" authority, whose author sees rows this replica cannot), each row its author wrote
+-- * when p_impose (its replay is not authoritative here: another user's action of "author"
+--   authority), each row its author wrote
 --   is set to the server's image of it as of this record (the fold of the known patches up to
 --   it): the author's result stands, and the row equals what the server holds at that point;
 -- * when this replica's audiences are known, rows the replay wrote outside them are removed.
