@@ -12,7 +12,7 @@ export const CORRECTION_TAG = "reprise.correction.v1"
  * is already what the correction describes: running a correction changes nothing locally (it
  * only marks its record). Its effect is on the server, which applies its patches (recorded
  * separately as its known patches): they take the server's rows to the images the replicas
- * computed. On replicas that see everything its author sees, its replay changes nothing either,
+ * computed. Its replay on replicas changes nothing either,
  * so one made stale by a later-arriving earlier action cannot undo that action's effect: the
  * replicas' replay includes it, the server's fold no longer matches, and a new correction
  * follows (the last one wins). With private data, a correction names the actions it restates
