@@ -69,8 +69,9 @@ export interface SyncReport {
   /** Correction records this sync created (R-SYNC-3). */
   readonly corrections: number
   /**
-   * Rows this sync set to the server's images because this replica may not correct them (it
-   * sees less than their last writer did, or they are outside its audiences; R-SYNC-3, R-SRV-3).
+   * Rows this sync set to the server's images because this replica may not correct them (they
+   * are outside its audiences, their last action is another user's of "author" authority, or
+   * this replica adopted them before; R-SYNC-3, R-SRV-3).
    */
   readonly adopted: number
 }
@@ -327,10 +328,11 @@ export const make = (
      * Whether this replica's replay of a fetched record stands: the record is this user's (from
      * any of its devices), a correction (it only restates rows: replicas receive the actions it
      * restates and compute them), or an action of "replica" authority (an unknown tag fails at
-     * replay). An action of "author" authority stands on its author's devices only.
+     * replay). An action of "author" authority stands on its author's devices only, unless the
+     * server filters nothing: then every replica sees what the author saw (§7 of DESIGN.md).
      */
     const authoritative = (action: SyncProtocol.RemoteAction) =>
-      (action.userId !== null && action.userId === executor.userId) || action.kind !== "action"
+      !filtered || (action.userId !== null && action.userId === executor.userId) || action.kind !== "action"
         ? Effect.succeed(true)
         : Effect.match(registry.get(action.tag), {
           onFailure: () => true,

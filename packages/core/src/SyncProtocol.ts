@@ -63,9 +63,9 @@ export const RemoteAction = Schema.Struct({
   serverSeq: Schema.Int.pipe(Schema.positive()),
   /**
    * Whether the caller sees everything the action's author could see (every audience of the
-   * author is one of the caller's, or the caller is the author, or nothing is filtered). A
-   * replica may correct the server's rows only after actions it has the full view of; after
-   * the others it adopts the server's rows instead (R-SYNC-3).
+   * author is one of the caller's, or the caller is the author, or nothing is filtered), for
+   * transports and apps that want to show it; the engine decides whose result stands from the
+   * action's declared authority (DESIGN.md §11).
    */
   fullView: Schema.Boolean
 })

@@ -256,26 +256,23 @@ export const make = (
           const main = rows.filter((row) => !row.extra)
           const hasMore = main.length > request.limit
           const page = main.slice(0, request.limit)
+          // The cursor: the page's last sequence when there is more, else the head.
           const last = page[page.length - 1]
-          return { page: [...page, ...rows.filter((row) => row.extra)], last, hasMore, head, since: request.since, audiences }
+          const next = hasMore && last !== undefined
+            ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(last.action))).serverSeq
+            : Math.max(head, request.since)
+          return { page: [...page, ...rows.filter((row) => row.extra)], next, hasMore, head, audiences }
         }))
       })
 
     const fetch = Effect.fn("SyncService.fetch")(function*(callerUserId: string, input: unknown) {
-      const { audiences, hasMore, head, last, page, since } = yield* fetchPage(callerUserId, input)
+      const { audiences, hasMore, head, next, page } = yield* fetchPage(callerUserId, input)
       const actions = (yield* Effect.orDie(decodePage(page))).map((row) => row.action)
-      const next = hasMore && last !== undefined
-        ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(last.action))).serverSeq
-        : Math.max(head, since)
       return { actions, next, head: Math.max(head, next), hasMore, audiences }
     })
 
     const fetchEncoded = Effect.fn("SyncService.fetchEncoded")(function*(callerUserId: string, input: unknown) {
-      const { audiences, hasMore, head, last, page, since } = yield* fetchPage(callerUserId, input)
-      // The cursor of a page with more after it: the last action's sequence, read from its JSON.
-      const next = hasMore && last !== undefined
-        ? (yield* Effect.orDie(Schema.decodeUnknown(Schema.parseJson(LastSeq))(last.action))).serverSeq
-        : Math.max(head, since)
+      const { audiences, hasMore, head, next, page } = yield* fetchPage(callerUserId, input)
       return `{"actions":[${page.map((row) => row.action).join(",")}],"next":${next},"head":${Math.max(head, next)},` +
         `"hasMore":${hasMore},"audiences":${JSON.stringify(audiences)}}`
     })

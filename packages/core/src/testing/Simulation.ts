@@ -1259,6 +1259,10 @@ const trackedTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     SELECT format('%I.%I', table_schema, table_name) AS q, table_schema AS schema, table_name AS name
     FROM reprise.tracked_tables ORDER BY 1`)
 
+/** Audience keys as a Postgres text[] literal (null: every row is in scope). */
+const scopeLiteral = (audiences: ReadonlyArray<string> | null): string | null =>
+  audiences === null ? null : `{${audiences.map((a) => `"${a.replace(/["\\]/g, "\\$&")}"`).join(",")}}`
+
 /**
  * Each tracked table's rows in the audiences given (all rows when null; rows with a null
  * audience key are public), hashed (to_jsonb text in id order), and how many rows lie outside
@@ -1270,7 +1274,7 @@ const scopedHashes = (audiences: ReadonlyArray<string> | null) =>
     const tables = yield* trackedTables
     const hashes = new Map<string, string>()
     let leaks = 0
-    const scope = audiences === null ? null : `{${audiences.map((a) => `"${a.replace(/["\\]/g, "\\$&")}"`).join(",")}}`
+    const scope = scopeLiteral(audiences)
     for (const { name, q, schema } of tables) {
       const rows = yield* Effect.flatMap(
         sql`
@@ -1301,7 +1305,7 @@ const scopedRows = (table: string, audiences: ReadonlyArray<string> | null) =>
     const sql = yield* SqlClient.SqlClient
     const [tracked] = (yield* trackedTables).filter((t) => t.q === table)
     if (tracked === undefined) return new Map<string, string>()
-    const scope = audiences === null ? null : `{${audiences.map((a) => `"${a.replace(/["\\]/g, "\\$&")}"`).join(",")}}`
+    const scope = scopeLiteral(audiences)
     const rows = yield* sql<{ id: string; j: string }>`
       SELECT t.id::text AS id, to_jsonb(t)::text AS j FROM ${sql.literal(table)} AS t
       WHERE ${scope}::text[] IS NULL OR reprise.audience_of(${tracked.schema}, ${tracked.name}, to_jsonb(t)) IS NULL

@@ -98,10 +98,9 @@ CREATE TABLE IF NOT EXISTS reprise.tracked_tables (
 
 /**
  * Version 2: private data (R-SRV-3 with R-SYNC-3). Each record remembers whether this replica's
- * replay of it stands (`authoritative`: own records, records whose author's audiences this
- * replica has in full, and actions of `"replica"` authority; otherwise the author's patches are
- * imposed over the replay), the
- * replica keeps the audiences the server says it may see (null: nothing is filtered), and a
+ * replay of it stands (`authoritative`: this user's records, corrections, and actions of
+ * `"replica"` authority; otherwise the server's rows are imposed over the replay), the replica
+ * keeps the audiences the server says it may see (null: nothing is filtered), and a
  * record may be an `adoption`: a local-only record that sets rows this replica may not correct
  * to the server's images.
  *
