@@ -106,11 +106,17 @@ export const createNote = Action.make({
 
 // Renames a tag on every note the running replica sees: a replica that sees notes the author
 // could not renames those too (its correction adds them).
+// One UPDATE per note, in id order: a multi-row UPDATE visits rows in storage order, which
+// differs between replays, and the captured patches would come out in another order.
 export const retag = Action.make({
   tag: "note.retag.v1",
   args: Schema.Struct({ from: Schema.String, to: Schema.String }),
   run: ({ from, to }) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE notes SET tag = ${to} WHERE tag = ${from}`)
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const notes = yield* sql<{ id: string }>`SELECT id FROM notes WHERE tag = ${from} ORDER BY id`
+      for (const { id } of notes) yield* sql`UPDATE notes SET tag = ${to} WHERE id = ${id}`
+    })
 })
 
 // A team row computed from rows only some users see: a replica that sees less than the author

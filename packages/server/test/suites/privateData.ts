@@ -41,7 +41,13 @@ const renameTag = Action.make({
   tag: "tag.rename.v1",
   args: Schema.Struct({ from: Schema.String, to: Schema.String }),
   run: ({ from, to }) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE tasks SET tag = ${to} WHERE tag = ${from}`)
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // One row at a time, in id order, so the captured patches come out in the same order on
+      // every replay (docs/actions.md).
+      const tasks = yield* sql<{ id: string }>`SELECT id FROM tasks WHERE tag = ${from} ORDER BY id`
+      for (const { id } of tasks) yield* sql`UPDATE tasks SET tag = ${to} WHERE id = ${id}`
+    })
 })
 // Writes a shared row from every task the replica can see: a replica that sees less than the
 // author computes less, so the author's result stands ("author" authority).
