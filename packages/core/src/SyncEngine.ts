@@ -31,7 +31,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { ADOPTION_TAG, adoption, correction, CORRECTION_TAG } from "./internal/correction.js"
-import { adoptedAfter, divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
+import { adoptedAfter, divergentRows, restatedActions, storeCorrectionPatches } from "./internal/sql/corrections.js"
 import {
   beginReplay,
   finishReplay,
@@ -40,6 +40,7 @@ import {
   loadForReplay,
   markUnappliedAfter,
   rollbackReplay,
+  undoFailedReplay,
   undoAfter
 } from "./internal/sql/engine.js"
 import { directExec, literal } from "./internal/sql/literal.js"
@@ -143,12 +144,17 @@ const DivergentRows = Schema.Array(Schema.Struct({
   adoptOp: PatchOp,
   adoptForward: Schema.NullOr(Schema.String),
   /** The replayed actions whose replay wrote the row otherwise than their known patches. */
-  actions: Schema.parseJson(Schema.Array(Schema.String))
+  actions: Schema.parseJson(Schema.Array(Schema.String)),
+  /** The row's audience key (null: public). */
+  audience: Schema.NullOr(Schema.String)
 }))
+const RestatedActions = Schema.Array(Schema.Struct({ id: Schema.String, audience: Schema.NullOr(Schema.String) }))
 const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
 
 /** Records loaded per statement while replaying. */
 const replayBatch = 1000
+/** Replayed actions between two savepoints at most (what an aborting failure re-runs). */
+const checkpointEvery = 200
 
 /** A Postgres uuid[] literal's text for the entries' ids. */
 const uuidArray = (entries: ReadonlyArray<SyncPlanner.Entry>): string => `{${entries.map((e) => e.id).join(",")}}`
@@ -192,15 +198,21 @@ export const make = (
 
     /**
      * Re-runs recorded actions, in order, on the current state, replacing their recorded
-     * patches (inside the caller's transaction). Each action runs in its own savepoint: its own
-     * failure is its outcome in this history (its rules said no), so the savepoint rolls back
-     * and it has no effect while the others go on. Defects (bugs) and interruption abort the
-     * whole sync, as do unknown tags and undecodable args.
+     * patches (inside the caller's transaction). An action's own failure is its outcome in this
+     * history (its rules said no): it has no effect while the others go on. Defects (bugs) and
+     * interruption abort the whole sync, as do unknown tags and undecodable args.
      *
-     * Per action, one parameterless statement (release the previous savepoint, open this one,
-     * point the capture triggers at the action) goes straight to the transaction's connection
-     * before the action's own statements; records are loaded, old patches deleted and the
-     * actions marked applied in a few statements per batch.
+     * Actions do not each get a savepoint (one costs about as much as a small action): the state
+     * is saved in one savepoint per `checkpointEvery` actions and per loaded batch. A failed
+     * action's writes are undone from the patches its run captured. Only when its failure left
+     * the transaction aborted (an SQL error) does the engine roll back to the savepoint, re-run
+     * the actions since it (deterministic: they do the same again), and run the failed one
+     * alone in a savepoint of its own, which then rolls back.
+     *
+     * Per action, one parameterless statement (point the capture triggers at the action, with a
+     * checkpoint when one is due) goes straight to the transaction's connection before the
+     * action's own statements; records are loaded, old patches deleted and the actions marked
+     * applied in a few statements per batch.
      */
     const replayAll = (entries: ReadonlyArray<SyncPlanner.Entry>) =>
       Effect.gen(function*() {
@@ -214,7 +226,14 @@ export const make = (
             sql.unsafe(loadForReplay, [uuidArray(batch)]),
             Schema.decodeUnknown(RecordRows)
           )).map((record) => [record.id, record]))
-          for (const { id } of batch) {
+          // The savepoint holds the state before batch[checkpoint] (taken after the load above,
+          // so rolling back to it keeps the old patches deleted). `due`: take one before the next.
+          let checkpoint = 0
+          let due = true
+          // Actions whose failure aborted the transaction: run alone in a savepoint of their own.
+          const isolated = new Set<number>()
+          for (let i = 0; i < batch.length; i++) {
+            const id = batch[i]!.id
             const record = records.get(id)
             if (record === undefined) return yield* Effect.dieMessage(`SyncEngine: no record for action ${id}`)
             // An adoption is not replayed: `finishReplay` drops it, and the check after this
@@ -225,16 +244,42 @@ export const make = (
               Schema.decodeUnknown(action.args)(record.args.input),
               (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
             )
-            yield* exec(beginReplay(literal(id), open))
-            open = true
+            const alone = isolated.has(i)
+            if (due || alone || i - checkpoint >= checkpointEvery) {
+              yield* exec(beginReplay(literal(id), open ? "renew" : "open"))
+              open = true
+              checkpoint = i
+              due = false
+            } else {
+              yield* exec(beginReplay(literal(id), "none"))
+            }
             const ran = yield* (runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>).pipe(
               Effect.as(true),
-              Effect.catchAll(() => Effect.as(exec(rollbackReplay), false))
+              Effect.catchAll(() => Effect.succeed(false))
             )
+            let resume = false
+            if (!ran && alone) {
+              // Everything it did, its capture settings included, goes.
+              yield* exec(rollbackReplay)
+              resume = true
+              due = true
+            } else if (!ran) {
+              const undone = yield* Effect.as(exec(undoFailedReplay(literal(id))), true).pipe(
+                Effect.catchAll(() => Effect.succeed(false))
+              )
+              if (!undone) {
+                // The transaction is aborted: back to the checkpoint; the actions since it run
+                // again, then this one alone.
+                yield* exec(rollbackReplay)
+                isolated.add(i)
+                i = checkpoint - 1
+                continue
+              }
+            }
             // Private data (R-SYNC-3 with R-SRV-3): where the author's result stands (it saw rows
             // this replica cannot), its rows are set to the server's; rows written outside this
             // replica's audiences are removed.
-            if (!record.authoritative || filtered) yield* exec(settleReplay(literal(id), !record.authoritative, !ran))
+            if (!record.authoritative || filtered) yield* exec(settleReplay(literal(id), !record.authoritative, resume))
           }
         }
         yield* exec(finishReplay(literal(uuidArray(entries)), open))
@@ -297,18 +342,28 @@ export const make = (
         if (rows.length === 0) return { corrections: 0, adopted: 0 }
         const corrected = rows.filter((row) => row.correct)
         const adopted = rows.filter((row) => !row.correct)
-        if (corrected.length > 0) {
+        // One correction per audience of the corrected rows: each restates the replayed actions
+        // that wrote its rows, and those whose replay wrote anything else in its audience than
+        // the server knows (see restatedActions). Whoever sees the correction receives and
+        // replays them; split by audience, no user receives an action for another audience's
+        // sake.
+        const audiences = [...new Set(corrected.map((row) => row.audience))].sort()
+        const influencing = audiences.length === 0 ? [] : yield* Effect.flatMap(
+          sql.unsafe(restatedActions, [uuidArray(replayed), JSON.stringify(audiences)]),
+          Schema.decodeUnknown(RestatedActions)
+        )
+        for (const audience of audiences) {
+          const rows = corrected.filter((row) => row.audience === audience)
+          const restates = new Set(rows.flatMap((row) => row.actions))
+          for (const action of influencing) if (action.audience === audience) restates.add(action.id)
           // On this replica the rows already hold these images: the correction changes nothing
           // here. Its patches for the server, from the server's images to these, are recorded
           // as its known patches and uploaded from there.
           const id = yield* executor.execute(correction, {
-            rows: corrected.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table })),
-            restates: [...new Set(corrected.flatMap((row) => row.actions))].sort()
+            rows: rows.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table })),
+            restates: [...restates].sort()
           })
-          yield* sql.unsafe(storeCorrectionPatches, [
-            id,
-            JSON.stringify(corrected.map((row, i) => ({ ...row, seq: i + 1 })))
-          ])
+          yield* sql.unsafe(storeCorrectionPatches, [id, JSON.stringify(rows.map((row, i) => ({ ...row, seq: i + 1 })))])
         }
         if (adopted.length > 0) {
           yield* executor.execute(adoption, {
@@ -321,7 +376,7 @@ export const make = (
             }))
           })
         }
-        return { corrections: corrected.length > 0 ? 1 : 0, adopted: adopted.length }
+        return { corrections: audiences.length, adopted: adopted.length }
       })
 
     /**

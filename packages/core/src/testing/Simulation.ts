@@ -175,6 +175,11 @@ export interface Config {
   readonly maxQuiescenceRounds?: number
   /** Scheduler steps allowed per schedule before it counts as a livelock; 20,000 by default. */
   readonly maxSteps?: number
+  /**
+   * Receives one line per replica and sync round after healing, with what the sync did (its
+   * `SyncReport`): where a livelock shows, which replicas keep correcting or adopting.
+   */
+  readonly trace?: (line: string) => void
 }
 
 /** What one schedule did and found. Every failure count is 0 in a passing schedule. */
@@ -608,6 +613,7 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
           Action.make({
             tag: action.tag,
             args: action.args,
+            authority: action.authority,
             run: (args) =>
               Effect.zipLeft(
                 action.run(args),
@@ -960,6 +966,9 @@ export const make = (config: Config): Effect.Effect<Simulator, unknown, Scope.Sc
             yield* sync(replica, undefined)
             yield* drain
             const report = lastReports.get(replica.index)
+            config.trace?.(
+              `round ${round} replica ${replica.index} (${replica.userId}): ${report === undefined ? "no report" : JSON.stringify(report)}`
+            )
             if (report === undefined) work = true
             else if (report.fetched + report.uploaded + report.corrections + report.adopted > 0) work = true
           }

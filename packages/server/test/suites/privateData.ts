@@ -180,11 +180,13 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
       await exec(replica("alice"), renameTag, { from: "urgent", to: "now" })
       assert.strictEqual((await sync(replica("alice"))).uploaded, 1)
       // Bob's replay also renames b1 and o1, which Alice could not see: rows nobody else wrote
-      // since, so Bob corrects the server (the additive case of R-SYNC-3).
+      // since, so Bob corrects the server (the additive case of R-SYNC-3): one correction per
+      // audience (private:bob for b1, ops for o1), so each restates the rename to its own users.
       const bob = await sync(replica("bob"))
-      assert.deepStrictEqual([bob.corrections, bob.adopted, bob.uploaded], [1, 0, 1])
+      assert.deepStrictEqual([bob.corrections, bob.adopted, bob.uploaded], [2, 0, 2])
       // None of Alice's rename's patches is in ops, but Eve receives Bob's correction of o1 and,
       // with it, the rename it restates (without its patches): she replays the rename herself.
+      // She does not receive the correction of Bob's private b1.
       const eve = await sync(replica("eve"))
       assert.deepStrictEqual([eve.fetched, eve.corrections], [2, 0])
       assert.include((await allRows(replica("eve")))[0]!.row, ",now,")

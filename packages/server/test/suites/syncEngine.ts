@@ -76,7 +76,27 @@ const createUnique = Action.make({
       yield* sql`INSERT INTO todos ${sql.insert({ id: (yield* ActionIds.ActionIds).id("todo"), title, audience_key: "team" })}`
     })
 })
-const actions = [createTodo, renameTodo, toggleTodo, createCounter, increment, createUnique]
+// Writes first, checks after: on replay behind an earlier claim it fails having written.
+const claimTitle = Action.make({
+  tag: "todo.claim.v1",
+  args: Schema.Struct({ title: Schema.String }),
+  run: ({ title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO todos ${sql.insert({ id: (yield* ActionIds.ActionIds).id("todo"), title, audience_key: "team" })}`
+      yield* sql`UPDATE counters SET n = n + 1 WHERE id = 'claims'`
+      const [taken] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM todos WHERE title = ${title}`
+      if ((taken?.n ?? 0) > 1) return yield* Effect.fail("title taken" as const)
+    })
+})
+// An id chosen by the caller: on replay behind an earlier insert of the same id it fails with
+// an SQL error (a duplicate key), which leaves the transaction aborted.
+const insertFixed = Action.make({
+  tag: "todo.insert-fixed.v1",
+  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
+  run: ({ id, title }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO todos ${sql.insert({ id, title, audience_key: "team" })}`)
+})
+const actions = [createTodo, renameTodo, toggleTodo, createCounter, increment, createUnique, claimTitle, insertFixed]
 
 const prepare = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -348,6 +368,45 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
     const [first] = await run(a, Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql<{ id: string }>`SELECT id::text AS id FROM reprise.action_records WHERE tag = 'todo.create-unique.v1' ORDER BY hlc, id LIMIT 1`))
     assert.isTrue(all.some((r) => r.startsWith(`(${ActionIds.make(first!.id).id("todo")},`)))
+  }, 60_000)
+
+  /** Verifies: R-SYNC-1, R-SYNC-2 */
+  it("undoes a replayed action that failed after writing, and one whose SQL error aborted the transaction, keeping the rest", async () => {
+    await exec(a, createCounter, { id: "claims" })
+    await sync(a)
+    await sync(b)
+    await exec(a, claimTitle, { title: "claimed" })
+    await exec(a, insertFixed, { id: "fixed-1", title: "a's" })
+    await tick()
+    // B, offline, later: both failing actions succeed locally, between actions that stay.
+    await exec(b, createTodo, { title: "b one" })
+    await exec(b, claimTitle, { title: "claimed" })
+    await exec(b, createTodo, { title: "b two" })
+    await exec(b, insertFixed, { id: "fixed-1", title: "b's" })
+    await exec(b, createTodo, { title: "b three" })
+    await sync(a)
+    // B rolls back its five and replays seven: its claim writes, then fails (undone from its
+    // patches); its fixed-id insert fails with a duplicate key (back to the savepoint, the
+    // actions since it again, then the insert alone).
+    const report = await sync(b)
+    assert.deepStrictEqual([report.reconciled, report.replayed, report.uploaded], [1, 7, 5])
+    // A fast-forwards over B's five, with the same two failures.
+    await sync(a)
+    await converged("todos")
+    const titles = await server.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ title: string }>`
+        SELECT title FROM todos WHERE title IN ('claimed', 'a''s', 'b''s', 'b one', 'b two', 'b three') ORDER BY title`))
+    assert.deepStrictEqual(titles.map((t) => t.title), ["a's", "b one", "b three", "b two", "claimed"])
+    assert.include(await converged("counters"), "(claims,1,team)")
+    // The failed actions keep no patches on either replica.
+    for (const replica of [a, b]) {
+      const [failed] = await run(replica, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM reprise.action_patches p JOIN reprise.action_records r ON r.id = p.action_id
+          WHERE r.client_id = (SELECT client_id FROM reprise.action_records WHERE args->'input'->>'title' = 'b''s')
+            AND r.tag IN ('todo.claim.v1', 'todo.insert-fixed.v1')`))
+      assert.strictEqual(failed?.n, 0)
+    }
   }, 60_000)
 
   /** Verifies: R-SYNC-6 */

@@ -184,16 +184,37 @@ $fn$;
 `
 
 /**
+ * The patches in which the replay of the actions in the CTE `replayed` differs from their known
+ * (server-side) patches, both ways: captured now but not known, or known but not captured now
+ * (`table_schema`, `table_name`, `row_id`, `action_id`, `audience_key`). A query fragment.
+ */
+const differingPatches = `
+  SELECT a.table_schema, a.table_name, a.row_id, a.action_id, a.audience_key FROM reprise.action_patches a
+  WHERE a.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
+    SELECT 1 FROM reprise.known_patches k
+    WHERE k.action_id = a.action_id AND k.seq = a.seq AND k.table_schema = a.table_schema
+      AND k.table_name = a.table_name AND k.row_id = a.row_id AND k.op = a.op
+      AND k.forward IS NOT DISTINCT FROM a.forward AND k.reverse IS NOT DISTINCT FROM a.reverse)
+  UNION ALL
+  SELECT k.table_schema, k.table_name, k.row_id, k.action_id, k.audience_key FROM reprise.known_patches k
+  WHERE k.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
+    SELECT 1 FROM reprise.action_patches a
+    WHERE a.action_id = k.action_id AND a.seq = k.seq AND a.table_schema = k.table_schema
+      AND a.table_name = k.table_name AND a.row_id = k.row_id AND a.op = k.op
+      AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse)`
+
+/**
  * Rows whose server image differs from this replica's, among the rows touched by the given
  * replayed, synced actions whose replay wrote something else than their known patches, and
  * the rows $2 (a JSON array of `{ schema, table, rowId }`: those of the adoptions this replay
  * undid). $1 is a uuid[] literal.
  *
  * For each: `correct` when this replica may correct the row (it is in the replica's audiences,
- * the last record writing it on the server is one whose author's view the replica has in full,
- * and the replica computed its image rather than adopted it), with the patch taking the server's image to the replica's (`op`, `forward`,
- * `reverse`); otherwise the replica adopts the server's image, with the patch taking its own
- * image there (`adoptOp`, `adoptForward`).
+ * the last action writing it on the server is one this replica is authoritative for, and the
+ * replica computed its image rather than adopted it), with the patch taking the server's image
+ * to the replica's (`op`, `forward`, `reverse`); otherwise the replica adopts the server's
+ * image, with the patch taking its own image there (`adoptOp`, `adoptForward`). Also the row's
+ * audience key (`audience`) and the replayed actions that wrote it otherwise (`actions`).
  *
  * @internal
  */
@@ -204,19 +225,7 @@ WITH replayed AS (
   SELECT x.schema AS table_schema, x."table" AS table_name, x."rowId" AS row_id, NULL::uuid AS action_id
   FROM jsonb_to_recordset($2::jsonb) AS x(schema text, "table" text, "rowId" text)
   UNION
-  SELECT a.table_schema, a.table_name, a.row_id, a.action_id FROM reprise.action_patches a
-  WHERE a.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
-    SELECT 1 FROM reprise.known_patches k
-    WHERE k.action_id = a.action_id AND k.seq = a.seq AND k.table_schema = a.table_schema
-      AND k.table_name = a.table_name AND k.row_id = a.row_id AND k.op = a.op
-      AND k.forward IS NOT DISTINCT FROM a.forward AND k.reverse IS NOT DISTINCT FROM a.reverse)
-  UNION
-  SELECT k.table_schema, k.table_name, k.row_id, k.action_id FROM reprise.known_patches k
-  WHERE k.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
-    SELECT 1 FROM reprise.action_patches a
-    WHERE a.action_id = k.action_id AND a.seq = k.seq AND a.table_schema = k.table_schema
-      AND a.table_name = k.table_name AND a.row_id = k.row_id AND a.op = k.op
-      AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse)
+  SELECT table_schema, table_name, row_id, action_id FROM (${differingPatches}) AS p
 ), differing AS MATERIALIZED (
   -- Materialized so the image comparison below runs on the few differing rows only: inlined,
   -- the planner pushes it down into the patch scans and runs both image functions per patch.
@@ -228,7 +237,7 @@ SELECT d.table_schema AS schema, d.table_name AS "table", d.row_id AS "rowId", l
        e.authoritative AND (cs.audiences IS NULL OR v.audience IS NULL OR v.audience = ANY (cs.audiences))
          AND NOT reprise.adopted_locally(d.table_schema, d.table_name, d.row_id) AS correct,
        c.op, c.forward::text AS forward, c.reverse::text AS reverse,
-       b.op AS "adoptOp", b.forward::text AS "adoptForward", d.actions
+       b.op AS "adoptOp", b.forward::text AS "adoptForward", d.actions, v.audience
 FROM differing d
 CROSS JOIN reprise.client_state cs
 CROSS JOIN LATERAL (SELECT reprise.local_image(d.table_schema, d.table_name, d.row_id) AS image) AS l
@@ -238,6 +247,29 @@ CROSS JOIN LATERAL reprise.correction_patch(e.image, l.image) AS c
 CROSS JOIN LATERAL reprise.correction_patch(l.image, e.image) AS b
 WHERE e.image IS DISTINCT FROM l.image
 ORDER BY 1, 2, 3`
+
+/**
+ * The replayed, synced actions ($1, a uuid[] literal) whose replay wrote something else than
+ * their known patches in one of the audiences $2 (a JSON array of audience keys, null for
+ * public rows), with the audience (`id`, `audience`; an action once per audience it differs
+ * in): those the corrections of rows in these audiences restate. Not only the actions writing
+ * the corrected rows: an action the server hid from a user (its author's patches were outside
+ * the user's audiences, or there were none) may, replayed, write a row the user sees and later
+ * undo it, and such a passing effect changes what later actions compute (a list is full while
+ * it lasts). Each user who sees the correction must replay those actions too, or compute
+ * another result and correct it back (a livelock; found by seed 123137).
+ *
+ * @internal
+ */
+export const restatedActions = `
+WITH replayed AS (
+  SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced AND r.kind = 'action'
+), keys AS (
+  SELECT k.value AS key FROM jsonb_array_elements_text($2::jsonb) AS k
+)
+SELECT DISTINCT p.action_id::text AS id, p.audience_key AS audience FROM (${differingPatches}) AS p
+WHERE EXISTS (SELECT 1 FROM keys WHERE keys.key IS NOT DISTINCT FROM p.audience_key)
+ORDER BY 1, 2`
 
 /**
  * Records, as the server-side patches of correction $1, the rows given as a JSON array

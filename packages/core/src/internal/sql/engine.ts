@@ -31,6 +31,11 @@ FROM page a CROSS JOIN LATERAL json_to_recordset(a.patches)
   AS p(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, "audienceKey" text)
 ON CONFLICT (action_id, seq) DO NOTHING`
 
+/** A patch row `p` of `reprise.action_patches` as `reprise.apply_patches` takes it. */
+const patchJson = `jsonb_build_object(
+    'schema', p.table_schema, 'table', p.table_name, 'rowId', p.row_id, 'op', p.op,
+    'forward', p.forward, 'reverse', p.reverse)`
+
 /** The applied actions ordered after ($1 hlc, $2 id); all of them when $1 is null. */
 const moved = `
   SELECT r.id, r.hlc FROM reprise.action_records r
@@ -44,9 +49,7 @@ const moved = `
  */
 export const undoAfter = `
 SELECT reprise.apply_patches(coalesce((
-  SELECT jsonb_agg(jsonb_build_object(
-    'schema', p.table_schema, 'table', p.table_name, 'rowId', p.row_id, 'op', p.op,
-    'forward', p.forward, 'reverse', p.reverse) ORDER BY m.hlc, m.id, p.seq)
+  SELECT jsonb_agg(${patchJson} ORDER BY m.hlc, m.id, p.seq)
   FROM (${moved}) m JOIN reprise.action_patches p ON p.action_id = m.id), '[]'::jsonb), 'reverse') AS n`
 
 /** Marks the actions undone by `undoAfter` as unapplied. @internal */
@@ -64,15 +67,32 @@ WITH cleared AS (DELETE FROM reprise.action_patches WHERE action_id = ANY ($1::u
 SELECT id::text AS id, tag, args, authoritative FROM reprise.action_records WHERE id = ANY ($1::uuid[])`
 
 /**
- * Before replaying one action: releases the previous action's savepoint (when `released`),
- * opens this action's, and points the capture triggers at it with a fresh patch sequence.
- * Sent as one parameterless (simple protocol) statement group; `idLiteral` is a literal.
+ * Before replaying one action: points the capture triggers at it with a fresh patch sequence,
+ * first saving the state in savepoint `reprise_replay` when `checkpoint` says so ("open": the
+ * first one; "renew": release the previous one and open it again here). Sent as one
+ * parameterless (simple protocol) statement group; `idLiteral` is a literal.
  *
  * @internal
  */
-export const beginReplay = (idLiteral: string, released: boolean): string =>
-  `${released ? "RELEASE SAVEPOINT reprise_replay; " : ""}SAVEPOINT reprise_replay; ` +
+export const beginReplay = (idLiteral: string, checkpoint: "none" | "open" | "renew"): string =>
+  (checkpoint === "renew" ? "RELEASE SAVEPOINT reprise_replay; SAVEPOINT reprise_replay; " : "") +
+  (checkpoint === "open" ? "SAVEPOINT reprise_replay; " : "") +
   `SELECT set_config('reprise.action_id', ${idLiteral}, true), set_config('reprise.patch_seq', '0', true)`
+
+/**
+ * After a replayed action failed (its rules said no): undoes what it wrote, from the patches
+ * its run captured (applied in reverse, newest first, with capture off), and forgets them.
+ * It fails when the action's failure left the transaction aborted (an SQL error), and then
+ * the engine rolls back to its savepoint instead.
+ *
+ * @internal
+ */
+export const undoFailedReplay = (idLiteral: string): string =>
+  `SELECT reprise.apply_patches(coalesce((
+    SELECT jsonb_agg(${patchJson} ORDER BY p.seq)
+    FROM reprise.action_patches p WHERE p.action_id = ${idLiteral}::uuid), '[]'::jsonb), 'reverse'); ` +
+  `DELETE FROM reprise.action_patches WHERE action_id = ${idLiteral}::uuid; ` +
+  `SELECT set_config('reprise.patch_seq', '0', true)`
 
 /**
  * After replaying a record: `reprise.settle_replay` (imposes the server's rows where its
@@ -88,7 +108,7 @@ export const settleReplay = (idLiteral: string, impose: boolean, resume: boolean
     : "") +
   `SELECT reprise.settle_replay(${idLiteral}::uuid, ${impose})`
 
-/** Undoes everything the action being replayed did (its own failure is its outcome). @internal */
+/** Back to the state saved by the last `beginReplay` checkpoint. @internal */
 export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
 
 /**
