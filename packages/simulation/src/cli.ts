@@ -7,6 +7,8 @@
  *   pnpm sim --seed 1234 --shrink  ... and shrinks a failure into a committed regression case
  *   pnpm sim --postgres ...        the server on real Postgres (DATABASE_URL, else embedded)
  *   pnpm sim --private ...         the server filters the log by audience (checks per scope)
+ *   pnpm sim --tally ...           with the tally action ("author" authority) in the mix
+ *   pnpm sim --seed 1234 --trace   ... printing each replica's sync reports after healing
  *
  * Exits non-zero if any schedule fails. Without --seed, failures are shrunk only with --shrink.
  */
@@ -29,7 +31,9 @@ const { values } = parseArgs({
     seed: { type: "string" },
     shrink: { type: "boolean", default: false },
     postgres: { type: "boolean", default: false },
-    private: { type: "boolean", default: false }
+    private: { type: "boolean", default: false },
+    tally: { type: "boolean", default: false },
+    trace: { type: "boolean", default: false }
   },
   strict: true
 })
@@ -69,7 +73,7 @@ const main = async () => {
   console.log(`pnpm sim: ${count} schedule(s) from seed ${from} (replay one with --seed N), server on ${database.name}`)
   const started = Date.now()
   const program = Effect.gen(function*() {
-    const simulator = yield* Simulation.make(config(database.layer, {}, { privateData: values.private }))
+    const simulator = yield* Simulation.make(config(database.layer, values.trace ? { trace: console.log } : {}, { privateData: values.private, tally: values.tally }))
     const totals = emptyTotals()
     for (const seed of seeds) {
       const report = yield* simulator.explore(seed)
@@ -84,6 +88,8 @@ const main = async () => {
         const shrunk = yield* Simulation.shrink(simulator, report, { log: console.log })
         Regressions.append({
           schedule: shrunk.schedule,
+          ...(values.private ? { privateData: true } : {}),
+          ...(values.tally ? { tally: true } : {}),
           found: shrunk.report.problems.slice(0, 5).map((p) => p.split("\n")[0]).join(" | "),
           date: new Date().toISOString()
         })

@@ -15,22 +15,30 @@ export * as App from "./app.js"
 /** Four replicas: three users, one of them on two devices; their audiences are `App.AUDIENCES`. */
 export const USERS = ["alice", "bob", "carol", "alice"] as const
 
+/** Which variant of the app's simulation runs. */
+export interface Variant {
+  /** The server filters the log by `App.AUDIENCES`; the checks are per scope. */
+  readonly privateData?: boolean
+  /** `counter.tally.v1` (an action of "author" authority) is in the mix. */
+  readonly tally?: boolean
+}
+
 /**
  * The simulation of the app with PGlite replicas and the server on `serverDatabase`. With
  * `privateData`, the server filters the log by `App.AUDIENCES` and the checks are per scope;
- * without it, every user sees every row.
+ * without it, every user sees every row. With `tally`, the mix includes the tally action.
  */
 export const config = (
   serverDatabase: Layer.Layer<SqlClient.SqlClient, unknown>,
   overrides: Partial<Simulation.Config> = {},
-  options: { readonly privateData?: boolean } = {}
+  options: Variant = {}
 ): Simulation.Config => ({
   actions: App.actions,
   setup: App.setup,
   tables: App.tables,
   users: USERS,
   ...(options.privateData === true ? { audiences: App.AUDIENCES } : {}),
-  generate: (context) => App.generate(context, process.env.REPRISE_SIM_TALLY === "1"),
+  generate: (context) => App.generate(context, options.tally === true),
   invariants: App.invariants,
   clientDatabase: PgliteClient.layer({}),
   serverDatabase,
@@ -131,6 +139,18 @@ export const add = (totals: Totals, report: Simulation.Report): Totals => {
   totals.competingCorrections += report.competingCorrections
   if (report.problems.length > 0) totals.failedSeeds.push(report.seed)
   return totals
+}
+
+/** The totals of two runs together (for the one line over CI's two halves). */
+export const merge = (a: Totals, b: Totals): Totals => {
+  const crashes = { ...a.crashes }
+  for (const [point, n] of Object.entries(b.crashes) as Array<[Simulation.CrashPoint, number]>) crashes[point] = (crashes[point] ?? 0) + n
+  const sum = { ...a, crashes, failedSeeds: [...a.failedSeeds, ...b.failedSeeds], replicas: Math.max(a.replicas, b.replicas) }
+  for (const key of Object.keys(a) as Array<keyof Totals>) {
+    if (key === "crashes" || key === "failedSeeds" || key === "replicas") continue
+    sum[key] = a[key] + b[key]
+  }
+  return sum
 }
 
 /** The one-line summary CI prints. */

@@ -10,6 +10,10 @@ import { fileURLToPath } from "node:url"
 /** A committed regression case: the schedule and what it found when it was shrunk. */
 export interface Regression {
   readonly schedule: Simulation.Schedule
+  /** Found with the server filtering by audience (`pnpm sim --private`); replayed that way. */
+  readonly privateData?: boolean
+  /** Found with the tally action in the mix (`pnpm sim --tally`); replayed that way. */
+  readonly tally?: boolean
   readonly found: string
   readonly date: string
 }
@@ -23,8 +27,8 @@ export const load = (): ReadonlyArray<Regression> => JSON.parse(fs.readFileSync(
 /** Appends a case (unless its schedule is already there). */
 export const append = (regression: Regression): void => {
   const cases = [...load()]
-  const key = JSON.stringify(regression.schedule)
-  if (cases.some((c) => JSON.stringify(c.schedule) === key)) return
+  const keyOf = (c: Regression) => JSON.stringify([c.schedule, c.privateData === true, c.tally === true])
+  if (cases.some((c) => keyOf(c) === keyOf(regression))) return
   cases.push(regression)
   fs.writeFileSync(file, JSON.stringify(cases, null, 2) + "\n")
 }

@@ -17,14 +17,28 @@ describe("simulation regression cases", () => {
     for (const c of cases) {
       assert.isTrue(Number.isSafeInteger(c.schedule.seed), JSON.stringify(c))
       assert.isString(c.found)
+      assert.include([undefined, true, false], c.privateData, JSON.stringify(c))
+      assert.include([undefined, true, false], c.tally, JSON.stringify(c))
     }
   })
   it.live(`replays ${cases.length} case(s), and a seed replays exactly`, () =>
     Effect.gen(function*() {
       const simulator = yield* Simulation.make(config(PgliteClient.layer({})))
+      // One simulator per variant a case needs (each builds its own databases).
+      const variants = new Map<string, Simulation.Simulator>()
+      const simulatorFor = (c: Regressions.Regression) =>
+        Effect.gen(function*() {
+          if (c.privateData !== true && c.tally !== true) return simulator
+          const key = `${c.privateData === true}/${c.tally === true}`
+          const known = variants.get(key)
+          if (known !== undefined) return known
+          const made = yield* Simulation.make(config(PgliteClient.layer({}), {}, { privateData: c.privateData === true, tally: c.tally === true }))
+          variants.set(key, made)
+          return made
+        })
       for (const c of cases) {
-        const report = yield* simulator.explore(c.schedule)
-        assert.deepStrictEqual(report.problems, [], `regression case ${JSON.stringify(c.schedule)} (found: ${c.found})`)
+        const report = yield* (yield* simulatorFor(c)).explore(c.schedule)
+        assert.deepStrictEqual(report.problems, [], `regression case ${JSON.stringify(c)} (found: ${c.found})`)
       }
       // The same seed twice on the same (reset) databases: the same history, event for event.
       const seed = baseSeed("replays exactly")

@@ -10,7 +10,7 @@ describe(`convergence simulation, server on PostgreSQL ${PgFixture.serverVersion
   const count = Number(process.env["REPRISE_SIM_PG_SEEDS"] ?? 3)
   simulate(`${count} schedules × 4 clients, every fault`, () => PgFixture.layer(), () => {
     if (!Number.isSafeInteger(count) || count < 1) throw new Error(`REPRISE_SIM_PG_SEEDS must be a positive integer`)
-    const base = baseSeed("simulation on Postgres")
+    const base = baseSeed("simulation on Postgres", "--postgres")
     return Array.from({ length: count }, (_, i) => base + i)
   }, 1_200_000)
 })
