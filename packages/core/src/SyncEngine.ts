@@ -31,7 +31,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { ADOPTION_TAG, adoption, correction, CORRECTION_TAG } from "./internal/correction.js"
-import { adoptedAfter, divergentRows, restatedActions, storeCorrectionPatches } from "./internal/sql/corrections.js"
+import { adoptedAfter, divergentRows, hiddenRestates, restatedActions, storeCorrectionPatches } from "./internal/sql/corrections.js"
 import {
   beginReplay,
   finishReplay,
@@ -339,31 +339,42 @@ export const make = (
           sql.unsafe(divergentRows, [uuidArray(replayed), JSON.stringify(alsoCheck)]),
           Schema.decodeUnknown(DivergentRows)
         )
-        if (rows.length === 0) return { corrections: 0, adopted: 0 }
+        // Replayed actions that wrote where the server hides them (see hiddenRestates): they
+        // are restated into that audience now, even when no final row differs.
+        const hidden = !filtered || replayed.length === 0 ? [] : yield* Effect.flatMap(
+          sql.unsafe(hiddenRestates, [uuidArray(replayed)]),
+          Schema.decodeUnknown(RestatedActions)
+        )
+        if (rows.length === 0 && hidden.length === 0) return { corrections: 0, adopted: 0 }
         const corrected = rows.filter((row) => row.correct)
         const adopted = rows.filter((row) => !row.correct)
         // One correction per audience of the corrected rows: each restates the replayed actions
         // that wrote its rows, and those whose replay wrote anything else in its audience than
         // the server knows (see restatedActions). Whoever sees the correction receives and
         // replays them; split by audience, no user receives an action for another audience's
-        // sake.
-        const audiences = [...new Set(corrected.map((row) => row.audience))].sort()
-        const influencing = audiences.length === 0 ? [] : yield* Effect.flatMap(
-          sql.unsafe(restatedActions, [uuidArray(replayed), JSON.stringify(audiences)]),
+        // sake. And one per audience where hidden actions wrote, if no row there is corrected.
+        const rowAudiences = [...new Set(corrected.map((row) => row.audience))]
+        const influencing = rowAudiences.length === 0 ? [] : yield* Effect.flatMap(
+          sql.unsafe(restatedActions, [uuidArray(replayed), JSON.stringify(rowAudiences)]),
           Schema.decodeUnknown(RestatedActions)
         )
+        const audiences = [...new Set([...rowAudiences, ...hidden.map((action) => action.audience)])]
+          .sort((a, b) => a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1)
         for (const audience of audiences) {
           const rows = corrected.filter((row) => row.audience === audience)
           const restates = new Set(rows.flatMap((row) => row.actions))
-          for (const action of influencing) if (action.audience === audience) restates.add(action.id)
+          for (const action of [...influencing, ...hidden]) if (action.audience === audience) restates.add(action.id)
           // On this replica the rows already hold these images: the correction changes nothing
           // here. Its patches for the server, from the server's images to these, are recorded
           // as its known patches and uploaded from there.
           const id = yield* executor.execute(correction, {
             rows: rows.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table })),
-            restates: [...restates].sort()
+            restates: [...restates].sort(),
+            audience
           })
-          yield* sql.unsafe(storeCorrectionPatches, [id, JSON.stringify(rows.map((row, i) => ({ ...row, seq: i + 1 })))])
+          if (rows.length > 0) {
+            yield* sql.unsafe(storeCorrectionPatches, [id, JSON.stringify(rows.map((row, i) => ({ ...row, seq: i + 1 })))])
+          }
         }
         if (adopted.length > 0) {
           yield* executor.execute(adoption, {

@@ -127,6 +127,31 @@ const PageRows = Schema.Array(Schema.Struct({ action: Schema.String, extra: Sche
 const LastSeq = Schema.Struct({ serverSeq: Schema.Int })
 
 /**
+ * A correction names the audience it is for, and the server shows it (with the actions it
+ * restates) there: a user may only send one to an audience of theirs, or to everyone (null).
+ */
+const misplacedCorrection = (
+  actions: ReadonlyArray<SyncProtocol.ActionWire>,
+  audiences: ReadonlyArray<string>
+): SyncProtocol.UploadRejected | undefined => {
+  for (const action of actions) {
+    if (action.kind !== "correction") continue
+    const input: unknown = (action.args as { readonly input?: unknown } | null)?.input
+    if (typeof input !== "object" || input === null || !("audience" in input)) continue
+    const audience = (input as { readonly audience: unknown }).audience
+    if (audience === null || (typeof audience === "string" && audiences.includes(audience))) continue
+    return new SyncProtocol.UploadRejected({
+      reason: "Malformed",
+      actionId: action.id,
+      detail: `the correction is for audience ${JSON.stringify(audience)}, which is not one of the uploader's ` +
+        `(${audiences.map((a) => JSON.stringify(a)).join(", ") || "none"}); a correction is for one of them, or null ` +
+        `for public rows`
+    })
+  }
+  return undefined
+}
+
+/**
  * Builds the service: installs the server schema if needed (`ServerSchema.install`).
  */
 export const make = (
@@ -157,7 +182,10 @@ export const make = (
       const checked = validate(request, { callerUserId, nowMs: yield* Clock.currentTimeMillis, maxDriftMs })
       if (checked instanceof SyncProtocol.UploadRejected) return yield* checked
       const entries = request.actions.map((action, i) => ({ action, json: encodeAction(action, checked[i]!, i) }))
-      const audiences = arrayLiteral(yield* audiencesOf(callerUserId))
+      const callerAudiences = yield* audiencesOf(callerUserId)
+      const misplaced = callerAudiences === null ? undefined : misplacedCorrection(request.actions, callerAudiences)
+      if (misplaced !== undefined) return yield* misplaced
+      const audiences = arrayLiteral(callerAudiences)
       return yield* sql.withTransaction(Effect.gen(function*() {
         yield* Log.lockSequence(sql)
         const ids = request.actions.map((a) => a.id)

@@ -36,7 +36,14 @@ export const correction = Action.make({
      * them out with the correction to every user who receives it, so a replica that sees a
      * corrected row also replays what changed it.
      */
-    restates: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+    restates: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+    /**
+     * The audience key of its rows (null: public): the server shows the correction, and the
+     * actions it restates, to the users of this audience, even when it sets no row (a
+     * correction that only restates actions hidden from the audience). Absent in corrections
+     * made before it existed; their patches say where they are seen.
+     */
+    audience: Schema.optional(Schema.NullOr(Schema.String))
   }),
   run: () =>
     Effect.gen(function*() {

@@ -10,11 +10,13 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Action, ActionExecutor, ActionIds, ActionRegistry, SyncEngine, SyncSchema, Tracking } from "@reprise/core"
 import { PgliteClient } from "@reprise/sql-pglite"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import { InProcessTransport, SyncService } from "../../src/index.js"
+import { request, wire } from "./helpers.js"
 
 const AUDIENCES: Record<string, ReadonlyArray<string>> = {
   alice: ["team", "private:alice"],
@@ -77,7 +79,33 @@ const createLogged = Action.make({
       }`
     })
 })
-const actions = [createTask, renameTag, recount, createLogged]
+class Refused extends Data.TaggedError("Refused")<{ readonly reason: string }> {}
+// Takes a slot on a board: a team task, refused while the board (a task) does not exist.
+const claimSlot = Action.make({
+  tag: "slot.claim.v1",
+  args: Schema.Struct({ id: Schema.String, board: Schema.String }),
+  run: ({ board, id }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      if ((yield* sql`SELECT 1 FROM tasks WHERE id = ${board}`).length === 0) {
+        return yield* new Refused({ reason: `no board ${board}` })
+      }
+      yield* sql`INSERT INTO tasks ${sql.insert({ id, title: "slot", tag: board, audience_key: "team" })}`
+    })
+})
+// Gives a slot back: refused when it is not taken.
+const releaseSlot = Action.make({
+  tag: "slot.release.v1",
+  args: Schema.Struct({ id: Schema.String }),
+  run: ({ id }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      if ((yield* sql`DELETE FROM tasks WHERE id = ${id} RETURNING id`).length === 0) {
+        return yield* new Refused({ reason: `slot ${id} is not taken` })
+      }
+    })
+})
+const actions = [createTask, renameTag, recount, createLogged, claimSlot, releaseSlot]
 
 type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
 type Replica = ManagedRuntime.ManagedRuntime<
@@ -129,6 +157,13 @@ const inScope = (user: string) => (row: Row) => row.audience === null || AUDIENC
 
 const exec = <A, I, Out, E>(runtime: Replica, action: Action.Action<string, A, I, Out, E, Action.Provided>, args: A) =>
   runtime.runPromise(ActionExecutor.execute(action, args))
+
+/** The ids of the action records a replica holds. */
+const recordIds = (runtime: Replica) =>
+  runtime.runPromise(Effect.map(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ id: string }>`SELECT id::text AS id FROM reprise.action_records`),
+    (rows) => new Set(rows.map((r) => r.id))
+  ))
 
 const sync = (runtime: Replica) => runtime.runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
 
@@ -244,5 +279,76 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
         assert.deepStrictEqual([again.corrections, again.adopted, again.uploaded, again.replayed], [0, 0, 0, 0], user)
       }
       await convergedPerScope()
+    }, 120_000)
+
+    /** Verifies: R-SRV-3, R-SYNC-3 */
+    it("restates an action the server hides from an audience as soon as a replay shows it writing there, even with no row left to correct", async () => {
+      // Bob creates a board, everyone receives it.
+      const board = `board-${Date.now()}`
+      const slot = `${board}-slot`
+      const tick = () => new Promise((resolve) => setTimeout(resolve, 5))
+      await exec(replica("bob"), createTask, { id: board, title: "board", tag: "board", audience: "team" })
+      await sync(replica("bob"))
+      await syncAll()
+      // Bob removes the board and, offline, puts it back. Meanwhile Carol, offline, claims a
+      // slot on the board and gives it back.
+      await exec(replica("bob"), releaseSlot, { id: board })
+      await sync(replica("bob"))
+      await tick()
+      await exec(replica("bob"), createTask, { id: board, title: "board", tag: "board", audience: "team" })
+      await tick()
+      await exec(replica("carol"), claimSlot, { id: slot, board })
+      await tick()
+      await exec(replica("carol"), releaseSlot, { id: slot })
+      // Carol receives the removal, which comes first: replayed after it, her claim and release
+      // are refused, so she uploads them with no patches, and the server shows them to nobody
+      // else.
+      const hiding = await sync(replica("carol"))
+      assert.deepStrictEqual([hiding.reconciled, hiding.uploaded, hiding.corrections], [1, 2, 0])
+      assert.strictEqual((await sync(replica("bob"))).uploaded, 1)
+      assert.strictEqual((await sync(replica("alice"))).fetched, 2)
+
+      // Carol receives the board put back, which comes first: replayed, her claim now takes the
+      // slot and her release frees it. No row differs from the server's in the end, but while the slot
+      // was taken it changed what team actions compute, so team users must replay both: Carol
+      // restates them into team with a correction that sets no row.
+      const carol = await sync(replica("carol"))
+      assert.deepStrictEqual([carol.reconciled, carol.corrections, carol.adopted, carol.uploaded], [1, 1, 0, 1])
+      const carolIds = await recordIds(replica("carol"))
+      const page = await server.runPromise(Effect.flatMap(SyncService.SyncService, (service) =>
+        service.fetch("alice", { since: 0, limit: 1000 })))
+      const restating = page.actions.filter((a) => a.kind === "correction" && a.userId === "carol" && a.patches.length === 0)
+      assert.strictEqual(restating.length, 1)
+      const restated = (restating[0]!.args as { readonly input: { readonly restates: ReadonlyArray<string> } }).input.restates
+      assert.strictEqual(restated.length, 2)
+      for (const id of restated) assert.isTrue(carolIds.has(id))
+      // Alice and Bob receive the correction and both actions, and replay them (nothing to
+      // correct); Eve (ops only) receives nothing.
+      const alice = await sync(replica("alice"))
+      assert.deepStrictEqual([alice.fetched, alice.corrections], [3, 0])
+      for (const id of restated) assert.isTrue((await recordIds(replica("alice"))).has(id))
+      assert.deepStrictEqual([(await sync(replica("bob"))).fetched, (await sync(replica("eve"))).fetched], [3, 0])
+      // Restated once: another round restates, corrects and uploads nothing.
+      await syncAll()
+      for (const user of Object.keys(AUDIENCES)) {
+        const again = await sync(replica(user))
+        assert.deepStrictEqual([again.corrections, again.adopted, again.uploaded, again.replayed], [0, 0, 0, 0], user)
+      }
+      await convergedPerScope()
+
+      // A correction is only for one of its author's audiences (or public): the server refuses
+      // one for an audience the uploader does not have.
+      const misplaced = wire({
+        clientId: "carol-forged",
+        userId: "carol",
+        wallMs: Date.now(),
+        patches: [],
+        tag: "reprise.correction.v1",
+        input: { rows: [], restates: [...restated], audience: "ops" }
+      })
+      const refused = await server.runPromise(Effect.flip(Effect.flatMap(SyncService.SyncService, (service) =>
+        service.upload("carol", request("carol-forged", page.head, [{ ...misplaced, kind: "correction" }])))))
+      assert.strictEqual(refused._tag, "UploadRejected")
+      assert.include(refused.message, "not one of the uploader's")
     }, 120_000)
   })

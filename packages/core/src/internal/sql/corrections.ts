@@ -272,17 +272,62 @@ WHERE EXISTS (SELECT 1 FROM keys WHERE keys.key IS NOT DISTINCT FROM p.audience_
 ORDER BY 1, 2`
 
 /**
+ * The replayed, synced actions ($1, a uuid[] literal) whose replay wrote, in one of this
+ * replica's audiences (or a public row), something the server hides from that audience: none
+ * of the action's known patches is in that audience (or public), and no correction this
+ * replica knows restates it there (`id`, `audience`; an action once per audience). Empty when
+ * nothing is filtered.
+ *
+ * Such an action is hidden from the other users of the audience (for example one refused when
+ * its author ran it, so the server holds no patches for it), yet its replay changes what they
+ * see, if only for a while: a todo created and deleted again by hidden actions fills a list
+ * in between, and a third user's todo is refused there. Those users must replay it too, or
+ * compute another result and correct it back forever (a livelock; found by seed 902813525).
+ * So the engine restates it into that audience as soon as a replay shows it, whether or not
+ * any final row differs: it may be long past the replay window when a row does.
+ *
+ * @internal
+ */
+export const hiddenRestates = `
+WITH replayed AS (
+  SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced AND r.kind = 'action'
+), written AS (
+  SELECT DISTINCT p.action_id, p.audience_key FROM (${differingPatches}) AS p
+)
+SELECT w.action_id::text AS id, w.audience_key AS audience
+FROM written w CROSS JOIN reprise.client_state cs
+WHERE cs.audiences IS NOT NULL
+  AND (w.audience_key IS NULL OR w.audience_key = ANY (cs.audiences))
+  AND NOT EXISTS (
+    SELECT 1 FROM reprise.known_patches k
+    WHERE k.action_id = w.action_id AND (k.audience_key IS NULL OR k.audience_key = w.audience_key))
+  AND NOT EXISTS (
+    SELECT 1 FROM reprise.action_records c
+    WHERE c.kind = 'correction' AND c.args -> 'input' -> 'restates' ? w.action_id::text
+      AND CASE WHEN c.args -> 'input' ? 'audience'
+        -- Public (null) is seen by every user.
+        THEN c.args -> 'input' ->> 'audience' IS NULL OR c.args -> 'input' ->> 'audience' = w.audience_key
+        -- A correction from before corrections named their audience: its patches show it.
+        ELSE EXISTS (
+          SELECT 1 FROM reprise.known_patches k
+          WHERE k.action_id = c.id AND (k.audience_key IS NULL OR k.audience_key = w.audience_key))
+      END)
+ORDER BY 1, 2`
+
+/**
  * Records, as the server-side patches of correction $1, the rows given as a JSON array
- * ($2: [{ schema, table, rowId, op, forward, reverse }], images as JSON text).
+ * ($2: [{ seq, schema, table, rowId, op, forward, reverse, audience }], images as JSON text).
+ * The audience is the row's (of the replica's image, or of the server's when the correction
+ * deletes the row), never recomputed from the new image alone: a DELETE has none.
  *
  * @internal
  */
 export const storeCorrectionPatches = `
 INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
 SELECT $1::uuid, x.seq, x.schema, x."table", x."rowId", x.op, x.forward::jsonb, x.reverse::jsonb,
-       reprise.audience_of(x.schema, x."table", x.image::jsonb)
+       x.audience
 FROM jsonb_to_recordset($2::jsonb)
-  AS x(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, image text)`
+  AS x(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, audience text)`
 
 /**
  * The rows written by the adoptions a rollback to ($1 hlc, $2 id) is about to undo (all applied

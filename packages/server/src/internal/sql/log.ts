@@ -18,12 +18,16 @@ export const lockSequence = (sql: SqlClient.SqlClient) =>
 /**
  * Whether `a` (an alias of `reprise_server.actions`) is visible to the caller: nothing is
  * filtered (`audiences` null), or the caller wrote it, or one of its patches is in one of the
- * caller's audiences or public (null audience key) (R-SRV-3). @internal
+ * caller's audiences or public (null audience key) (R-SRV-3), or it is a correction for one of
+ * them (`args.input.audience`, null for public: a correction may set no row and only restate
+ * actions hidden from that audience). @internal
  */
 const visibleTo = (sql: SqlClient.SqlClient, userId: string, audiences: string | null) =>
   sql`(${audiences}::text[] IS NULL OR a.user_id = ${userId} OR EXISTS (
     SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id
-      AND (p.audience_key IS NULL OR p.audience_key = ANY (${audiences}::text[]))))`
+      AND (p.audience_key IS NULL OR p.audience_key = ANY (${audiences}::text[])))
+    OR (a.kind = 'correction' AND a.args -> 'input' ? 'audience'
+      AND (a.args -> 'input' ->> 'audience' IS NULL OR a.args -> 'input' ->> 'audience' = ANY (${audiences}::text[]))))`
 
 /**
  * The head, and the highest sequence after `basis` of actions not authored by `clientId` that
