@@ -142,10 +142,10 @@ const w1 = async () => {
 }
 
 const literal = (value: string) => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`
-const recordInsert = (id: string, args: string, hlc: string) => `
-  WITH ctx AS (SELECT set_config('reprise.action_id', ${literal(id)}, true) AS a, set_config('reprise.patch_seq', '0', true) AS b)
-  INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
-  SELECT ${literal(id)}::uuid, 'note.create.v1', ${literal(args)}::jsonb, 'c', 'u1', ${literal(hlc)} FROM ctx`
+// As the executor sends it on PGlite: an EXECUTE of the record statement it prepared when it
+// was built (one statement per action, no planning).
+const recordInsert = (id: string, args: string, hlc: string) =>
+  `EXECUTE reprise_record_v1(${literal(id)}, 'note.create.v1', ${literal(args)}, 'c', 'u1', ${literal(hlc)})`
 
 const w2 = async () => {
   const opened: Array<PGlite> = []

@@ -14,7 +14,7 @@
  * ```
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -137,6 +137,9 @@ export const make = (
     const userId = options.userId ?? null
     const devMode = options.devMode ?? false
     const newActionId = options.newActionId
+    // On a single-session client (PGlite) the record statement is prepared once, so each action
+    // skips planning it (see recordStatement); elsewhere a pool's connections may not have it.
+    const prepared = singleSession(sql) ? yield* Ref.make(yield* prepareRecord(sql)) : undefined
 
     const runRecorded = <Out, E, R>(
       action: Action.Action<string, unknown, unknown, Out, E, R>,
@@ -152,18 +155,30 @@ export const make = (
         const hlc = Hlc.encode(yield* Ref.updateAndGet(clock, (last) => Hlc.send(last, timestamp)))
         const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-        return yield* sql.withTransaction(Effect.gen(function*() {
-          // The transaction's own connection runs Reprise's fixed statements directly, without
-          // the statement machinery (compile, span, scope) an app statement goes through.
-          const exec = yield* directExec(sql)
-          yield* recordInsert(sql, exec, [actionId, action.tag, recordArgs, state.client_id, userId, hlc])
-          const out = devMode
-            ? yield* runTwice(action, args, actionId, timestamp)
-            : yield* runDeterministic(sql, action, args, actionId, timestamp)
-          // Inside a caller's transaction, later writes must not be taken for this action's.
-          if (nested) yield* exec(`SELECT set_config('reprise.action_id', '', true)`)
-          return out
-        }))
+        const values: RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
+        const run = (usePrepared: boolean) =>
+          sql.withTransaction(Effect.gen(function*() {
+            // The transaction's own connection runs Reprise's fixed statements directly, without
+            // the statement machinery (compile, span, scope) an app statement goes through.
+            const exec = yield* directExec(sql)
+            yield* recordInsert(sql, exec, values, usePrepared)
+            const out = devMode
+              ? yield* runTwice(action, args, actionId, timestamp)
+              : yield* runDeterministic(sql, action, args, actionId, timestamp)
+            // Inside a caller's transaction, later writes must not be taken for this action's.
+            if (nested) yield* exec(`SELECT set_config('reprise.action_id', '', true)`)
+            return out
+          }))
+        if (prepared === undefined || !(yield* Ref.get(prepared))) return yield* run(false)
+        // The session lost the prepared statement (DEALLOCATE, DISCARD, another PGlite behind a
+        // worker): the transaction failed on its first statement, before the action ran. Prepare
+        // it again and run the action once more; in a caller's transaction, whose state that
+        // failure aborted, the error stands.
+        return yield* Effect.catchIf(run(true), (error) => !nested && isMissingRecordStatement(error), () =>
+          Effect.flatMap(
+            Effect.flatMap(prepareRecord(sql), (ok) => Ref.set(prepared, ok)),
+            () => run(false)
+          ))
       })
 
     const runTwice = <Out, E, R>(
@@ -240,6 +255,48 @@ export type { UnknownActionTag }
 
 type RecordValues = readonly [actionId: string, tag: string, args: string, clientId: string, userId: string | null, hlc: string]
 
+/** The record statement's text: points the capture at the action, resets its patch sequence, inserts its record. */
+const recordSql = (actionId: string, tag: string, args: string, clientId: string, userId: string, hlc: string): string => `
+      WITH ctx AS (
+        SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
+               set_config('reprise.patch_seq', '0', true) AS b
+      )
+      INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
+      SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
+
+/** The session-level prepared form of the record statement (versioned with its text). */
+const RECORD_STATEMENT = "reprise_record_v1"
+
+/**
+ * Whether every statement of this client runs in one database session, so a statement prepared
+ * once stays prepared for all of them: `@reprise/sql-pglite`'s client (PGlite has one session),
+ * recognized by its type id without depending on the package.
+ */
+const singleSession = (sql: SqlClient.SqlClient): boolean => Symbol.for("@reprise/sql-pglite/PgliteClient") in sql
+
+/**
+ * Prepares the record statement in the session unless it is already there (another executor
+ * on the same database did). Succeeds with whether it is usable; a database that refuses
+ * (`PREPARE` not allowed) leaves the executor on the unprepared form.
+ */
+const prepareRecord = (sql: SqlClient.SqlClient): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    const present = yield* sql.unsafe(`SELECT 1 FROM pg_prepared_statements WHERE name = '${RECORD_STATEMENT}'`)
+    if (present.length === 0) {
+      yield* sql.unsafe(
+        `PREPARE ${RECORD_STATEMENT} (text, text, text, text, text, text) AS ${recordSql("$1", "$2", "$3", "$4", "$5", "$6")}`
+      )
+    }
+    return true
+  }).pipe(Effect.catchAll(() => Effect.succeed(false)))
+
+/** The failure of an `EXECUTE` of the record statement that the session no longer has. */
+const isMissingRecordStatement = (error: unknown): boolean => {
+  if (!(error instanceof SqlError)) return false
+  const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | null | undefined
+  return cause?.code === "26000" && typeof cause.message === "string" && cause.message.includes(RECORD_STATEMENT)
+}
+
 /**
  * One statement that points the capture triggers at the action, resets its patch sequence and
  * inserts its record.
@@ -247,13 +304,16 @@ type RecordValues = readonly [actionId: string, tag: string, args: string, clien
  * It is sent without parameters, its values inlined as escaped literals: a parameterless
  * statement goes over Postgres' simple query protocol, one exchange instead of the extended
  * protocol's parse/describe/bind/execute, which on PGlite is the biggest part of its cost.
- * A value with a NUL character (which no literal can hold, and Postgres refuses anyway) keeps
- * the parameterized form, so its error is unchanged.
+ * With `usePrepared` it is an `EXECUTE` of the session's prepared form, which also skips
+ * planning (about a fifth of an insert action's database time on PGlite). A value with a NUL
+ * character (which no literal can hold, and Postgres refuses anyway) keeps the parameterized
+ * form, so its error is unchanged.
  */
 const recordInsert = (
   sql: SqlClient.SqlClient,
   exec: (statement: string) => Effect.Effect<unknown, SqlError>,
-  values: RecordValues
+  values: RecordValues,
+  usePrepared: boolean
 ): Effect.Effect<unknown, SqlError> => {
   if (values.some((value) => value !== null && hasNul(value))) {
     const [actionId, tag, args, clientId, userId, hlc] = values
@@ -265,13 +325,17 @@ const recordInsert = (
       INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
       SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
   }
-  const [actionId, tag, args, clientId, userId, hlc] = values.map((value) => value === null ? "NULL" : literal(value))
-  return exec(`
-      WITH ctx AS (
-        SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
-               set_config('reprise.patch_seq', '0', true) AS b
-      )
-      INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
-      SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`)
+  const [actionId, tag, args, clientId, userId, hlc] = values.map((value) => value === null ? "NULL" : literal(value)) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string
+  ]
+  return exec(
+    usePrepared
+      ? `EXECUTE ${RECORD_STATEMENT}(${actionId}, ${tag}, ${args}, ${clientId}, ${userId}, ${hlc})`
+      : recordSql(actionId, tag, args, clientId, userId, hlc)
+  )
 }
-

@@ -211,6 +211,33 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
         }))
     })
 
+    /** Verifies: R-ACT-2 */
+    it.effect("keeps recording when the session loses the prepared record statement (PGlite prepares it once)", () =>
+      Effect.gen(function*() {
+        const { create, executor, sql, table } = yield* setup()
+        const preparedNow = () =>
+          Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'reprise_record_v1'`, ([r]) => r!.n)
+        const single = Symbol.for("@reprise/sql-pglite/PgliteClient") in sql
+        const recordCount = () => Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM reprise.action_records`, ([r]) => r!.n)
+        const before = yield* recordCount()
+        // One session (PGlite): prepared by the executor; a pool (Postgres): never.
+        assert.strictEqual(yield* preparedNow(), single ? 1 : 0)
+        yield* executor.execute(create, { title: "first" })
+        // Something drops it (DEALLOCATE ALL, DISCARD ALL, a new PGlite behind a worker): the
+        // next action still runs once and is recorded once, and the statement is back.
+        yield* sql.unsafe("DEALLOCATE ALL")
+        const second = yield* executor.execute(create, { title: "second" })
+        const third = yield* executor.execute(create, { title: "third" })
+        assert.strictEqual(yield* preparedNow(), single ? 1 : 0)
+        const rows = yield* sql<{ title: string }>`SELECT title FROM ${sql(table)} ORDER BY title`
+        assert.deepStrictEqual(rows.map((r) => r.title), ["first", "second", "third"])
+        assert.notStrictEqual(second.id, third.id)
+        assert.strictEqual((yield* recordCount()) - before, 3)
+        const patches = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM reprise.action_patches p
+          WHERE p.table_name = ${table}`
+        assert.strictEqual(patches[0]!.n, 3)
+      }))
+
     describe("development mode", () => {
       /** Verifies: R-ACT-4 */
       it.effect("accepts deterministic actions and reports nondeterministic ones with tag, table, row and columns", () =>
