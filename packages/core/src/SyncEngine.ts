@@ -67,7 +67,11 @@ export interface SyncReport {
   readonly fastForwarded: number
   readonly reconciled: number
   readonly replayed: number
-  /** Correction records this sync created (R-SYNC-3). */
+  /**
+   * Correction records this sync created (R-SYNC-3): one per audience of the rows it corrects,
+   * and one per audience into which it restates actions hidden there (a correction that may
+   * set no row).
+   */
   readonly corrections: number
   /**
    * Rows this sync set to the server's images because this replica may not correct them (they
