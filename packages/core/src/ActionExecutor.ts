@@ -138,7 +138,7 @@ export const make = (
     const devMode = options.devMode ?? false
     const newActionId = options.newActionId
     // On a single-session client (PGlite) the record statement is prepared once, so each action
-    // skips planning it (see recordStatement); elsewhere a pool's connections may not have it.
+    // skips planning it (see recordInsert); elsewhere a pool's connections may not have it.
     const prepared = singleSession(sql) ? yield* Ref.make(yield* prepareRecord(sql)) : undefined
 
     const runRecorded = <Out, E, R>(
