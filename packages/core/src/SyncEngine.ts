@@ -31,7 +31,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { ADOPTION_TAG, adoption, correction, CORRECTION_TAG } from "./internal/correction.js"
-import { adoptedAfter, divergentRows, hiddenRestates, restatedActions, storeCorrectionPatches } from "./internal/sql/corrections.js"
+import { adoptedAfter, differingActions, divergentRows, storeCorrectionPatches } from "./internal/sql/corrections.js"
 import {
   beginReplay,
   finishReplay,
@@ -152,7 +152,11 @@ const DivergentRows = Schema.Array(Schema.Struct({
   /** The row's audience key (null: public). */
   audience: Schema.NullOr(Schema.String)
 }))
-const RestatedActions = Schema.Array(Schema.Struct({ id: Schema.String, audience: Schema.NullOr(Schema.String) }))
+const DifferingActions = Schema.Array(Schema.Struct({
+  id: Schema.String,
+  audience: Schema.NullOr(Schema.String),
+  hidden: Schema.Boolean
+}))
 const decodeWireActions = Schema.decodeUnknown(Schema.Array(SyncProtocol.ActionWire))
 
 /** Records loaded per statement while replaying. */
@@ -343,31 +347,27 @@ export const make = (
           sql.unsafe(divergentRows, [uuidArray(replayed), JSON.stringify(alsoCheck)]),
           Schema.decodeUnknown(DivergentRows)
         )
-        // Replayed actions that wrote where the server hides them (see hiddenRestates): they
-        // are restated into that audience now, even when no final row differs.
-        const hidden = !filtered || replayed.length === 0 ? [] : yield* Effect.flatMap(
-          sql.unsafe(hiddenRestates, [uuidArray(replayed)]),
-          Schema.decodeUnknown(RestatedActions)
-        )
-        if (rows.length === 0 && hidden.length === 0) return { corrections: 0, adopted: 0 }
         const corrected = rows.filter((row) => row.correct)
         const adopted = rows.filter((row) => !row.correct)
-        // One correction per audience of the corrected rows: each restates the replayed actions
-        // that wrote its rows, and those whose replay wrote anything else in its audience than
-        // the server knows (see restatedActions). Whoever sees the correction receives and
-        // replays them; split by audience, no user receives an action for another audience's
-        // sake. And one per audience where hidden actions wrote, if no row there is corrected.
-        const rowAudiences = [...new Set(corrected.map((row) => row.audience))]
-        const influencing = rowAudiences.length === 0 ? [] : yield* Effect.flatMap(
-          sql.unsafe(restatedActions, [uuidArray(replayed), JSON.stringify(rowAudiences)]),
-          Schema.decodeUnknown(RestatedActions)
+        const rowAudiences = new Set(corrected.map((row) => row.audience))
+        // The replayed actions whose replay differs from what the server knows, per audience
+        // (see differingActions). Nothing is hidden when nothing is filtered.
+        const differing = !filtered && rowAudiences.size === 0 ? [] : yield* Effect.flatMap(
+          sql.unsafe(differingActions, [uuidArray(replayed)]),
+          Schema.decodeUnknown(DifferingActions)
         )
-        const audiences = [...new Set([...rowAudiences, ...hidden.map((action) => action.audience)])]
+        // One correction per audience of the corrected rows, restating the replayed actions that
+        // wrote its rows and every action that differs in that audience; and one per audience
+        // where a hidden action wrote, restating it, even if no row there is corrected. Whoever
+        // sees a correction receives and replays what it restates; split by audience, no user
+        // receives an action for another audience's sake.
+        const restated = differing.filter((action) => action.hidden || rowAudiences.has(action.audience))
+        const audiences = [...new Set([...rowAudiences, ...restated.map((action) => action.audience)])]
           .sort((a, b) => a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1)
         for (const audience of audiences) {
           const rows = corrected.filter((row) => row.audience === audience)
           const restates = new Set(rows.flatMap((row) => row.actions))
-          for (const action of [...influencing, ...hidden]) if (action.audience === audience) restates.add(action.id)
+          for (const action of restated) if (action.audience === audience) restates.add(action.id)
           // On this replica the rows already hold these images: the correction changes nothing
           // here. Its patches for the server, from the server's images to these, are recorded
           // as its known patches and uploaded from there.

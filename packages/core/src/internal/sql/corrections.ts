@@ -250,53 +250,33 @@ ORDER BY 1, 2, 3`
 
 /**
  * The replayed, synced actions ($1, a uuid[] literal) whose replay wrote something else than
- * their known patches in one of the audiences $2 (a JSON array of audience keys, null for
- * public rows), with the audience (`id`, `audience`; an action once per audience it differs
- * in): those the corrections of rows in these audiences restate. Not only the actions writing
- * the corrected rows: an action the server hid from a user (its author's patches were outside
- * the user's audiences, or there were none) may, replayed, write a row the user sees and later
- * undo it, and such a passing effect changes what later actions compute (a list is full while
- * it lasts). Each user who sees the correction must replay those actions too, or compute
- * another result and correct it back (a livelock; found by seed 123137).
+ * their known patches, once per audience key of such a patch (`id`, `audience`, null for
+ * public rows), and whether the action is `hidden` there. What corrections restate:
+ *
+ * - Into the audience of a corrected row: every such action, not only those writing the row.
+ *   An action the server hid from a user (its author's patches were outside the user's
+ *   audiences, or there were none) may, replayed, write a row the user sees and later undo
+ *   it, and such a passing effect changes what later actions compute (a list is full while it
+ *   lasts). Each user who sees the correction must replay those actions too, or compute
+ *   another result and correct it back (a livelock; found by seed 123137).
+ * - Into an audience where the action is `hidden`, whether or not a row there differs: the
+ *   audience is one of this replica's (or public) and nothing filtered is null; none of the
+ *   action's known patches is in it (or public); and no correction this replica knows
+ *   restates it there. Its replay changes what that audience's users see, if only for a
+ *   while, and they do not receive it: restated as soon as a replay shows it, since a row may
+ *   differ only long after the replay window (a creation and deletion replayed in one sync,
+ *   the refusal they cause corrected in a later one: found by seed 902813525).
  *
  * @internal
  */
-export const restatedActions = `
-WITH replayed AS (
-  SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced AND r.kind = 'action'
-), keys AS (
-  SELECT k.value AS key FROM jsonb_array_elements_text($2::jsonb) AS k
-)
-SELECT DISTINCT p.action_id::text AS id, p.audience_key AS audience FROM (${differingPatches}) AS p
-WHERE EXISTS (SELECT 1 FROM keys WHERE keys.key IS NOT DISTINCT FROM p.audience_key)
-ORDER BY 1, 2`
-
-/**
- * The replayed, synced actions ($1, a uuid[] literal) whose replay wrote, in one of this
- * replica's audiences (or a public row), something the server hides from that audience: none
- * of the action's known patches is in that audience (or public), and no correction this
- * replica knows restates it there (`id`, `audience`; an action once per audience). Empty when
- * nothing is filtered.
- *
- * Such an action is hidden from the other users of the audience (for example one refused when
- * its author ran it, so the server holds no patches for it), yet its replay changes what they
- * see, if only for a while: a todo created and deleted again by hidden actions fills a list
- * in between, and a third user's todo is refused there. Those users must replay it too, or
- * compute another result and correct it back forever (a livelock; found by seed 902813525).
- * So the engine restates it into that audience as soon as a replay shows it, whether or not
- * any final row differs: it may be long past the replay window when a row does.
- *
- * @internal
- */
-export const hiddenRestates = `
+export const differingActions = `
 WITH replayed AS (
   SELECT r.id FROM reprise.action_records r WHERE r.id = ANY ($1::uuid[]) AND r.synced AND r.kind = 'action'
 ), written AS (
   SELECT DISTINCT p.action_id, p.audience_key FROM (${differingPatches}) AS p
 )
-SELECT w.action_id::text AS id, w.audience_key AS audience
-FROM written w CROSS JOIN reprise.client_state cs
-WHERE cs.audiences IS NOT NULL
+SELECT w.action_id::text AS id, w.audience_key AS audience,
+  cs.audiences IS NOT NULL
   AND (w.audience_key IS NULL OR w.audience_key = ANY (cs.audiences))
   AND NOT EXISTS (
     SELECT 1 FROM reprise.known_patches k
@@ -311,7 +291,8 @@ WHERE cs.audiences IS NOT NULL
         ELSE EXISTS (
           SELECT 1 FROM reprise.known_patches k
           WHERE k.action_id = c.id AND (k.audience_key IS NULL OR k.audience_key = w.audience_key))
-      END)
+      END) AS hidden
+FROM written w CROSS JOIN reprise.client_state cs
 ORDER BY 1, 2`
 
 /**
