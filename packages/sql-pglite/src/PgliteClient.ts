@@ -50,9 +50,9 @@ import { makeConnection, pgliteRunner, wireRunner } from "./internal/connection.
 import { toSqlError } from "./internal/errors.js"
 import { makeListener } from "./internal/listen.js"
 import type { OpenTransaction } from "./internal/transaction.js"
-import { openTransaction } from "./internal/transaction.js"
+import { openTransaction, openWireTransaction } from "./internal/transaction.js"
 import { pgCompatibleParsers } from "./internal/types.js"
-import { isWirePglite, makeWire } from "./internal/wire.js"
+import { isWirePglite, makeWire, type WireTransaction } from "./internal/wire.js"
 
 /** @category type ids */
 export const TypeId: unique symbol = Symbol.for("@reprise/sql-pglite/PgliteClient")
@@ -171,7 +171,7 @@ export const fromPglite = (
 ): Effect.Effect<PgliteClient, never, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const compiler = makeCompiler(config.transformQueryNames, config.transformJson)
-    const { runnerFor, transactionEnded } = yield* runners(pglite, config)
+    const { begin, runnerFor, transactionEnded } = yield* runners(pglite, config)
     const connection = makeConnection(runnerFor(pglite, false))
 
     const spanAttributes: ReadonlyArray<readonly [string, unknown]> = [
@@ -195,12 +195,12 @@ export const fromPglite = (
     const withTransaction = Client.makeWithTransaction({
       transactionTag: Client.TransactionConnection,
       spanAttributes,
-      acquireConnection: Effect.map(openTransaction(pglite), (open) => {
-        const conn = makeConnection(runnerFor(open.tx, true))
+      acquireConnection: Effect.map(begin, (open) => {
+        const conn = makeConnection(runnerFor(open.target, true, open.transaction))
         openTransactions.set(conn, open)
         return [undefined, conn] as const
       }),
-      // PGlite's `transaction()` has already issued BEGIN and will issue COMMIT or ROLLBACK.
+      // Opening the transaction has already issued BEGIN; commit and rollback end it.
       begin: () => Effect.void,
       savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
       commit: (conn) => Effect.flatMap(transactionOf(conn), (open) => Effect.ensuring(open.commit, transactionEnded)),
@@ -211,10 +211,10 @@ export const fromPglite = (
 
     const reserve = Effect.flatMap(
       Effect.acquireRelease(
-        openTransaction(pglite),
+        begin,
         (open) => Effect.ensuring(Effect.orElse(open.commit, () => open.rollback), transactionEnded)
       ),
-      (open) => Effect.succeed(makeConnection(runnerFor(open.tx, true)))
+      (open) => Effect.succeed(makeConnection(runnerFor(open.target, true, open.transaction)))
     )
 
     const base = yield* Client.make({
@@ -249,7 +249,13 @@ const runners = (
   pglite: PGliteInterface,
   config: Omit<PgliteClientConfig, "dataDir" | "extensions" | "loadDataDir">
 ): Effect.Effect<{
-  readonly runnerFor: (target: Pick<Transaction, "query" | "exec">, inTransaction: boolean) => Runner
+  readonly runnerFor: (
+    target: Pick<Transaction, "query" | "exec">,
+    inTransaction: boolean,
+    transaction?: WireTransaction
+  ) => Runner
+  /** Opens a transaction (holding PGlite's transaction mutex until it ends). */
+  readonly begin: Effect.Effect<OpenTransaction, SqlError>
   readonly transactionEnded: Effect.Effect<void>
 }> => {
   const parsers = { ...pgCompatibleParsers, ...config.parsers }
@@ -258,7 +264,9 @@ const runners = (
     const raw = { parsers, ...(config.serializers === undefined ? {} : { serializers: config.serializers }) }
     const prepare = config.preparedStatements ?? true
     return Effect.succeed({
-      runnerFor: (target, inTransaction) => wireRunner(wire, target, { inTransaction, prepare, raw }),
+      runnerFor: (target, inTransaction, transaction) =>
+        wireRunner(wire, target, { inTransaction, prepare, raw, transaction }),
+      begin: openWireTransaction(pglite, wire),
       transactionEnded: Effect.sync(wire.transactionEnded)
     })
   }
@@ -273,6 +281,7 @@ const runners = (
     const plain = Object.keys(options).length === 0
     return {
       runnerFor: (target) => pgliteRunner(target, plain ? undefined : options),
+      begin: openTransaction(pglite),
       transactionEnded: Effect.void
     }
   })

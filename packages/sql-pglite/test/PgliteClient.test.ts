@@ -158,4 +158,97 @@ describe("PgliteClient", () => {
       assert.isUndefined(SqlState.fromError(new Error("not a database error")))
       yield* Effect.promise(() => pglite.close())
     }))
+
+  describe("transactions over the wire", () => {
+    /** A PGlite whose exchanges are counted, with a client over it. */
+    const counted = Effect.gen(function*() {
+      const pglite = yield* Effect.acquireRelease(Effect.promise(() => PGlite.create()), (db) => Effect.promise(() => db.close()))
+      yield* Effect.promise(() => pglite.exec("CREATE TABLE t (id int PRIMARY KEY, a text)"))
+      const exchanges = { count: 0 }
+      const original = pglite.execProtocolStream.bind(pglite)
+      pglite.execProtocolStream = (...args: Parameters<typeof original>) => {
+        exchanges.count++
+        return original(...args)
+      }
+      const context = yield* Layer.build(PgliteClient.layerFromPglite(pglite))
+      const sql = (yield* Effect.provide(SqlClient.SqlClient, context)) as SqlClient.SqlClient
+      return { pglite, exchanges, sql }
+    })
+
+    it.scoped("sends BEGIN with the first statement and nothing for an empty transaction", () =>
+      Effect.gen(function*() {
+        const { exchanges, pglite, sql } = yield* counted
+        const exchangesOf = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.gen(function*() {
+            const before = exchanges.count
+            yield* effect
+            return exchanges.count - before
+          })
+        const insert = (id: number) => sql`INSERT INTO t ${sql.insert({ id, a: "x" })}`
+        yield* insert(0) // prepares the statement
+        assert.strictEqual(yield* exchangesOf(sql.withTransaction(Effect.void)), 0)
+        // BEGIN + the insert, then COMMIT.
+        assert.strictEqual(yield* exchangesOf(sql.withTransaction(insert(1))), 2)
+        // A parameterless first statement (simple protocol) carries BEGIN too.
+        assert.strictEqual(yield* exchangesOf(sql.withTransaction(sql`UPDATE t SET a = 'y'`)), 2)
+        assert.strictEqual(yield* exchangesOf(sql.withTransaction(Effect.zipRight(insert(2), insert(3)))), 3)
+        // Each really ran in a transaction: a failure rolls back the statements before it.
+        const exit = yield* Effect.exit(sql.withTransaction(Effect.zipRight(insert(4), insert(4))))
+        assert.isTrue(Exit.isFailure(exit))
+        const { rows } = yield* Effect.promise(() => pglite.query<{ id: number; a: string }>("SELECT id, a FROM t ORDER BY id"))
+        assert.deepStrictEqual(rows, [{ id: 0, a: "y" }, { id: 1, a: "y" }, { id: 2, a: "x" }, { id: 3, a: "x" }])
+        assert.isFalse(pglite.isInTransaction())
+      }))
+
+    it.scoped("keeps a transaction aborted after its first statement fails, even one that does not parse", () =>
+      Effect.gen(function*() {
+        const { pglite, sql } = yield* counted
+        for (const bad of [sql`SELEC 1`, sql`SELECT * FROM nowhere WHERE id = ${1}`]) {
+          const exit = yield* Effect.exit(sql.withTransaction(
+            Effect.zipRight(
+              Effect.ignore(bad),
+              sql`INSERT INTO t ${sql.insert({ id: 9, a: "x" })}`
+            )
+          ))
+          assert.isTrue(Exit.isFailure(exit))
+          assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "25P02") // in_failed_sql_transaction
+        }
+        const { rows } = yield* Effect.promise(() => pglite.query("SELECT * FROM t"))
+        assert.deepStrictEqual(rows, [])
+        assert.isFalse(pglite.isInTransaction())
+      }))
+
+    it.scoped("fails the commit of a transaction whose failed statement was caught", () =>
+      Effect.gen(function*() {
+        const { pglite, sql } = yield* counted
+        const exit = yield* Effect.exit(sql.withTransaction(
+          Effect.zipRight(
+            sql`INSERT INTO t ${sql.insert({ id: 1, a: "x" })}`,
+            Effect.ignore(sql`SELECT * FROM nowhere`)
+          )
+        ))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "COMMIT rolled the transaction back")
+        const { rows } = yield* Effect.promise(() => pglite.query("SELECT * FROM t"))
+        assert.deepStrictEqual(rows, [])
+      }))
+
+    it.scoped("returns PGlite-shaped raw results inside a transaction", () =>
+      Effect.gen(function*() {
+        const { sql } = yield* counted
+        const [inserted, selected, several] = yield* sql.withTransaction(Effect.all([
+          sql.unsafe("INSERT INTO t VALUES ($1, 'x'), ($2, 'y')", [1, 2]).raw,
+          sql.unsafe("SELECT id, a FROM t WHERE id > $1 ORDER BY id", [0]).raw,
+          sql.unsafe("UPDATE t SET a = 'z' WHERE id = 1; SELECT count(*)::int AS n FROM t").raw
+        ]))
+        assert.deepInclude(inserted as object, { rows: [], command: "INSERT", affectedRows: 2 })
+        assert.deepInclude(selected as object, {
+          rows: [{ id: 1, a: "x" }, { id: 2, a: "y" }],
+          fields: [{ name: "id", dataTypeID: 23 }, { name: "a", dataTypeID: 25 }]
+        })
+        const [update, count] = several as ReadonlyArray<{ readonly rows: ReadonlyArray<unknown>; readonly affectedRows: number }>
+        assert.strictEqual(update!.affectedRows, 1)
+        assert.deepStrictEqual(count!.rows, [{ n: 2 }])
+      }))
+  })
 })

@@ -4,7 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { toSqlError } from "./errors.js"
-import type { RunMode, Wire } from "./wire.js"
+import type { RunMode, Wire, WireTransaction } from "./wire.js"
 
 /**
  * How a connection runs statements: on the PGlite instance itself (each statement waits for
@@ -58,13 +58,18 @@ export const pgliteRunner = (target: Target, options: QueryOptions | undefined):
 export const wireRunner = (
   wire: Wire,
   target: Target,
-  options: { readonly inTransaction: boolean; readonly prepare: boolean; readonly raw: QueryOptions }
+  options: {
+    readonly inTransaction: boolean
+    readonly prepare: boolean
+    readonly raw: QueryOptions
+    readonly transaction?: WireTransaction | undefined
+  }
 ): Runner => {
-  const { inTransaction, prepare } = options
+  const { inTransaction, prepare, transaction } = options
   const modes: Record<RowsKind, RunMode> = {
-    objects: { inTransaction, arrays: false, prepare },
-    arrays: { inTransaction, arrays: true, prepare },
-    unprepared: { inTransaction, arrays: false, prepare: false }
+    objects: { inTransaction, arrays: false, prepare, transaction },
+    arrays: { inTransaction, arrays: true, prepare, transaction },
+    unprepared: { inTransaction, arrays: false, prepare: false, transaction }
   }
   return {
     rows: (sql, params, kind) => wire.run(sql, params, modes[kind]),

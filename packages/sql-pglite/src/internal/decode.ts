@@ -20,8 +20,16 @@ export interface Decoded {
   readonly fields: ReadonlyArray<messages.Field> | undefined
   /** A command ran that may change what a prepared statement means (DDL, SET, DISCARD, ...). */
   readonly schemaChanged: boolean
-  /** A ROLLBACK (or ROLLBACK TO SAVEPOINT) completed. */
+  /** A ROLLBACK (or ROLLBACK TO SAVEPOINT) completed, or a COMMIT that rolled back. */
   readonly rolledBack: boolean
+  /** Per completed statement, its result columns and command tag (collected when asked). */
+  readonly described: Array<DescribedSet> | undefined
+}
+
+/** A completed statement's result columns and command tag, for PGlite-shaped raw results. @internal */
+export interface DescribedSet {
+  readonly fields: ReadonlyArray<messages.Field>
+  readonly command: string
 }
 
 /**
@@ -34,8 +42,10 @@ export interface Decoded {
 export const decode = (
   received: ReadonlyArray<messages.BackendMessage>,
   parserFor: ParserLookup,
-  preset?: { readonly fields: ReadonlyArray<messages.Field> | undefined; readonly arrays: boolean }
+  preset?: { readonly fields: ReadonlyArray<messages.Field> | undefined; readonly arrays: boolean },
+  describe = false
 ): Decoded => {
+  const described: Array<DescribedSet> | undefined = describe ? [] : undefined
   const sets: Array<Array<unknown>> = []
   const arrays = preset?.arrays ?? false
   let fields = preset?.fields
@@ -62,6 +72,7 @@ export const decode = (
         const text = (message as messages.CommandCompleteMessage).text
         const space = text.indexOf(" ")
         const command = space === -1 ? text : text.slice(0, space)
+        described?.push({ fields: fields ?? NO_FIELDS, command: text })
         if (!KEEPS_PLANS.has(command)) schemaChanged = true
         if (command === "ROLLBACK") rolledBack = true
         if (preset === undefined) {
@@ -85,7 +96,7 @@ export const decode = (
         break
     }
   }
-  return { sets, error, status, paramTypes, fields, schemaChanged, rolledBack }
+  return { sets, error, status, paramTypes, fields, schemaChanged, rolledBack, described }
 }
 
 /** Command tags after which prepared statements keep their meaning. */

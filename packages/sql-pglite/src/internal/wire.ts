@@ -41,6 +41,19 @@ export interface RunMode {
   readonly arrays: boolean
   /** Keep the statement prepared for the next execution of the same SQL text. */
   readonly prepare: boolean
+  /** The held transaction the statement runs in, whose BEGIN may not have been sent yet. */
+  readonly transaction?: WireTransaction | undefined
+}
+
+/**
+ * A transaction held over the wire. Its BEGIN is sent lazily, in front of its first statement
+ * in the same exchange (`begun` turns true once Postgres is in the block), so a transaction
+ * costs no exchange of its own to open and an empty one none at all.
+ *
+ * @internal
+ */
+export interface WireTransaction {
+  begun: boolean
 }
 
 /**
@@ -63,8 +76,29 @@ export interface RunMode {
  */
 export interface Wire {
   readonly run: (sql: string, params: ReadonlyArray<unknown>, mode: RunMode) => Promise<ReadonlyArray<unknown>>
+  /**
+   * PGlite-shaped results, as `query` (with parameters: one `Results`) or `exec` (without:
+   * one per statement) return them, for `executeRaw` inside a transaction this client holds.
+   */
+  readonly raw: (sql: string, params: ReadonlyArray<unknown>, mode: RunMode) => Promise<RawResults | Array<RawResults>>
+  /**
+   * Ends a held transaction whose PGlite transaction mutex the caller holds (nothing to send
+   * if its BEGIN never was). It flushes to storage, as PGlite does at the end of its own
+   * transactions; a COMMIT that Postgres turned into a rollback (a statement in the
+   * transaction failed) fails, as PGlite's `transaction()` does.
+   */
+  readonly end: (transaction: WireTransaction, command: "COMMIT" | "ROLLBACK") => Promise<void>
   /** Called after a held transaction commits or rolls back. */
   readonly transactionEnded: () => void
+}
+
+/** What PGlite's `query` returns for one statement. @internal */
+export interface RawResults {
+  readonly rows: Array<unknown>
+  readonly fields: Array<{ readonly name: string; readonly dataTypeID: number }>
+  readonly command: string
+  readonly affectedRows: number
+  readonly rowCount?: number
 }
 
 /** @internal */
@@ -83,8 +117,29 @@ export const makeWire = (
     return serializer === undefined ? String(value) : serializer(value)
   }
 
-  const exchange = async (message: Uint8Array, syncToFs: boolean, fields?: Fields): Promise<Decoded> => {
-    const decoded = decode(await pglite.execProtocolStream(message, { syncToFs, throwOnError: false }), parserFor, fields)
+  /**
+   * One round trip. `opening` is the transaction whose BEGIN the message starts with: its
+   * result is dropped, and the transaction counts as begun once Postgres is in the block.
+   */
+  const exchange = async (
+    message: Uint8Array,
+    syncToFs: boolean,
+    fields?: Fields,
+    describe = false,
+    opening?: WireTransaction
+  ): Promise<Decoded> => {
+    const decoded = decode(
+      await pglite.execProtocolStream(message, { syncToFs, throwOnError: false }),
+      parserFor,
+      fields,
+      describe
+    )
+    if (opening !== undefined) {
+      // BEGIN's own (empty) result comes first; if BEGIN failed the exchange failed anyway.
+      decoded.sets.shift()
+      decoded.described?.shift()
+      if (decoded.status !== "I") opening.begun = true
+    }
     if (decoded.schemaChanged || (cache.dirty && decoded.rolledBack)) cache.forgetAll()
     if (decoded.schemaChanged && decoded.status !== "I") cache.dirty = true
     else if (cache.dirty && decoded.status === "I") {
@@ -94,10 +149,19 @@ export const makeWire = (
     return decoded
   }
 
-  const prepare = async (sql: string, name: string): Promise<Prepared> => {
+  const prepare = async (sql: string, name: string, opening: WireTransaction | undefined): Promise<Prepared> => {
     const decoded = await exchange(
-      concat([...cache.takeClosing(), protocol.serialize.parse({ name, text: sql }), describe(name), SYNC]),
-      false
+      concat([
+        ...cache.takeClosing(),
+        ...(opening === undefined ? NONE : [BEGIN_EXTENDED]),
+        protocol.serialize.parse({ name, text: sql }),
+        describe(name),
+        SYNC
+      ]),
+      false,
+      undefined,
+      false,
+      opening
     )
     if (decoded.error !== undefined) throw withStatement(decoded.error, sql, [])
     const prepared: Prepared = { name, paramTypes: decoded.paramTypes, fields: decoded.fields, used: 0 }
@@ -109,47 +173,92 @@ export const makeWire = (
     sql: string,
     params: ReadonlyArray<unknown>,
     mode: RunMode,
-    retried: boolean
-  ): Promise<ReadonlyArray<unknown>> => {
+    retried: boolean,
+    describe = false
+  ): Promise<Decoded> => {
     const cached = mode.prepare ? cache.lookup(sql) : undefined
-    const prepared = cached ?? (await prepare(sql, mode.prepare ? cache.nextName() : ""))
+    // The first exchange of a transaction carries its BEGIN (with an unnamed statement that
+    // must be the PARSE's, so it goes with the PARSE when there is one).
+    const prepared = cached ?? (await prepare(sql, mode.prepare ? cache.nextName() : "", opening(mode)))
     const values = new Array<string | null>(params.length)
     for (let i = 0; i < params.length; i++) values[i] = serialize(params[i], prepared.paramTypes[i])
     const execution = bindExecuteSync(prepared.name, values)
+    const begin = opening(mode)
     const decoded = await exchange(
-      cache.hasClosing ? concat([...cache.takeClosing(), execution]) : execution,
+      cache.hasClosing || begin !== undefined
+        ? concat([...cache.takeClosing(), ...(begin === undefined ? NONE : [BEGIN_EXTENDED]), execution])
+        : execution,
       !mode.inTransaction,
-      { fields: prepared.fields, arrays: mode.arrays }
+      { fields: prepared.fields, arrays: mode.arrays },
+      describe,
+      begin
     )
     if (decoded.error !== undefined) {
       if (cached !== undefined && STALE_ROUTINES.has(decoded.error.routine ?? "")) {
         cache.forget(sql, prepared)
         // Outside a transaction block nothing else was undone by the failure: try once more.
-        if (!retried && decoded.status === "I") return extended(sql, params, mode, true)
+        if (!retried && decoded.status === "I") return extended(sql, params, mode, true, describe)
       }
       throw withStatement(decoded.error, sql, params)
     }
-    return decoded.sets[0] ?? []
+    return decoded
   }
 
-  const simple = async (sql: string, mode: RunMode): Promise<ReadonlyArray<unknown>> => {
-    const decoded = await exchange(protocol.serialize.query(sql), !mode.inTransaction)
+  const simple = async (sql: string, mode: RunMode, describe = false): Promise<Decoded> => {
+    const begin = opening(mode)
+    // BEGIN as a query of its own, so that it runs even if the statement's text does not parse
+    // (which then aborts the transaction, as it would have with BEGIN sent first). BEGIN only
+    // fails in a session whose transaction is already aborted, where the statement fails too.
+    const message = protocol.serialize.query(sql)
+    const decoded = await exchange(
+      begin === undefined ? message : concat([BEGIN_QUERY, message]),
+      !mode.inTransaction,
+      undefined,
+      describe,
+      begin
+    )
     if (decoded.error !== undefined) throw withStatement(decoded.error, sql, undefined)
-    // Like `pg`: one statement gives its rows, several give one array each.
-    return decoded.sets.length === 1 ? decoded.sets[0]! : decoded.sets.length === 0 ? [] : decoded.sets
+    return decoded
+  }
+
+  /**
+   * Runs `go` alone on the session. Inside a held transaction its owner already has PGlite's
+   * transaction mutex; otherwise take it, as `pglite.query` does, so the statement never lands
+   * inside someone's transaction. The query mutex orders the protocol messages.
+   */
+  const exclusively = <A>(inTransaction: boolean, go: () => Promise<A>): Promise<A> => {
+    const exclusive = inTransaction
+      ? () => pglite.runExclusive(go)
+      : () => pglite._runExclusiveTransaction(() => pglite.runExclusive(go))
+    return pglite.ready ? exclusive() : pglite._checkReady().then(exclusive)
   }
 
   return {
-    run: (sql, params, mode) => {
-      const go = () => params.length === 0 && !mode.arrays ? simple(sql, mode) : extended(sql, params, mode, false)
-      // Inside a held transaction its owner already has PGlite's transaction mutex; otherwise
-      // take it, as `pglite.query` does, so the statement never lands inside someone's
-      // transaction. The query mutex orders the protocol messages.
-      const exclusive = mode.inTransaction
-        ? () => pglite.runExclusive(go)
-        : () => pglite._runExclusiveTransaction(() => pglite.runExclusive(go))
-      return pglite.ready ? exclusive() : pglite._checkReady().then(exclusive)
-    },
+    run: (sql, params, mode) =>
+      exclusively(mode.inTransaction, async () => {
+        if (params.length === 0 && !mode.arrays) {
+          const { sets } = await simple(sql, mode)
+          // Like `pg`: one statement gives its rows, several give one array each.
+          return sets.length === 1 ? sets[0]! : sets.length === 0 ? [] : sets
+        }
+        return (await extended(sql, params, mode, false)).sets[0] ?? []
+      }),
+    raw: (sql, params, mode) =>
+      exclusively(mode.inTransaction, async () => {
+        if (params.length === 0) return rawResults(await simple(sql, mode, true))
+        const results = rawResults(await extended(sql, params, { ...mode, arrays: false }, false, true))
+        return results[0] ?? EMPTY_RESULTS
+      }),
+    end: (transaction, command) =>
+      exclusively(true, async () => {
+        if (!transaction.begun) return
+        transaction.begun = false
+        const decoded = await exchange(command === "COMMIT" ? COMMIT : ROLLBACK, true)
+        if (decoded.error !== undefined) throw withStatement(decoded.error, command, undefined)
+        if (command === "COMMIT" && decoded.rolledBack) {
+          throw new Error("COMMIT rolled the transaction back instead: a statement in it had failed")
+        }
+      }),
     transactionEnded: () => {
       if (cache.dirty) {
         cache.forgetAll()
@@ -158,6 +267,26 @@ export const makeWire = (
     }
   }
 }
+
+/** PGlite's result objects from a decoded exchange (affected rows accumulate, as PGlite counts them). */
+const rawResults = (decoded: Decoded): Array<RawResults> => {
+  const out: Array<RawResults> = []
+  let affectedRows = 0
+  decoded.sets.forEach((rows, i) => {
+    const described = decoded.described?.[i]
+    const tag = described?.command ?? ""
+    const words = tag.split(" ")
+    const command = words[0] ?? ""
+    const count = parseInt(words[words.length - 1] ?? "", 10)
+    if (COUNTED.has(command)) affectedRows += count
+    const fields = (described?.fields ?? []).map((field) => ({ name: field.name, dataTypeID: field.dataTypeID }))
+    out.push(Number.isNaN(count) ? { rows, fields, command, affectedRows } : { rows, fields, command, affectedRows, rowCount: count })
+  })
+  return out.length === 0 ? [EMPTY_RESULTS] : out
+}
+
+const COUNTED = new Set(["INSERT", "UPDATE", "DELETE", "COPY", "MERGE"])
+const EMPTY_RESULTS: RawResults = { rows: [], fields: [], command: "", affectedRows: 0 }
 
 /** Errors that mean a prepared statement went stale, by the Postgres routine raising them. */
 const STALE_ROUTINES = new Set([
@@ -168,6 +297,13 @@ const STALE_ROUTINES = new Set([
 
 const CAPACITY = 256
 const SYNC = protocol.serialize.sync()
+const BEGIN_QUERY = protocol.serialize.query("BEGIN")
+const COMMIT = protocol.serialize.query("COMMIT")
+const ROLLBACK = protocol.serialize.query("ROLLBACK")
+
+/** The held transaction whose BEGIN this statement must send, if it is the first. */
+const opening = (mode: RunMode): WireTransaction | undefined =>
+  mode.transaction !== undefined && !mode.transaction.begun ? mode.transaction : undefined
 
 type Fields = Parameters<typeof decode>[2]
 
@@ -314,6 +450,16 @@ const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
 }
 
 const EXECUTE_SYNC = concat([protocol.serialize.execute(), SYNC])
+
+/**
+ * BEGIN as an unnamed statement, ahead of a statement's own extended messages and before their
+ * SYNC: if it fails, Postgres skips the rest up to the SYNC, so nothing runs outside the block.
+ */
+const BEGIN_EXTENDED = concat([
+  protocol.serialize.parse({ text: "BEGIN" }),
+  protocol.serialize.bind({}),
+  protocol.serialize.execute()
+])
 
 /** Like PGlite's own errors: the statement and its parameters ride on the database error. */
 const withStatement = (error: messages.DatabaseError, query: string, params: ReadonlyArray<unknown> | undefined) =>
