@@ -3,7 +3,7 @@ import type { PGlite, Transaction } from "@electric-sql/pglite"
 /**
  * Counts the SQL statements a client sends to a PGlite instance, as a server would count
  * statements from the network: each `query`/`exec` call is one, and so is each statement in a
- * protocol message a client sends directly (`execProtocolStream`, `execProtocolRawStream`: every simple `Query` and every
+ * protocol message a client sends directly (`execProtocolStream`: every simple `Query` and every
  * `Execute`; `@reprise/sql-pglite` sends its prepared statements that way, one bind + execute +
  * sync per call), including the BEGIN and COMMIT that `transaction()` sends. Protocol messages
  * PGlite sends inside its own `query`/`exec` are not counted again; neither are statements run
@@ -31,7 +31,6 @@ export const countStatements = (pglite: PGlite): { readonly count: number } => {
   const exec = pglite.exec.bind(pglite)
   const transaction = pglite.transaction.bind(pglite)
   const execProtocolStream = pglite.execProtocolStream.bind(pglite)
-  const execProtocolRawStream = pglite.execProtocolRawStream.bind(pglite)
   const countTx = (tx: Transaction): Transaction =>
     Object.assign(Object.create(tx) as Transaction, {
       query: counted(tx.query.bind(tx) as (...args: Array<unknown>) => Promise<unknown>),
@@ -44,11 +43,6 @@ export const countStatements = (pglite: PGlite): { readonly count: number } => {
     execProtocolStream: (...args: Parameters<PGlite["execProtocolStream"]>) => {
       if (inside === 0) counter.count += statementsIn(args[0])
       return execProtocolStream(...args)
-    },
-    // The driver's exchanges inside its transactions.
-    execProtocolRawStream: (...args: Parameters<PGlite["execProtocolRawStream"]>) => {
-      if (inside === 0) counter.count += statementsIn(args[0])
-      return execProtocolRawStream(...args)
     }
   })
   return counter

@@ -20,11 +20,6 @@ export interface Runner {
   readonly rows: (sql: string, params: ReadonlyArray<unknown>, kind: RowsKind) => Promise<ReadonlyArray<unknown>>
   /** PGlite's own result object(s), for `executeRaw`. */
   readonly raw: (sql: string, params: ReadonlyArray<unknown>) => Promise<unknown>
-  /** `rows` and `raw` without waiting, where the runner can (inside a wire transaction). */
-  readonly sync?: {
-    readonly rows: (sql: string, params: ReadonlyArray<unknown>, kind: RowsKind) => ReadonlyArray<unknown>
-    readonly raw: (sql: string, params: ReadonlyArray<unknown>) => unknown
-  }
 }
 
 /** @internal */
@@ -76,16 +71,10 @@ export const wireRunner = (
     arrays: { inTransaction, arrays: true, prepare, transaction },
     unprepared: { inTransaction, arrays: false, prepare: false, transaction }
   }
-  const raw = (sql: string, params: ReadonlyArray<unknown>) =>
-    params.length === 0 ? target.exec(sql, options.raw) : target.query(sql, mutable(params), options.raw)
-  if (transaction === undefined) return { rows: (sql, params, kind) => wire.run(sql, params, modes[kind]), raw }
-  // Inside a wire transaction every exchange completes synchronously (see `Wire.runSync`).
-  const rows = (sql: string, params: ReadonlyArray<unknown>, kind: RowsKind) => wire.runSync(sql, params, modes[kind])
-  const rawSync = (sql: string, params: ReadonlyArray<unknown>) => wire.rawSync(sql, params, modes.unprepared)
   return {
-    rows: (sql, params, kind) => Promise.resolve().then(() => rows(sql, params, kind)),
-    raw: (sql, params) => Promise.resolve().then(() => rawSync(sql, params)),
-    sync: { rows, raw: rawSync }
+    rows: (sql, params, kind) => wire.run(sql, params, modes[kind]),
+    raw: (sql, params) =>
+      params.length === 0 ? target.exec(sql, options.raw) : target.query(sql, mutable(params), options.raw)
   }
 }
 
@@ -100,23 +89,13 @@ export const makeConnection = (runner: Runner): Connection => {
     params: ReadonlyArray<unknown>,
     kind: RowsKind,
     transformRows: TransformRows
-  ): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
-    const sync = runner.sync
-    if (sync !== undefined) {
-      return Effect.try({
-        try: transformRows === undefined
-          ? () => sync.rows(sql, params, kind)
-          : () => transformRows(sync.rows(sql, params, kind) as Rows),
-        catch: failed
-      })
-    }
-    return Effect.tryPromise({
+  ): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
+    Effect.tryPromise({
       try: transformRows === undefined
         ? () => runner.rows(sql, params, kind)
         : async () => transformRows(await runner.rows(sql, params, kind) as Rows),
       catch: failed
     })
-  }
 
   const execute = (sql: string, params: ReadonlyArray<unknown>, transformRows: TransformRows) =>
     run(sql, params, "objects", transformRows)
@@ -124,12 +103,7 @@ export const makeConnection = (runner: Runner): Connection => {
   return {
     execute,
     executeUnprepared: (sql, params, transformRows) => run(sql, params, "unprepared", transformRows),
-    executeRaw: (sql, params) => {
-      const sync = runner.sync
-      return sync === undefined
-        ? Effect.tryPromise({ try: () => runner.raw(sql, params), catch: failed })
-        : Effect.try({ try: () => sync.raw(sql, params), catch: failed })
-    },
+    executeRaw: (sql, params) => Effect.tryPromise({ try: () => runner.raw(sql, params), catch: failed }),
     executeValues: (sql, params) =>
       run(sql, params, "arrays", undefined) as Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, SqlError>,
     executeStream: (sql, params, transformRows) =>

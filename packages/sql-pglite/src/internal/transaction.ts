@@ -65,8 +65,8 @@ export const openTransaction = (pglite: PGliteInterface): Effect.Effect<OpenTran
   })
 
 /**
- * A transaction over the wire: it takes PGlite's transaction mutex as `transaction()` does
- * (and its query mutex), but its BEGIN rides in front of its first statement and COMMIT or ROLLBACK is one exchange
+ * A transaction over the wire: it takes PGlite's transaction mutex as `transaction()` does,
+ * but its BEGIN rides in front of its first statement and COMMIT or ROLLBACK is one exchange
  * (none if no statement ran), instead of each going through PGlite's `exec` (which
  * serializes, parses and flushes each one through its generic path: about as much time as a
  * whole small insert). Raw results inside it come from the wire too, shaped as PGlite's.
@@ -89,17 +89,12 @@ export const openWireTransaction = (pglite: WirePglite, wire: Wire): Effect.Effe
       query: ((sql: string, params?: Array<unknown>) => wire.raw(sql, params ?? [], mode)) as RawTarget["query"],
       exec: ((sql: string) => wire.raw(sql, [], mode)) as RawTarget["exec"]
     }
-    // Both mutexes for the whole transaction: the transaction mutex keeps every other
-    // statement out, and with the query mutex held too nothing else can be mid-exchange, so the
-    // transaction's own exchanges run synchronously (see `Wire.runSync`).
     const hold = () =>
-      pglite._runExclusiveTransaction(() =>
-        pglite.runExclusive(() => {
-          opened = true
-          resume(Effect.succeed({ target, transaction, commit, rollback }))
-          return held
-        })
-      )
+      pglite._runExclusiveTransaction(() => {
+        opened = true
+        resume(Effect.succeed({ target, transaction, commit, rollback }))
+        return held
+      })
     const outcome = pglite.ready ? hold() : pglite._checkReady().then(hold)
     outcome.catch((cause: unknown) => {
       if (!opened) resume(Effect.fail(toSqlError(cause, "Failed to begin transaction")))

@@ -19,10 +19,6 @@ export interface WireMembers {
     message: Uint8Array,
     options: { readonly syncToFs: boolean; readonly throwOnError: boolean }
   ): Promise<Array<messages.BackendMessage>>
-  execProtocolRawStream(
-    message: Uint8Array,
-    options: { readonly syncToFs: boolean; readonly onRawData: (data: Uint8Array) => void }
-  ): Promise<void>
   _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>
   _checkReady(): Promise<void>
 }
@@ -34,7 +30,6 @@ export type WirePglite = PGliteInterface & WireMembers
 export const isWirePglite = (pglite: PGliteInterface): pglite is WirePglite =>
   "execProtocolRawSync" in pglite && typeof pglite.execProtocolRawSync === "function" &&
   "execProtocolStream" in pglite && typeof pglite.execProtocolStream === "function" &&
-  "execProtocolRawStream" in pglite && typeof pglite.execProtocolRawStream === "function" &&
   "_runExclusiveTransaction" in pglite && typeof pglite._runExclusiveTransaction === "function" &&
   "_checkReady" in pglite && typeof pglite._checkReady === "function" &&
   "parsers" in pglite && typeof pglite.parsers === "object" && pglite.parsers !== null &&
@@ -87,14 +82,8 @@ export interface Wire {
    */
   readonly raw: (sql: string, params: ReadonlyArray<unknown>, mode: RunMode) => Promise<RawResults | Array<RawResults>>
   /**
-   * `run` and `raw` inside a held transaction, synchronously: the caller holds both of PGlite's
-   * mutexes for the whole transaction (see `openWireTransaction`).
-   */
-  readonly runSync: (sql: string, params: ReadonlyArray<unknown>, mode: RunMode) => ReadonlyArray<unknown>
-  readonly rawSync: (sql: string, params: ReadonlyArray<unknown>, mode: RunMode) => RawResults | Array<RawResults>
-  /**
-   * Ends a held transaction whose PGlite mutexes the caller holds (nothing to send if its
-   * BEGIN never was). It flushes to storage, as PGlite does at the end of its own
+   * Ends a held transaction whose PGlite transaction mutex the caller holds (nothing to send
+   * if its BEGIN never was). It flushes to storage, as PGlite does at the end of its own
    * transactions; a COMMIT that Postgres turned into a rollback (a statement in the
    * transaction failed) fails, as PGlite's `transaction()` does.
    */
@@ -128,9 +117,23 @@ export const makeWire = (
     return serializer === undefined ? String(value) : serializer(value)
   }
 
-  /** Settles what an exchange's outcome means for the transaction it opened and for the cache. */
-  const settle = (decoded: Decoded, request: Request): Decoded => {
-    const opening = request.opening
+  /**
+   * One round trip. `opening` is the transaction whose BEGIN the message starts with: its
+   * result is dropped, and the transaction counts as begun once Postgres is in the block.
+   */
+  const exchange = async (
+    message: Uint8Array,
+    syncToFs: boolean,
+    fields?: Fields,
+    describe = false,
+    opening?: WireTransaction
+  ): Promise<Decoded> => {
+    const decoded = decode(
+      await pglite.execProtocolStream(message, { syncToFs, throwOnError: false }),
+      parserFor,
+      fields,
+      describe
+    )
     if (opening !== undefined) {
       // BEGIN's own (empty) result comes first; if BEGIN failed the exchange failed anyway.
       decoded.sets.shift()
@@ -146,168 +149,116 @@ export const makeWire = (
     return decoded
   }
 
-  /**
-   * One round trip through PGlite's `execProtocolStream`, which also delivers the
-   * notifications among the replies to PGlite's listeners and flushes to storage after it.
-   */
-  const exchangeAsync = async (request: Request, syncToFs: boolean): Promise<Decoded> =>
-    settle(
-      decode(
-        await pglite.execProtocolStream(request.message, { syncToFs, throwOnError: false }),
-        parserFor,
-        request.fields,
-        request.describe
-      ),
-      request
-    )
-
-  /**
-   * One round trip, synchronously: PGlite runs the messages and hands back the replies before
-   * `execProtocolRawStream` returns, which are parsed here. Used only inside a transaction this
-   * client holds with both of PGlite's mutexes (nothing else can be mid-exchange), where no
-   * notification can arrive (Postgres delivers them once idle) and nothing is flushed.
-   */
-  const exchangeSync = (request: Request): Decoded => {
-    const received: Array<messages.BackendMessage> = []
-    const parser = new protocol.Parser()
-    let failure: unknown
-    pglite.execProtocolRawStream(request.message, {
-      syncToFs: false,
-      // A chunk may be a view of PGlite's memory that the next one overwrites, while the
-      // parser keeps the tail of a message split across chunks: parse a copy (as PGlite does).
-      onRawData: (data) => parser.parse(data.slice(), (message) => received.push(message))
-    }).catch((cause: unknown) => {
-      failure ??= cause
-    })
-    const last = received[received.length - 1]
-    if (last === undefined || last.name !== "readyForQuery") {
-      throw failure ?? new Error("PGlite did not finish the exchange (its session may have been closed)")
-    }
-    return settle(decode(received, parserFor, request.fields, request.describe), request)
-  }
-
-  /** Runs a statement's exchanges, in turn, on the synchronous path. */
-  const drive = <A>(steps: Steps<A>): A => {
-    let step = steps.next()
-    while (step.done !== true) step = steps.next(exchangeSync(step.value))
-    return step.value
-  }
-
-  /** Runs a statement's exchanges, in turn, through PGlite's asynchronous path. */
-  const driveAsync = async <A>(steps: Steps<A>, syncToFs: boolean): Promise<A> => {
-    let step = steps.next()
-    while (step.done !== true) step = steps.next(await exchangeAsync(step.value, syncToFs))
-    return step.value
-  }
-
-  function* prepare(sql: string, name: string, opening: WireTransaction | undefined): Steps<Prepared> {
-    const decoded = yield {
-      message: concat([
+  const prepare = async (sql: string, name: string, opening: WireTransaction | undefined): Promise<Prepared> => {
+    const decoded = await exchange(
+      concat([
         ...cache.takeClosing(),
         ...(opening === undefined ? NONE : [BEGIN_EXTENDED]),
         protocol.serialize.parse({ name, text: sql }),
         describe(name),
         SYNC
       ]),
-      describe: false,
+      false,
+      undefined,
+      false,
       opening
-    }
+    )
     if (decoded.error !== undefined) throw withStatement(decoded.error, sql, [])
     const prepared: Prepared = { name, paramTypes: decoded.paramTypes, fields: decoded.fields, used: 0 }
     if (name !== "") cache.remember(sql, prepared)
     return prepared
   }
 
-  function* extended(
+  const extended = async (
     sql: string,
     params: ReadonlyArray<unknown>,
     mode: RunMode,
     retried: boolean,
-    withFields = false
-  ): Steps<Decoded> {
+    describe = false
+  ): Promise<Decoded> => {
     const cached = mode.prepare ? cache.lookup(sql) : undefined
     // The first exchange of a transaction carries its BEGIN (with an unnamed statement that
     // must be the PARSE's, so it goes with the PARSE when there is one).
-    const prepared = cached ?? (yield* prepare(sql, mode.prepare ? cache.nextName() : "", opening(mode)))
+    const prepared = cached ?? (await prepare(sql, mode.prepare ? cache.nextName() : "", opening(mode)))
     const values = new Array<string | null>(params.length)
     for (let i = 0; i < params.length; i++) values[i] = serialize(params[i], prepared.paramTypes[i])
     const execution = bindExecuteSync(prepared.name, values)
     const begin = opening(mode)
-    const decoded = yield {
-      message: cache.hasClosing || begin !== undefined
+    const decoded = await exchange(
+      cache.hasClosing || begin !== undefined
         ? concat([...cache.takeClosing(), ...(begin === undefined ? NONE : [BEGIN_EXTENDED]), execution])
         : execution,
-      fields: { fields: prepared.fields, arrays: mode.arrays },
-      describe: withFields,
-      opening: begin
-    }
+      !mode.inTransaction,
+      { fields: prepared.fields, arrays: mode.arrays },
+      describe,
+      begin
+    )
     if (decoded.error !== undefined) {
       if (cached !== undefined && STALE_ROUTINES.has(decoded.error.routine ?? "")) {
         cache.forget(sql, prepared)
         // Outside a transaction block nothing else was undone by the failure: try once more.
-        if (!retried && decoded.status === "I") return yield* extended(sql, params, mode, true, withFields)
+        if (!retried && decoded.status === "I") return extended(sql, params, mode, true, describe)
       }
       throw withStatement(decoded.error, sql, params)
     }
     return decoded
   }
 
-  function* simple(sql: string, mode: RunMode, withFields = false): Steps<Decoded> {
+  const simple = async (sql: string, mode: RunMode, describe = false): Promise<Decoded> => {
     const begin = opening(mode)
     // BEGIN as a query of its own, so that it runs even if the statement's text does not parse
     // (which then aborts the transaction, as it would have with BEGIN sent first). BEGIN only
     // fails in a session whose transaction is already aborted, where the statement fails too.
     const message = protocol.serialize.query(sql)
-    const decoded = yield {
-      message: begin === undefined ? message : concat([BEGIN_QUERY, message]),
-      describe: withFields,
-      opening: begin
-    }
+    const decoded = await exchange(
+      begin === undefined ? message : concat([BEGIN_QUERY, message]),
+      !mode.inTransaction,
+      undefined,
+      describe,
+      begin
+    )
     if (decoded.error !== undefined) throw withStatement(decoded.error, sql, undefined)
     return decoded
   }
 
-  function* rows(sql: string, params: ReadonlyArray<unknown>, mode: RunMode): Steps<ReadonlyArray<unknown>> {
-    if (params.length === 0 && !mode.arrays) {
-      const { sets } = yield* simple(sql, mode)
-      // Like `pg`: one statement gives its rows, several give one array each.
-      return sets.length === 1 ? sets[0]! : sets.length === 0 ? [] : sets
-    }
-    return (yield* extended(sql, params, mode, false)).sets[0] ?? []
-  }
-
-  function* raw(sql: string, params: ReadonlyArray<unknown>, mode: RunMode): Steps<RawResults | Array<RawResults>> {
-    if (params.length === 0) return rawResults(yield* simple(sql, mode, true))
-    return rawResults(yield* extended(sql, params, { ...mode, arrays: false }, false, true))[0] ?? EMPTY_RESULTS
-  }
-
   /**
-   * Outside a held transaction: take PGlite's transaction mutex, as `pglite.query` does, so the
-   * statement never lands inside someone's transaction, then its query mutex, which orders the
-   * protocol messages; flush to storage after, as PGlite does after a statement.
+   * Runs `go` alone on the session. Inside a held transaction its owner already has PGlite's
+   * transaction mutex; otherwise take it, as `pglite.query` does, so the statement never lands
+   * inside someone's transaction. The query mutex orders the protocol messages.
    */
-  const alone = <A>(steps: () => Steps<A>): Promise<A> => {
-    const exclusive = () => pglite._runExclusiveTransaction(() => pglite.runExclusive(() => driveAsync(steps(), true)))
+  const exclusively = <A>(inTransaction: boolean, go: () => Promise<A>): Promise<A> => {
+    const exclusive = inTransaction
+      ? () => pglite.runExclusive(go)
+      : () => pglite._runExclusiveTransaction(() => pglite.runExclusive(go))
     return pglite.ready ? exclusive() : pglite._checkReady().then(exclusive)
   }
 
   return {
     run: (sql, params, mode) =>
-      mode.inTransaction ? Promise.resolve().then(() => drive(rows(sql, params, mode))) : alone(() => rows(sql, params, mode)),
-    runSync: (sql, params, mode) => drive(rows(sql, params, mode)),
+      exclusively(mode.inTransaction, async () => {
+        if (params.length === 0 && !mode.arrays) {
+          const { sets } = await simple(sql, mode)
+          // Like `pg`: one statement gives its rows, several give one array each.
+          return sets.length === 1 ? sets[0]! : sets.length === 0 ? [] : sets
+        }
+        return (await extended(sql, params, mode, false)).sets[0] ?? []
+      }),
     raw: (sql, params, mode) =>
-      mode.inTransaction ? Promise.resolve().then(() => drive(raw(sql, params, mode))) : alone(() => raw(sql, params, mode)),
-    rawSync: (sql, params, mode) => drive(raw(sql, params, mode)),
-    end: async (transaction, command) => {
-      if (!transaction.begun) return
-      transaction.begun = false
-      // Through PGlite's path: the notifications the commit releases reach its listeners.
-      const decoded = await exchangeAsync({ message: command === "COMMIT" ? COMMIT : ROLLBACK, describe: false }, true)
-      if (decoded.error !== undefined) throw withStatement(decoded.error, command, undefined)
-      if (command === "COMMIT" && decoded.rolledBack) {
-        throw new Error("COMMIT rolled the transaction back instead: a statement in it had failed")
-      }
-    },
+      exclusively(mode.inTransaction, async () => {
+        if (params.length === 0) return rawResults(await simple(sql, mode, true))
+        const results = rawResults(await extended(sql, params, { ...mode, arrays: false }, false, true))
+        return results[0] ?? EMPTY_RESULTS
+      }),
+    end: (transaction, command) =>
+      exclusively(true, async () => {
+        if (!transaction.begun) return
+        transaction.begun = false
+        const decoded = await exchange(command === "COMMIT" ? COMMIT : ROLLBACK, true)
+        if (decoded.error !== undefined) throw withStatement(decoded.error, command, undefined)
+        if (command === "COMMIT" && decoded.rolledBack) {
+          throw new Error("COMMIT rolled the transaction back instead: a statement in it had failed")
+        }
+      }),
     transactionEnded: () => {
       if (cache.dirty) {
         cache.forgetAll()
@@ -355,18 +306,6 @@ const opening = (mode: RunMode): WireTransaction | undefined =>
   mode.transaction !== undefined && !mode.transaction.begun ? mode.transaction : undefined
 
 type Fields = Parameters<typeof decode>[2]
-
-/** One exchange a statement needs: its messages, and how to read and settle the replies. */
-interface Request {
-  readonly message: Uint8Array
-  readonly fields?: Fields
-  readonly describe: boolean
-  /** The transaction whose BEGIN the message starts with. */
-  readonly opening?: WireTransaction | undefined
-}
-
-/** A statement's exchanges, in turn: each yields a request and receives its decoded replies. */
-type Steps<A> = Generator<Request, A, Decoded>
 
 interface Prepared {
   readonly name: string
