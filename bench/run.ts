@@ -9,7 +9,9 @@
  *     server on PGlite and on Postgres (bench/sync.ts).
  *
  * Each workload: a warm-up, then 3 runs; min/median/max per run; results go to
- * bench/results/latest.json and the table in BENCHMARKS.md.
+ * bench/results/latest.json and the table in BENCHMARKS.md. The write-path series run
+ * interleaved (run 1 of each, then run 2 of each, ...), so each floor and the series compared
+ * with it are measured side by side.
  */
 import { PGlite } from "@electric-sql/pglite"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -61,25 +63,43 @@ const reprise = async () => {
   return { pglite, runtime, counter }
 }
 
-const measure = async (name: string, prepare: () => Promise<(i: number) => Promise<void>>, cleanup?: () => Promise<void>) => {
-  const series: Series = { name, runsMs: [] }
-  for (let run = 0; run < RUNS; run++) {
-    const op = await prepare()
-    for (let i = 0; i < WARMUP; i++) await op(-1 - i)
-    series.runsMs.push(await time(async () => {
-      for (let i = 0; i < N; i++) await op(i)
-    }))
-    await cleanup?.()
-  }
-  return series
+/** One series: how to set up a run of it (returning the operation), and what to close after. */
+interface Spec {
+  readonly series: Series
+  readonly prepare: () => Promise<(i: number) => Promise<void>>
+  readonly cleanup?: (() => Promise<void>) | undefined
 }
 
-const w1 = async () => {
+const measure = (name: string, prepare: Spec["prepare"], cleanup?: Spec["cleanup"]): Spec => ({
+  series: { name, runsMs: [] },
+  prepare,
+  cleanup
+})
+
+/**
+ * Runs the series interleaved: run 1 of every series, then run 2 of every series, ... so a
+ * floor and the series compared with it see the same machine (a slower stretch of a shared VM,
+ * a process that has grown) instead of one of them getting a different part of the session.
+ */
+const interleaved = async (specs: ReadonlyArray<Spec>) => {
+  for (let run = 0; run < RUNS; run++) {
+    for (const { cleanup, prepare, series } of specs) {
+      const op = await prepare()
+      for (let i = 0; i < WARMUP; i++) await op(-1 - i)
+      series.runsMs.push(await time(async () => {
+        for (let i = 0; i < N; i++) await op(i)
+      }))
+      await cleanup?.()
+    }
+  }
+}
+
+const w1 = () => {
   const opened: Array<PGlite> = []
   const close = async () => {
     for (const db of opened.splice(0)) await db.close()
   }
-  const floor = await measure("raw PGlite insert", async () => {
+  const floor = measure("raw PGlite insert", async () => {
     const db = await PGlite.create()
     opened.push(db)
     await db.exec(NOTES_DDL)
@@ -90,7 +110,7 @@ const w1 = async () => {
     }
   }, close)
   const runtimes: Array<{ dispose: () => Promise<void> }> = []
-  const driver = await measure("@reprise/sql-pglite insert", async () => {
+  const driver = measure("@reprise/sql-pglite insert", async () => {
     const db = await PGlite.create({ parsers: PgliteClient.parsers })
     opened.push(db)
     await db.exec(NOTES_DDL)
@@ -104,7 +124,7 @@ const w1 = async () => {
   })
   // The database work of an action with no Effect around it: BEGIN, the record insert (which
   // also points the triggers at the action), the app's insert with its trigger, COMMIT.
-  const design = await measure("raw PGlite, Reprise's statements", async () => {
+  const design = measure("raw PGlite, Reprise's statements", async () => {
     const env = await reprise()
     opened.push(env.pglite)
     runtimes.push(env.runtime)
@@ -124,7 +144,7 @@ const w1 = async () => {
     await close()
   })
   let statements = 0
-  const action = await measure("executeAction(note.create.v1)", async () => {
+  const action = measure("executeAction(note.create.v1)", async () => {
     const env = await reprise()
     opened.push(env.pglite)
     runtimes.push(env.runtime)
@@ -138,7 +158,7 @@ const w1 = async () => {
     for (const r of runtimes.splice(0)) await r.dispose()
     await close()
   })
-  return { floor, driver, design, action, statements }
+  return { floor, driver, design, action, statements: () => statements }
 }
 
 const literal = (value: string) => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`
@@ -147,14 +167,14 @@ const literal = (value: string) => `E'${value.replace(/\\/g, "\\\\").replace(/'/
 const recordInsert = (id: string, args: string, hlc: string) =>
   `EXECUTE reprise_record_v1(${literal(id)}, 'note.create.v1', ${literal(args)}, 'c', 'u1', ${literal(hlc)})`
 
-const w2 = async () => {
+const w2 = () => {
   const opened: Array<PGlite> = []
   const runtimes: Array<{ dispose: () => Promise<void> }> = []
   const close = async () => {
     for (const r of runtimes.splice(0)) await r.dispose()
     for (const db of opened.splice(0)) await db.close()
   }
-  const floor = await measure("raw PGlite update", async () => {
+  const floor = measure("raw PGlite update", async () => {
     const db = await PGlite.create()
     opened.push(db)
     await db.exec(NOTES_DDL)
@@ -164,7 +184,7 @@ const w2 = async () => {
     }
   }, close)
   let statements = 0
-  const action = await measure("executeAction(note.rename.v1)", async () => {
+  const action = measure("executeAction(note.rename.v1)", async () => {
     const env = await reprise()
     opened.push(env.pglite)
     runtimes.push(env.runtime)
@@ -176,7 +196,7 @@ const w2 = async () => {
       statements = env.counter.count - before
     }
   }, close)
-  return { floor, action, statements }
+  return { floor, action, statements: () => statements }
 }
 
 const fmt = (ms: number) => ms.toFixed(3)
@@ -197,15 +217,29 @@ const main = async () => {
     console.log(sync.markdown)
     return
   }
-  const one = await w1()
-  const two = await w2()
+  const specs = { one: w1(), two: w2() }
+  await interleaved([
+    specs.one.floor,
+    specs.one.driver,
+    specs.one.design,
+    specs.one.action,
+    specs.two.floor,
+    specs.two.action
+  ])
+  const one = {
+    floor: specs.one.floor.series,
+    driver: specs.one.driver.series,
+    design: specs.one.design.series,
+    action: specs.one.action.series
+  }
+  const two = { floor: specs.two.floor.series, action: specs.two.action.series }
   const rows: Array<{ workload: string; series: Series; floor: Series; statements?: number }> = [
     { workload: "W1", series: one.floor, floor: one.floor },
     { workload: "W1", series: one.driver, floor: one.floor },
     { workload: "W1", series: one.design, floor: one.floor },
-    { workload: "W1", series: one.action, floor: one.floor, statements: one.statements },
+    { workload: "W1", series: one.action, floor: one.floor, statements: specs.one.statements() },
     { workload: "W2", series: two.floor, floor: two.floor },
-    { workload: "W2", series: two.action, floor: two.floor, statements: two.statements }
+    { workload: "W2", series: two.action, floor: two.floor, statements: specs.two.statements() }
   ]
   const table = [
     "| workload | what | ms/op min | median | max | × floor (median) | statements/op |",
