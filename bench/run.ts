@@ -109,6 +109,20 @@ const w1 = () => {
       ])
     }
   }, close)
+  // The same insert inside an explicit PGlite transaction() each: for reference only (the floor
+  // above, one autocommit statement, is the stricter reading of "each in its own transaction").
+  const explicit = measure("raw PGlite insert in transaction()", async () => {
+    const db = await PGlite.create()
+    opened.push(db)
+    await db.exec(NOTES_DDL)
+    return async (i) => {
+      await db.transaction(async (tx) => {
+        await tx.query("INSERT INTO notes (id, title, content, user_id, audience_key) VALUES ($1, $2, $3, $4, $5)", [
+          `n${i}`, "title", "content", "u1", "u1"
+        ])
+      })
+    }
+  }, close)
   const runtimes: Array<{ dispose: () => Promise<void> }> = []
   const driver = measure("@reprise/sql-pglite insert", async () => {
     const db = await PGlite.create({ parsers: PgliteClient.parsers })
@@ -158,7 +172,7 @@ const w1 = () => {
     for (const r of runtimes.splice(0)) await r.dispose()
     await close()
   })
-  return { floor, driver, design, action, statements: () => statements }
+  return { floor, explicit, driver, design, action, statements: () => statements }
 }
 
 const literal = (value: string) => `E'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`
@@ -220,6 +234,7 @@ const main = async () => {
   const specs = { one: w1(), two: w2() }
   await interleaved([
     specs.one.floor,
+    specs.one.explicit,
     specs.one.driver,
     specs.one.design,
     specs.one.action,
@@ -228,6 +243,7 @@ const main = async () => {
   ])
   const one = {
     floor: specs.one.floor.series,
+    explicit: specs.one.explicit.series,
     driver: specs.one.driver.series,
     design: specs.one.design.series,
     action: specs.one.action.series
@@ -235,6 +251,7 @@ const main = async () => {
   const two = { floor: specs.two.floor.series, action: specs.two.action.series }
   const rows: Array<{ workload: string; series: Series; floor: Series; statements?: number }> = [
     { workload: "W1", series: one.floor, floor: one.floor },
+    { workload: "W1", series: one.explicit, floor: one.floor },
     { workload: "W1", series: one.driver, floor: one.floor },
     { workload: "W1", series: one.design, floor: one.floor },
     { workload: "W1", series: one.action, floor: one.floor, statements: specs.one.statements() },
