@@ -200,7 +200,8 @@ export const fromPglite = (
         openTransactions.set(conn, open)
         return [undefined, conn] as const
       }),
-      // Opening the transaction has already issued BEGIN; commit and rollback end it.
+      // BEGIN is not ours to send: PGlite's `transaction()` has sent it, and over the wire it
+      // rides with the transaction's first statement. Commit and rollback end either kind.
       begin: () => Effect.void,
       savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
       commit: (conn) => Effect.flatMap(transactionOf(conn), (open) => Effect.ensuring(open.commit, transactionEnded)),
