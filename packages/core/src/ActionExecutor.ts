@@ -30,7 +30,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
-import { directExec, hasNul, literal } from "./internal/sql/literal.js"
+import { directExec, directQueue, hasNul, literal } from "./internal/sql/literal.js"
 import * as Patch from "./Patch.js"
 import * as SyncSchema from "./SyncSchema.js"
 
@@ -161,7 +161,9 @@ export const make = (
             // The transaction's own connection runs Reprise's fixed statements directly, without
             // the statement machinery (compile, span, scope) an app statement goes through.
             const exec = yield* directExec(sql)
-            yield* recordInsert(sql, exec, values, usePrepared)
+            // The record rides ahead of the action's first statement (or its COMMIT) where the
+            // driver can queue it, saving the action an exchange with the database.
+            yield* recordInsert(sql, yield* directQueue(sql), values, usePrepared)
             const out = devMode
               ? yield* runTwice(action, args, actionId, timestamp)
               : yield* runDeterministic(sql, action, args, actionId, timestamp)
@@ -171,9 +173,9 @@ export const make = (
           }))
         if (prepared === undefined || !(yield* Ref.get(prepared))) return yield* run(false)
         // The session lost the prepared statement (DEALLOCATE, DISCARD, another PGlite behind a
-        // worker): the transaction failed on its first statement, before the action ran. Prepare
-        // it again and run the action once more; in a caller's transaction, whose state that
-        // failure aborted, the error stands.
+        // worker): the record failed, failing the action's first statement (which it went ahead
+        // of) or the commit, so nothing was written. Prepare it again and run the action once
+        // more; in a caller's transaction, whose state that failure aborted, the error stands.
         return yield* Effect.catchIf(run(true), (error) => !nested && isMissingRecordStatement(error), () =>
           Effect.flatMap(
             Effect.flatMap(prepareRecord(sql), (ok) => Ref.set(prepared, ok)),

@@ -43,7 +43,7 @@ import {
   undoFailedReplay,
   undoAfter
 } from "./internal/sql/engine.js"
-import { directExec, literal } from "./internal/sql/literal.js"
+import { directExec, directQueue, literal } from "./internal/sql/literal.js"
 import * as SyncPlanner from "./SyncPlanner.js"
 import * as SyncProtocol from "./SyncProtocol.js"
 import { SyncTransport, type TransportError } from "./SyncTransport.js"
@@ -218,8 +218,9 @@ export const make = (
      * alone in a savepoint of its own, which then rolls back.
      *
      * Per action, one parameterless statement (point the capture triggers at the action, with a
-     * checkpoint when one is due) goes straight to the transaction's connection before the
-     * action's own statements; records are loaded, old patches deleted and the actions marked
+     * checkpoint when one is due) goes to the transaction's connection ahead of the action's
+     * own statements, in the same exchange as its first one where the driver queues (PGlite);
+     * records are loaded, old patches deleted and the actions marked
      * applied in a few statements per batch.
      */
     const replayAll = (entries: ReadonlyArray<SyncPlanner.Entry>) =>
@@ -227,6 +228,9 @@ export const make = (
         if (entries.length === 0) return
         // Always inside the page's transaction; its connection skips the statement machinery.
         const exec = yield* directExec(sql)
+        // Pointing the capture at each action rides ahead of the action's first statement
+        // where the driver can queue it (one exchange fewer per replayed action).
+        const queue = yield* directQueue(sql)
         let open = false
         for (let start = 0; start < entries.length; start += replayBatch) {
           const batch = entries.slice(start, start + replayBatch)
@@ -254,12 +258,12 @@ export const make = (
             )
             const alone = isolated.has(i)
             if (due || alone || i - checkpoint >= checkpointEvery) {
-              yield* exec(beginReplay(literal(id), open ? "renew" : "open"))
+              yield* queue(beginReplay(literal(id), open ? "renew" : "open"))
               open = true
               checkpoint = i
               due = false
             } else {
-              yield* exec(beginReplay(literal(id), "none"))
+              yield* queue(beginReplay(literal(id), "none"))
             }
             const ran = yield* (runDeterministic(sql, action, args, id, record.args.timestamp) as Effect.Effect<unknown, unknown>).pipe(
               Effect.as(true),

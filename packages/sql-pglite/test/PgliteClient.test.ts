@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { PgliteClient, SqlState } from "../src/index.js"
+import { QueueStatement } from "../src/internal/connection.js"
 import { sqlContract } from "./contract/sqlContract.js"
 
 sqlContract({
@@ -231,6 +232,91 @@ describe("PgliteClient", () => {
         assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "COMMIT rolled the transaction back")
         const { rows } = yield* Effect.promise(() => pglite.query("SELECT * FROM t"))
         assert.deepStrictEqual(rows, [])
+      }))
+
+    /** Queues `statement` on the current transaction's connection (the driver's statement queue). */
+    const queue = (statement: string) =>
+      Effect.flatMap(SqlClient.TransactionConnection, ([conn]) => {
+        const enqueue = (conn as unknown as Record<symbol, (sql: string) => Effect.Effect<void>>)[QueueStatement]
+        assert.isFunction(enqueue)
+        return enqueue!(statement)
+      })
+
+    it.scoped("sends queued statements ahead of the next statement, or with the COMMIT", () =>
+      Effect.gen(function*() {
+        const { exchanges, pglite, sql } = yield* counted
+        const exchangesOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          Effect.gen(function*() {
+            const before = exchanges.count
+            const out = yield* effect
+            return [out, exchanges.count - before] as const
+          })
+        const insert = (id: number) => sql`INSERT INTO t ${sql.insert({ id, a: "x" })}`
+        yield* insert(0) // prepares the statement
+        // BEGIN + the queued statement + the (prepared) insert, then COMMIT.
+        const [, first] = yield* exchangesOf(sql.withTransaction(Effect.zipRight(queue("INSERT INTO t VALUES (10, 'q')"), insert(1))))
+        assert.strictEqual(first, 2)
+        // Several statements in one queued text, ahead of a simple query: its rows are its own.
+        const [rows, second] = yield* exchangesOf(sql.withTransaction(Effect.zipRight(
+          queue("UPDATE t SET a = 'm' WHERE id = 10; INSERT INTO t VALUES (11, 'q')"),
+          sql`SELECT a FROM t WHERE id = 10`
+        )))
+        assert.deepStrictEqual(rows, [{ a: "m" }])
+        assert.strictEqual(second, 2)
+        // Ahead of a statement not prepared yet: they go with its PARSE.
+        const [counts, third] = yield* exchangesOf(sql.withTransaction(Effect.zipRight(
+          queue("INSERT INTO t VALUES (12, 'q')"),
+          sql`SELECT count(*)::int AS n FROM t WHERE id >= ${10}`
+        )))
+        assert.deepStrictEqual(counts, [{ n: 3 }])
+        assert.strictEqual(third, 3)
+        // Nothing after it: BEGIN, the queued statement and COMMIT in one exchange.
+        const [, fourth] = yield* exchangesOf(sql.withTransaction(queue("INSERT INTO t VALUES (13, 'q')")))
+        assert.strictEqual(fourth, 1)
+        // A rollback drops what is still queued, unsent.
+        const [exit, fifth] = yield* exchangesOf(Effect.exit(sql.withTransaction(
+          Effect.zipRight(queue("INSERT INTO t VALUES (14, 'q')"), Effect.fail("no"))
+        )))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(fifth, 0)
+        const { rows: all } = yield* Effect.promise(() => pglite.query<{ id: number; a: string }>("SELECT id, a FROM t ORDER BY id"))
+        assert.deepStrictEqual(all, [
+          { id: 0, a: "x" },
+          { id: 1, a: "x" },
+          { id: 10, a: "m" },
+          { id: 11, a: "q" },
+          { id: 12, a: "q" },
+          { id: 13, a: "q" }
+        ])
+        assert.isFalse(pglite.isInTransaction())
+      }))
+
+    it.scoped("reports a queued statement's failure as its own, and commits nothing", () =>
+      Effect.gen(function*() {
+        const { pglite, sql } = yield* counted
+        yield* Effect.promise(() => pglite.exec("INSERT INTO t VALUES (10, 'kept')"))
+        const duplicate = "INSERT INTO t VALUES (10, 'again')"
+        const insert = (id: number) => sql`INSERT INTO t ${sql.insert({ id, a: "x" })}`
+        const failureOf = (exit: Exit.Exit<unknown, unknown>) => {
+          assert.isTrue(Exit.isFailure(exit))
+          return String(Exit.isFailure(exit) ? exit.cause : "")
+        }
+        // The statement it went ahead of fails with its error (and the statement named).
+        const ahead = yield* Effect.exit(sql.withTransaction(Effect.zipRight(queue(duplicate), insert(1))))
+        const error = Exit.isFailure(ahead) && ahead.cause._tag === "Fail" ? ahead.cause.error : undefined
+        assert.include(failureOf(ahead), "23505")
+        assert.strictEqual((error as { cause?: { query?: string } } | undefined)?.cause?.query, duplicate)
+        // Caught there, it still fails the commit, as itself.
+        const caught = yield* Effect.exit(sql.withTransaction(
+          Effect.zipRight(queue(duplicate), Effect.ignore(insert(2)))
+        ))
+        assert.include(failureOf(caught), "23505")
+        // Sent with the COMMIT.
+        const alone = yield* Effect.exit(sql.withTransaction(Effect.zipRight(insert(3), queue(duplicate))))
+        assert.include(failureOf(alone), "23505")
+        const { rows } = yield* Effect.promise(() => pglite.query("SELECT id, a FROM t ORDER BY id"))
+        assert.deepStrictEqual(rows, [{ id: 10, a: "kept" }])
+        assert.isFalse(pglite.isInTransaction())
       }))
 
     it.scoped("returns PGlite-shaped raw results inside a transaction", () =>

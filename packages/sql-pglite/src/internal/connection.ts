@@ -20,6 +20,8 @@ export interface Runner {
   readonly rows: (sql: string, params: ReadonlyArray<unknown>, kind: RowsKind) => Promise<ReadonlyArray<unknown>>
   /** PGlite's own result object(s), for `executeRaw`. */
   readonly raw: (sql: string, params: ReadonlyArray<unknown>) => Promise<unknown>
+  /** In a transaction held over the wire: queues a statement to go ahead of its next exchange. */
+  readonly queue?: ((sql: string) => void) | undefined
 }
 
 /** @internal */
@@ -74,7 +76,10 @@ export const wireRunner = (
   return {
     rows: (sql, params, kind) => wire.run(sql, params, modes[kind]),
     raw: (sql, params) =>
-      params.length === 0 ? target.exec(sql, options.raw) : target.query(sql, mutable(params), options.raw)
+      params.length === 0 ? target.exec(sql, options.raw) : target.query(sql, mutable(params), options.raw),
+    queue: transaction === undefined ? undefined : (sql) => {
+      transaction.queued.push(sql)
+    }
   }
 }
 
@@ -100,7 +105,7 @@ export const makeConnection = (runner: Runner): Connection => {
   const execute = (sql: string, params: ReadonlyArray<unknown>, transformRows: TransformRows) =>
     run(sql, params, "objects", transformRows)
 
-  return {
+  const connection: Connection = {
     execute,
     executeUnprepared: (sql, params, transformRows) => run(sql, params, "unprepared", transformRows),
     executeRaw: (sql, params) => Effect.tryPromise({ try: () => runner.raw(sql, params), catch: failed }),
@@ -115,7 +120,23 @@ export const makeConnection = (runner: Runner): Connection => {
         { concurrency: 1 }
       )
   }
+  const queue = runner.queue
+  return queue === undefined
+    ? connection
+    : Object.assign(connection, { [QueueStatement]: (sql: string) => Effect.sync(() => queue(sql)) })
 }
+
+/**
+ * The key of a transaction connection's statement queue, where the driver has one:
+ * `(sql: string) => Effect<void>` queues one parameterless statement to be sent ahead of the
+ * transaction's next exchange (its next statement, or its COMMIT), saving it an exchange of its
+ * own. Its result is not returned. If it fails, the statement it went ahead of fails with its
+ * error (the transaction is then aborted, so nothing after it runs), and so does the COMMIT;
+ * a rollback drops it unsent. `@reprise/core` queues each action's record this way.
+ *
+ * @internal
+ */
+export const QueueStatement = Symbol.for("@reprise/sql/QueueStatement")
 
 type Rows = ReadonlyArray<Record<string, unknown>>
 type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined

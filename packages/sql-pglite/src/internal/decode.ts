@@ -24,6 +24,10 @@ export interface Decoded {
   readonly rolledBack: boolean
   /** Per completed statement, its result columns and command tag (collected when asked). */
   readonly described: Array<DescribedSet> | undefined
+  /** At each ReadyForQuery (one per simple query, one per SYNC), how many statements had completed. */
+  readonly ready: ReadonlyArray<number>
+  /** When the first error came: how many ReadyForQuery and completed statements preceded it. */
+  readonly errorAfter: { readonly ready: number; readonly sets: number }
 }
 
 /** A completed statement's result columns and command tag, for PGlite-shaped raw results. @internal */
@@ -56,6 +60,8 @@ export const decode = (
   let paramTypes: ReadonlyArray<number> = NO_TYPES
   let schemaChanged = false
   let rolledBack = false
+  const ready: Array<number> = []
+  let errorAfter = NO_ERROR
   // By message name, as PGlite's `parseResults` does: `instanceof` would fail for messages
   // built by another copy of PGlite's protocol module.
   for (const message of received) {
@@ -87,16 +93,20 @@ export const decode = (
         break
       case "readyForQuery":
         status = (message as messages.ReadyForQueryMessage).status
+        ready.push(sets.length)
         break
       case "parameterDescription":
         paramTypes = (message as messages.ParameterDescriptionMessage).dataTypeIDs
         break
       case "error":
-        error ??= message as messages.DatabaseError
+        if (error === undefined) {
+          error = message as messages.DatabaseError
+          errorAfter = { ready: ready.length, sets: sets.length }
+        }
         break
     }
   }
-  return { sets, error, status, paramTypes, fields, schemaChanged, rolledBack, described }
+  return { sets, error, status, paramTypes, fields, schemaChanged, rolledBack, described, ready, errorAfter }
 }
 
 /** Command tags after which prepared statements keep their meaning. */
@@ -178,3 +188,5 @@ const objectRow = (raw: ReadonlyArray<string | null>, columns: Columns): Record<
   }
   return row
 }
+
+const NO_ERROR = { ready: -1, sets: -1 }

@@ -2,7 +2,7 @@ import type { PGliteInterface, Transaction } from "@electric-sql/pglite"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import { toSqlError } from "./errors.js"
-import type { Wire, WirePglite, WireTransaction } from "./wire.js"
+import { type Wire, type WirePglite, type WireTransaction, wireTransaction } from "./wire.js"
 
 const ROLLBACK = Symbol.for("@reprise/sql-pglite/rollback")
 
@@ -80,7 +80,7 @@ export const openWireTransaction = (pglite: WirePglite, wire: Wire): Effect.Effe
       release = resolve
     })
     let opened = false
-    const transaction: WireTransaction = { begun: false }
+    const transaction = wireTransaction()
     const end = (command: "COMMIT" | "ROLLBACK") => () => wire.end(transaction, command).finally(release)
     const commit = Effect.tryPromise({ try: end("COMMIT"), catch: (cause) => toSqlError(cause, "Failed to commit transaction") })
     const rollback = Effect.promise(() => end("ROLLBACK")().catch(() => undefined))

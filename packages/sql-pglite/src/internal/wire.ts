@@ -48,13 +48,21 @@ export interface RunMode {
 /**
  * A transaction held over the wire. Its BEGIN is sent lazily, in front of its first statement
  * in the same exchange (`begun` turns true once Postgres is in the block), so a transaction
- * costs no exchange of its own to open and an empty one none at all.
+ * costs no exchange of its own to open and an empty one none at all. Statements queued on it
+ * (see `Runner.queue`) ride the same way, after BEGIN, ahead of the next statement or COMMIT.
  *
  * @internal
  */
 export interface WireTransaction {
   begun: boolean
+  /** Parameterless statements waiting to go ahead of the transaction's next exchange. */
+  queued: Array<string>
+  /** The first failure of a queued statement: a COMMIT that it turned into a rollback reports it. */
+  failed: messages.DatabaseError | undefined
 }
+
+/** A new held transaction: nothing sent, nothing queued. @internal */
+export const wireTransaction = (): WireTransaction => ({ begun: false, queued: [], failed: undefined })
 
 /**
  * Statements over PGlite's wire protocol, one round trip into the engine per execution.
@@ -118,15 +126,16 @@ export const makeWire = (
   }
 
   /**
-   * One round trip. `opening` is the transaction whose BEGIN the message starts with: its
-   * result is dropped, and the transaction counts as begun once Postgres is in the block.
+   * One round trip. `ahead` is what the message starts with for its transaction (its BEGIN,
+   * its queued statements): their results are dropped, a queued statement's failure is
+   * reported as its own, and the transaction counts as begun once Postgres is in the block.
    */
   const exchange = async (
     message: Uint8Array,
     syncToFs: boolean,
     fields?: Fields,
     describe = false,
-    opening?: WireTransaction
+    ahead?: Ahead
   ): Promise<Decoded> => {
     const decoded = decode(
       await pglite.execProtocolStream(message, { syncToFs, throwOnError: false }),
@@ -134,11 +143,26 @@ export const makeWire = (
       fields,
       describe
     )
-    if (opening !== undefined) {
-      // BEGIN's own (empty) result comes first; if BEGIN failed the exchange failed anyway.
-      decoded.sets.shift()
-      decoded.described?.shift()
-      if (decoded.status !== "I") opening.begun = true
+    if (ahead !== undefined) {
+      // Each queued statement is a simple query, ended by its own ReadyForQuery, as is BEGIN in
+      // its simple form; the extended BEGIN is one completed statement with none. Their results
+      // are the sets completed by the last of those ReadyForQuery.
+      const simpleBegin = ahead.begin && message[0] === QUERY
+      const readies = (simpleBegin ? 1 : 0) + ahead.queued.length
+      const count = readies === 0 ? 1 : decoded.ready[readies - 1] ?? decoded.sets.length
+      const error = decoded.error
+      if (error !== undefined) {
+        // A failed extended BEGIN made Postgres skip everything up to the SYNC.
+        const beginFailed = ahead.begin && (simpleBegin ? decoded.errorAfter.ready === 0 : decoded.errorAfter.sets === 0)
+        const queuedAt = decoded.errorAfter.ready - (simpleBegin ? 1 : 0)
+        if (!beginFailed && queuedAt >= 0 && queuedAt < ahead.queued.length) {
+          withStatement(error, ahead.queued[queuedAt]!, undefined)
+          ahead.transaction.failed ??= error
+        }
+      }
+      decoded.sets.splice(0, count)
+      decoded.described?.splice(0, count)
+      if (ahead.begin && decoded.status !== "I") ahead.transaction.begun = true
     }
     if (decoded.schemaChanged || (cache.dirty && decoded.rolledBack)) cache.forgetAll()
     if (decoded.schemaChanged && decoded.status !== "I") cache.dirty = true
@@ -149,11 +173,11 @@ export const makeWire = (
     return decoded
   }
 
-  const prepare = async (sql: string, name: string, opening: WireTransaction | undefined): Promise<Prepared> => {
+  const prepare = async (sql: string, name: string, ahead: Ahead | undefined): Promise<Prepared> => {
     const decoded = await exchange(
       concat([
         ...cache.takeClosing(),
-        ...(opening === undefined ? NONE : [BEGIN_EXTENDED]),
+        ...aheadMessages(ahead, BEGIN_EXTENDED),
         protocol.serialize.parse({ name, text: sql }),
         describe(name),
         SYNC
@@ -161,7 +185,7 @@ export const makeWire = (
       false,
       undefined,
       false,
-      opening
+      ahead
     )
     if (decoded.error !== undefined) throw withStatement(decoded.error, sql, [])
     const prepared: Prepared = { name, paramTypes: decoded.paramTypes, fields: decoded.fields, used: 0 }
@@ -177,21 +201,23 @@ export const makeWire = (
     describe = false
   ): Promise<Decoded> => {
     const cached = mode.prepare ? cache.lookup(sql) : undefined
-    // The first exchange of a transaction carries its BEGIN (with an unnamed statement that
-    // must be the PARSE's, so it goes with the PARSE when there is one).
-    const prepared = cached ?? (await prepare(sql, mode.prepare ? cache.nextName() : "", opening(mode)))
+    // What the transaction has to send first (its BEGIN, queued statements) goes with the
+    // PARSE when there is one, ahead of it: queued statements go over the simple protocol,
+    // which drops the unnamed statement, so they must not come between a PARSE and its BIND.
+    const first = ahead(mode)
+    const prepared = cached ?? (await prepare(sql, mode.prepare ? cache.nextName() : "", first))
     const values = new Array<string | null>(params.length)
     for (let i = 0; i < params.length; i++) values[i] = serialize(params[i], prepared.paramTypes[i])
     const execution = bindExecuteSync(prepared.name, values)
-    const begin = opening(mode)
+    const carried = cached === undefined ? undefined : first
     const decoded = await exchange(
-      cache.hasClosing || begin !== undefined
-        ? concat([...cache.takeClosing(), ...(begin === undefined ? NONE : [BEGIN_EXTENDED]), execution])
+      cache.hasClosing || carried !== undefined
+        ? concat([...cache.takeClosing(), ...aheadMessages(carried, BEGIN_EXTENDED), execution])
         : execution,
       !mode.inTransaction,
       { fields: prepared.fields, arrays: mode.arrays },
       describe,
-      begin
+      carried
     )
     if (decoded.error !== undefined) {
       if (cached !== undefined && STALE_ROUTINES.has(decoded.error.routine ?? "")) {
@@ -205,17 +231,17 @@ export const makeWire = (
   }
 
   const simple = async (sql: string, mode: RunMode, describe = false): Promise<Decoded> => {
-    const begin = opening(mode)
+    const first = ahead(mode)
     // BEGIN as a query of its own, so that it runs even if the statement's text does not parse
     // (which then aborts the transaction, as it would have with BEGIN sent first). BEGIN only
     // fails in a session whose transaction is already aborted, where the statement fails too.
     const message = protocol.serialize.query(sql)
     const decoded = await exchange(
-      begin === undefined ? message : concat([BEGIN_QUERY, message]),
+      first === undefined ? message : concat([...aheadMessages(first, BEGIN_QUERY), message]),
       !mode.inTransaction,
       undefined,
       describe,
-      begin
+      first
     )
     if (decoded.error !== undefined) throw withStatement(decoded.error, sql, undefined)
     return decoded
@@ -251,11 +277,26 @@ export const makeWire = (
       }),
     end: (transaction, command) =>
       exclusively(true, async () => {
-        if (!transaction.begun) return
+        // Queued statements go with the COMMIT (and, if nothing ran before them, with the
+        // BEGIN too); a rollback drops them unsent.
+        const first = command === "COMMIT" && transaction.queued.length > 0 ? ahead({ transaction }) : undefined
+        const failed = transaction.failed
+        transaction.queued = []
+        transaction.failed = undefined
+        if (!transaction.begun && first === undefined) return
         transaction.begun = false
-        const decoded = await exchange(command === "COMMIT" ? COMMIT : ROLLBACK, true)
+        const decoded = await exchange(
+          command === "COMMIT" ? concat([...aheadMessages(first, BEGIN_QUERY), COMMIT]) : ROLLBACK,
+          true,
+          undefined,
+          false,
+          first
+        )
         if (decoded.error !== undefined) throw withStatement(decoded.error, command, undefined)
         if (command === "COMMIT" && decoded.rolledBack) {
+          // A queued statement that failed where nobody saw it (its exchange's statement was
+          // caught) is the cause; report it rather than only the rollback.
+          if (failed !== undefined) throw failed
           throw new Error("COMMIT rolled the transaction back instead: a statement in it had failed")
         }
       }),
@@ -296,14 +337,39 @@ const STALE_ROUTINES = new Set([
 ])
 
 const CAPACITY = 256
+/** The type byte of a simple query message ('Q'). */
+const QUERY = 0x51
 const SYNC = protocol.serialize.sync()
 const BEGIN_QUERY = protocol.serialize.query("BEGIN")
 const COMMIT = protocol.serialize.query("COMMIT")
 const ROLLBACK = protocol.serialize.query("ROLLBACK")
 
-/** The held transaction whose BEGIN this statement must send, if it is the first. */
-const opening = (mode: RunMode): WireTransaction | undefined =>
-  mode.transaction !== undefined && !mode.transaction.begun ? mode.transaction : undefined
+/** What a message starts with for its held transaction: its BEGIN (if not sent yet), its queued statements. */
+interface Ahead {
+  readonly transaction: WireTransaction
+  readonly begin: boolean
+  readonly queued: ReadonlyArray<string>
+}
+
+/**
+ * Takes what the next exchange of the statement's held transaction must send first, if
+ * anything: the queue is emptied, since the caller sends it.
+ */
+const ahead = (mode: Pick<RunMode, "transaction">): Ahead | undefined => {
+  const transaction = mode.transaction
+  if (transaction === undefined || (transaction.begun && transaction.queued.length === 0)) return undefined
+  const queued = transaction.queued
+  if (queued.length > 0) transaction.queued = []
+  return { transaction, begin: !transaction.begun, queued }
+}
+
+/** The messages for `ahead`: BEGIN in the given form, then each queued statement as a simple query. */
+const aheadMessages = (ahead: Ahead | undefined, begin: Uint8Array): Array<Uint8Array> => {
+  if (ahead === undefined) return NONE
+  const messages = ahead.begin ? [begin] : []
+  for (const sql of ahead.queued) messages.push(protocol.serialize.query(sql))
+  return messages
+}
 
 type Fields = Parameters<typeof decode>[2]
 
@@ -461,6 +527,9 @@ const BEGIN_EXTENDED = concat([
   protocol.serialize.execute()
 ])
 
-/** Like PGlite's own errors: the statement and its parameters ride on the database error. */
+/**
+ * Like PGlite's own errors: the statement and its parameters ride on the database error. An
+ * error already attributed (to a queued statement that went ahead of this one) keeps its own.
+ */
 const withStatement = (error: messages.DatabaseError, query: string, params: ReadonlyArray<unknown> | undefined) =>
-  Object.assign(error, { query, params })
+  "query" in error ? error : Object.assign(error, { query, params })

@@ -31,3 +31,34 @@ export const directExec = (
 ): Effect.Effect<(statement: string) => Effect.Effect<unknown, SqlError>> =>
   Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => (statement: string) =>
     Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement))
+
+/**
+ * The key under which a driver's transaction connection may offer a statement queue:
+ * `(statement: string) => Effect<void>` sends one parameterless statement ahead of the
+ * transaction's next exchange (its next statement or its COMMIT) instead of in an exchange of
+ * its own. A failure of the queued statement fails the statement it went ahead of (or the
+ * COMMIT), and the transaction is aborted, so nothing after it takes effect.
+ * `@reprise/sql-pglite` offers it on transactions it holds over PGlite's wire protocol.
+ *
+ * @internal
+ */
+export const QueueStatement = Symbol.for("@reprise/sql/QueueStatement")
+
+/**
+ * Like `directExec`, for statements whose result is not needed: queued on the transaction's
+ * connection when it offers a queue (see `QueueStatement`), so they ride with the next
+ * statement; executed at once otherwise. Order with later statements is kept either way.
+ *
+ * @internal
+ */
+export const directQueue = (
+  sql: SqlClient.SqlClient
+): Effect.Effect<(statement: string) => Effect.Effect<unknown, SqlError>> =>
+  Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => {
+    if (Option.isNone(conn)) return (statement: string) => sql.unsafe(statement)
+    const connection = conn.value[0]
+    const queue = (connection as { readonly [QueueStatement]?: unknown })[QueueStatement]
+    return typeof queue === "function"
+      ? queue as (statement: string) => Effect.Effect<void>
+      : (statement: string) => connection.executeUnprepared(statement, [], undefined)
+  })
