@@ -270,6 +270,16 @@ describe("PgliteClient", () => {
         )))
         assert.deepStrictEqual(counts, [{ n: 3 }])
         assert.strictEqual(third, 3)
+        // Rows of a queued statement are not taken for those of the (prepared) statement after it.
+        const select = (id: number) => sql`SELECT id, a FROM t WHERE id = ${id}`
+        yield* select(0) // prepares the statement
+        for (let round = 0; round < 2; round++) {
+          const [own] = yield* exchangesOf(sql.withTransaction(Effect.zipRight(
+            queue("SELECT 'other' AS x, 42 AS y"),
+            select(10)
+          )))
+          assert.deepStrictEqual(own, [{ id: 10, a: "m" }])
+        }
         // Nothing after it: BEGIN, the queued statement and COMMIT in one exchange.
         const [, fourth] = yield* exchangesOf(sql.withTransaction(queue("INSERT INTO t VALUES (13, 'q')")))
         assert.strictEqual(fourth, 1)

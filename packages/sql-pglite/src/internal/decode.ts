@@ -81,8 +81,11 @@ export const decode = (
         described?.push({ fields: fields ?? NO_FIELDS, command: text })
         if (!KEEPS_PLANS.has(command)) schemaChanged = true
         if (command === "ROLLBACK") rolledBack = true
-        if (preset === undefined) {
-          fields = undefined
+        // The next statement's rows are described by its own RowDescription (simple queries)
+        // or, for an execution of a prepared statement (which sends none), by the preset: a
+        // simple query that went ahead of it in the exchange must not lend it its columns.
+        if (fields !== preset?.fields) {
+          fields = preset?.fields
           columns = undefined
         }
         break
