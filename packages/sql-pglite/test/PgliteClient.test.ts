@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { PgliteClient, SqlState } from "../src/index.js"
 import { QueueStatement } from "../src/internal/connection.js"
@@ -235,8 +236,10 @@ describe("PgliteClient", () => {
       }))
 
     /** Queues `statement` on the current transaction's connection (the driver's statement queue). */
-    const queue = (statement: string) =>
-      Effect.flatMap(SqlClient.TransactionConnection, ([conn]) => {
+    const queue = (statement: string): Effect.Effect<void> =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (open) => {
+        assert.isTrue(Option.isSome(open), "queue outside a transaction")
+        const [conn] = Option.getOrThrow(open)
         const enqueue = (conn as unknown as Record<symbol, (sql: string) => Effect.Effect<void>>)[QueueStatement]
         assert.isFunction(enqueue)
         return enqueue!(statement)
