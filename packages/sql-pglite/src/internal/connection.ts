@@ -128,11 +128,13 @@ export const makeConnection = (runner: Runner): Connection => {
 
 /**
  * The key of a transaction connection's statement queue, where the driver has one:
- * `(sql: string) => Effect<void>` queues a parameterless query (one or more statements, sent as
- * one simple query) ahead of the transaction's next exchange (its next statement, or its
- * COMMIT), saving it an exchange of its own. Its results are not returned. If it fails, the statement it went ahead of fails with its
- * error (the transaction is then aborted, so nothing after it runs), and so does the COMMIT;
- * a rollback drops it unsent. `@reprise/core` queues each action's record this way.
+ * `(sql: string) => Effect<void>` queues a parameterless query (one or more statements, sent
+ * as one simple query) ahead of the transaction's next exchange (its next statement, or its
+ * COMMIT), saving it an exchange of its own. Its results are not returned. If it fails, the
+ * statement it went ahead of fails with its error (the transaction is then aborted, so nothing
+ * after it runs), and so does the COMMIT; a rollback drops it unsent. `@reprise/core` queues
+ * each action's record this way (and declares the same key: neither package depends on the
+ * other).
  *
  * @internal
  */

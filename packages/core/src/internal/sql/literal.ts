@@ -35,8 +35,8 @@ export const directExec = (
 /**
  * The key under which a driver's transaction connection may offer a statement queue:
  * `(statement: string) => Effect<void>` sends a parameterless query (one or more statements)
- * ahead of the transaction's next exchange (its next statement or its COMMIT) instead of in an exchange of
- * its own. A failure of the queued statement fails the statement it went ahead of (or the
+ * ahead of the transaction's next exchange (its next statement or its COMMIT) instead of in an
+ * exchange of its own. A failure of the queued statement fails the statement it went ahead of (or the
  * COMMIT), and the transaction is aborted, so nothing after it takes effect.
  * `@reprise/sql-pglite` offers it on transactions it holds over PGlite's wire protocol.
  *
