@@ -7,17 +7,21 @@ import type * as Action from "../Action.js"
 import * as ActionIds from "../ActionIds.js"
 
 /**
- * A `Clock` frozen at the action's captured timestamp: `currentTimeMillis` is the same on
- * every run and every replica. Sleeping still waits in real time.
+ * The `Clock` an action runs with. What the action reads through Effect's accessors
+ * (`Clock.currentTimeMillis`, `Clock.currentTimeNanos`, and so `DateTime.now` and
+ * `Effect.timed`) is frozen at the action's captured timestamp: the same on every run and every
+ * replica. The raw `unsafe*` readings, which Effect's own machinery takes (span start and end
+ * times, log dates, metric timers, cache expiry), stay on the real clock, so tracing shows when
+ * and for how long an action actually ran, a replay included. Sleeping waits in real time.
  */
 const frozenClock = (timestampMs: number, underlying: Clock.Clock): Clock.Clock => {
   const nanos = BigInt(timestampMs) * 1_000_000n
   return {
     [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => timestampMs,
     currentTimeMillis: Effect.succeed(timestampMs),
-    unsafeCurrentTimeNanos: () => nanos,
     currentTimeNanos: Effect.succeed(nanos),
+    unsafeCurrentTimeMillis: () => underlying.unsafeCurrentTimeMillis(),
+    unsafeCurrentTimeNanos: () => underlying.unsafeCurrentTimeNanos(),
     sleep: (duration) => underlying.sleep(duration)
   }
 }

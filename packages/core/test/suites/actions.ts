@@ -4,10 +4,13 @@
 import { assert, describe, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
+import type * as Tracer from "effect/Tracer"
 import { Action, ActionExecutor, ActionIds, ActionRegistry, Hlc, Patch, SyncSchema, Tracking } from "../../src/index.js"
 import { failureOf, uniqueName } from "./helpers.js"
 
@@ -168,6 +171,57 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           // Different actions get different ids.
           const b = yield* executor.execute(create, { title: "B" })
           assert.notStrictEqual(b.id, a.id)
+        }))
+
+      /** Verifies: R-ACT-3 */
+      it.effect("keeps tracing spans and log dates on real time while the action's Clock stays frozen", () =>
+        Effect.gen(function*() {
+          const { executor } = yield* setup()
+          const logDates: Array<number> = []
+          const logger = Logger.make(({ date }) => {
+            logDates.push(date.getTime())
+          })
+          let span: Tracer.Span | undefined
+          const timed = Action.make({
+            tag: "clock.timed.v1",
+            args: Schema.Struct({}),
+            run: () =>
+              Effect.gen(function*() {
+                const sql = yield* SqlClient.SqlClient
+                const millis = yield* Clock.currentTimeMillis
+                const nanos = yield* Clock.currentTimeNanos
+                yield* Effect.gen(function*() {
+                  span = yield* Effect.currentSpan
+                  yield* sql`SELECT 1`
+                  yield* Effect.sleep("25 millis")
+                  yield* Effect.log("after the sleep")
+                }).pipe(Effect.withSpan("clock.timed.inside"))
+                return {
+                  millis,
+                  nanos,
+                  millisAfter: yield* Clock.currentTimeMillis,
+                  nanosAfter: yield* Clock.currentTimeNanos,
+                  dateTime: DateTime.toEpochMillis(yield* DateTime.now)
+                }
+              })
+          })
+          const out = yield* executor.execute(timed, {}).pipe(
+            Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+          )
+          // What the action reads stays at its timestamp, slept through or not.
+          assert.strictEqual(out.millisAfter, out.millis)
+          assert.strictEqual(out.nanosAfter, out.nanos)
+          assert.strictEqual(out.nanos, BigInt(out.millis) * 1_000_000n)
+          assert.strictEqual(out.dateTime, out.millis)
+          // What tracing and logging read is the real clock: the span lasted the sleep, and the
+          // log line is dated after it.
+          const status = span?.status
+          assert.strictEqual(status?._tag, "Ended")
+          if (status?._tag === "Ended") {
+            assert.isAtLeast(Number(status.endTime - status.startTime) / 1e6, 20)
+          }
+          assert.strictEqual(logDates.length, 1)
+          assert.isAtLeast(logDates[0]! - out.millis, 20)
         }))
 
       /** Verifies: R-ACT-3, R-SYNC-8 */
