@@ -30,7 +30,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
-import { directExec, directQueue, hasNul, literal } from "./internal/sql/literal.js"
+import { directStatements, hasNul, literal } from "./internal/sql/literal.js"
 import * as Patch from "./Patch.js"
 import * as SyncSchema from "./SyncSchema.js"
 
@@ -160,10 +160,10 @@ export const make = (
           sql.withTransaction(Effect.gen(function*() {
             // The transaction's own connection runs Reprise's fixed statements directly, without
             // the statement machinery (compile, span, scope) an app statement goes through.
-            const exec = yield* directExec(sql)
+            const { exec, queue } = yield* directStatements(sql)
             // The record rides ahead of the action's first statement (or its COMMIT) where the
             // driver can queue it, saving the action an exchange with the database.
-            yield* recordInsert(sql, yield* directQueue(sql), values, usePrepared)
+            yield* recordInsert(sql, queue, values, usePrepared)
             const out = devMode
               ? yield* runTwice(action, args, actionId, timestamp)
               : yield* runDeterministic(sql, action, args, actionId, timestamp)

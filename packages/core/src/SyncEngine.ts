@@ -43,7 +43,7 @@ import {
   undoFailedReplay,
   undoAfter
 } from "./internal/sql/engine.js"
-import { directExec, directQueue, literal } from "./internal/sql/literal.js"
+import { directStatements, literal } from "./internal/sql/literal.js"
 import * as SyncPlanner from "./SyncPlanner.js"
 import * as SyncProtocol from "./SyncProtocol.js"
 import { SyncTransport, type TransportError } from "./SyncTransport.js"
@@ -227,10 +227,9 @@ export const make = (
       Effect.gen(function*() {
         if (entries.length === 0) return
         // Always inside the page's transaction; its connection skips the statement machinery.
-        const exec = yield* directExec(sql)
-        // Pointing the capture at each action rides ahead of the action's first statement
-        // where the driver can queue it (one exchange fewer per replayed action).
-        const queue = yield* directQueue(sql)
+        // Pointing the capture at each action is queued: it rides ahead of the action's first
+        // statement where the driver can queue it (one exchange fewer per replayed action).
+        const { exec, queue } = yield* directStatements(sql)
         let open = false
         for (let start = 0; start < entries.length; start += replayBatch) {
           const batch = entries.slice(start, start + replayBatch)

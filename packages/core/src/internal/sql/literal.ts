@@ -20,19 +20,6 @@ export const literal = (value: string): string => `E'${value.replace(/\\/g, "\\\
 export const hasNul = (value: string): boolean => value.includes("\u0000")
 
 /**
- * Runs fixed, parameterless statements of Reprise's own (built with `literal`) on the open
- * transaction's connection directly, skipping the compile, span and scope every statement
- * through `SqlClient` pays; outside a transaction it falls back to `sql.unsafe`.
- *
- * @internal
- */
-export const directExec = (
-  sql: SqlClient.SqlClient
-): Effect.Effect<(statement: string) => Effect.Effect<unknown, SqlError>> =>
-  Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => (statement: string) =>
-    Option.isSome(conn) ? conn.value[0].executeUnprepared(statement, [], undefined) : sql.unsafe(statement))
-
-/**
  * The key under which a driver's transaction connection may offer a statement queue:
  * `(statement: string) => Effect<void>` sends a parameterless query (one or more statements)
  * ahead of the transaction's next exchange (its next statement or its COMMIT) instead of in an
@@ -45,20 +32,37 @@ export const directExec = (
 export const QueueStatement = Symbol.for("@reprise/sql/QueueStatement")
 
 /**
- * Like `directExec`, for statements whose result is not needed: queued on the transaction's
- * connection when it offers a queue (see `QueueStatement`), so they ride with the next
- * statement; executed at once otherwise. Order with later statements is kept either way.
+ * Two ways to run Reprise's own fixed, parameterless statements (built with `literal`).
  *
  * @internal
  */
-export const directQueue = (
-  sql: SqlClient.SqlClient
-): Effect.Effect<(statement: string) => Effect.Effect<unknown, SqlError>> =>
+export interface DirectStatements {
+  /**
+   * Runs a statement on the open transaction's connection directly, skipping the compile, span
+   * and scope every statement through `SqlClient` pays; outside a transaction, `sql.unsafe`.
+   */
+  readonly exec: (statement: string) => Effect.Effect<unknown, SqlError>
+  /**
+   * Like `exec`, for statements whose result is not needed: queued on the transaction's
+   * connection when it offers a queue (see `QueueStatement`), so they ride with the next
+   * statement; executed at once otherwise. Order with later statements is kept either way.
+   */
+  readonly queue: (statement: string) => Effect.Effect<unknown, SqlError>
+}
+
+/**
+ * `exec` and `queue` for the transaction in context, from one lookup of its connection.
+ *
+ * @internal
+ */
+export const directStatements = (sql: SqlClient.SqlClient): Effect.Effect<DirectStatements> =>
   Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => {
-    if (Option.isNone(conn)) return (statement: string) => sql.unsafe(statement)
+    if (Option.isNone(conn)) {
+      const run = (statement: string) => sql.unsafe(statement)
+      return { exec: run, queue: run }
+    }
     const connection = conn.value[0]
+    const exec = (statement: string) => connection.executeUnprepared(statement, [], undefined)
     const queue = (connection as { readonly [QueueStatement]?: unknown })[QueueStatement]
-    return typeof queue === "function"
-      ? queue as (statement: string) => Effect.Effect<void>
-      : (statement: string) => connection.executeUnprepared(statement, [], undefined)
+    return { exec, queue: typeof queue === "function" ? queue as (statement: string) => Effect.Effect<void> : exec }
   })
