@@ -156,6 +156,7 @@ export const make = (
         const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         const values: RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
+        yield* Effect.annotateCurrentSpan({ "reprise.action.id": actionId, "reprise.action.hlc": hlc })
         const run = (usePrepared: boolean) =>
           sql.withTransaction(Effect.gen(function*() {
             // The transaction's own connection runs Reprise's fixed statements directly, without
@@ -181,7 +182,10 @@ export const make = (
             Effect.flatMap(prepareRecord(sql), (ok) => Ref.set(prepared, ok)),
             () => run(false)
           ))
-      })
+      }).pipe(Effect.withSpan("ActionExecutor.execute", {
+        attributes: { "reprise.action.tag": action.tag },
+        captureStackTrace: false
+      }))
 
     const runTwice = <Out, E, R>(
       action: Action.Action<string, unknown, unknown, Out, E, R>,

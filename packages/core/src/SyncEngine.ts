@@ -165,6 +165,10 @@ const replayBatch = 1000
 const checkpointEvery = 200
 
 /** A Postgres uuid[] literal's text for the entries' ids. */
+/** Puts a sync report's counts on the current span, as `reprise.sync.<count>` attributes. */
+const annotateReport = (report: SyncReport): Effect.Effect<void> =>
+  Effect.annotateCurrentSpan(Object.fromEntries(Object.entries(report).map(([key, value]) => [`reprise.sync.${key}`, value])))
+
 const uuidArray = (entries: ReadonlyArray<SyncPlanner.Entry>): string => `{${entries.map((e) => e.id).join(",")}}`
 
 const zeroReport: SyncReport = {
@@ -294,16 +298,22 @@ export const make = (
           }
         }
         yield* exec(finishReplay(literal(uuidArray(entries)), open))
-      })
+      }).pipe(Effect.withSpan("SyncEngine.replay", {
+        attributes: { "reprise.sync.actions": entries.length },
+        captureStackTrace: false
+      }))
 
-    /** Plans and applies every received-but-unapplied action (inside the caller's transaction). */
+    /**
+     * Plans and applies every received-but-unapplied action (inside the caller's transaction);
+     * returns what it did and the kind of plan, for the page's span.
+     */
     const applyReceived = Effect.gen(function*() {
       const incoming = yield* Effect.flatMap(
         sql`SELECT id::text AS id, hlc FROM reprise.action_records WHERE NOT applied ORDER BY hlc, id`,
         Schema.decodeUnknown(EntryRows)
       )
       const earliest = incoming[0]
-      if (earliest === undefined) return zeroReport
+      if (earliest === undefined) return { plan: "NothingToDo" as const, report: zeroReport }
       const applied = yield* Effect.flatMap(
         sql`
           (SELECT id::text AS id, hlc FROM reprise.action_records
@@ -318,11 +328,12 @@ export const make = (
       const plan = SyncPlanner.plan([...applied].sort(SyncPlanner.order), incoming)
       switch (plan._tag) {
         case "NothingToDo":
-          return zeroReport
+          return { plan: plan._tag, report: zeroReport }
         case "FastForward": {
           yield* replayAll(plan.apply)
           const checked = yield* correct(plan.apply, [])
-          return { ...zeroReport, ...checked, fastForwarded: plan.apply.length, replayed: plan.apply.length }
+          const report = { ...zeroReport, ...checked, fastForwarded: plan.apply.length, replayed: plan.apply.length }
+          return { plan: plan._tag, report }
         }
         case "Reconcile": {
           const hlc = plan.ancestor?.hlc ?? null
@@ -334,7 +345,7 @@ export const make = (
           yield* sql.unsafe(markUnappliedAfter, [hlc, id])
           yield* replayAll(plan.replay)
           const checked = yield* correct(plan.replay, undoneAdoptions)
-          return { ...zeroReport, ...checked, reconciled: 1, replayed: plan.replay.length }
+          return { plan: plan._tag, report: { ...zeroReport, ...checked, reconciled: 1, replayed: plan.replay.length } }
         }
       }
     })
@@ -436,12 +447,20 @@ export const make = (
           }
           yield* sql.unsafe(ingestPage, [JSON.stringify(entries)])
         }
-        const report = yield* applyReceived
+        const { plan, report } = yield* applyReceived
         yield* sql`UPDATE reprise.client_state SET last_server_seq = ${page.next} WHERE last_server_seq < ${page.next}`
-        return { ...report, fetched: page.actions.length }
-      })).pipe(Effect.tap(() => {
-        storedAudiences = JSON.stringify(page.audiences)
-      }))
+        return { plan, report: { ...report, fetched: page.actions.length } }
+      })).pipe(
+        Effect.flatMap(({ plan, report }) => {
+          storedAudiences = JSON.stringify(page.audiences)
+          // Outside the transaction, the current span is the page's own.
+          return Effect.as(Effect.annotateCurrentSpan("reprise.sync.plan", plan), report)
+        }),
+        Effect.withSpan("SyncEngine.applyPage", {
+          attributes: { "reprise.sync.fetched": page.actions.length, "reprise.sync.next": page.next },
+          captureStackTrace: false
+        })
+      )
 
     const pull: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
       let total = zeroReport
@@ -451,7 +470,7 @@ export const make = (
         total = add(total, yield* applyPage(page))
         if (!page.hasMore || page.next <= since) return total
       }
-    })
+    }).pipe(Effect.tap(annotateReport), Effect.withSpan("SyncEngine.pull", { captureStackTrace: false }))
 
     const pendingBatch = Effect.flatMap(
       sql`
@@ -506,7 +525,10 @@ export const make = (
         }
       }))
       return rows.length
-    })
+    }).pipe(
+      Effect.tap((n) => Effect.annotateCurrentSpan("reprise.sync.uploaded", n)),
+      Effect.withSpan("SyncEngine.upload", { captureStackTrace: false })
+    )
 
     const push: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
       let uploaded = 0
@@ -524,13 +546,13 @@ export const make = (
         if (n === 0) return { ...caughtUp, uploaded }
         uploaded += n
       }
-    })
+    }).pipe(Effect.tap(annotateReport), Effect.withSpan("SyncEngine.push", { captureStackTrace: false }))
 
     const sync = Effect.gen(function*() {
       const pulled = yield* pull
       const pushed = yield* push
       return add(pulled, pushed)
-    })
+    }).pipe(Effect.tap(annotateReport), Effect.withSpan("SyncEngine.sync", { captureStackTrace: false }))
 
     // Single flight: a run started after a request serves it; requests made during a run are
     // all served by the next one.

@@ -10,7 +10,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import {
   Action,
   ActionExecutor,
@@ -142,4 +144,49 @@ it.live("replays each action in its own savepoint: failures have no effect, late
     // refused (no action id was left behind), and the connection is usable.
     const outside = yield* Effect.flip(sql`INSERT INTO notes (id, title) VALUES ('x', 'X')`)
     assert.include(outside.message, "outside an action")
+  }).pipe(Effect.provide(replica)))
+
+/** A tracer that keeps every span it starts, over the tracer in use. */
+const recordingTracer = Effect.map(Effect.tracer, (base) => {
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (...args) => {
+      const span = base.span(...args)
+      spans.push(span)
+      return span
+    },
+    context: (f, fiber) => base.context(f, fiber)
+  })
+  return { spans, tracer }
+})
+
+/** Verifies: R-SYNC-1 */
+it.live("traces a pull: its page, plan and replay in spans carrying the report's counts", () =>
+  Effect.gen(function*() {
+    const engine = yield* SyncEngine.SyncEngine
+    const { spans, tracer } = yield* recordingTracer
+    const report = yield* Effect.withTracer(engine.pull, tracer)
+    const named = (name: string) => spans.filter((span) => span.name === name)
+    const [pull] = named("SyncEngine.pull")
+    const pages = named("SyncEngine.applyPage")
+    const [replay] = named("SyncEngine.replay")
+    assert.isDefined(pull)
+    assert.isDefined(replay)
+    assert.strictEqual(pull!.status._tag, "Ended")
+    assert.strictEqual(pull!.attributes.get("reprise.sync.fetched"), report.fetched)
+    assert.strictEqual(pull!.attributes.get("reprise.sync.replayed"), 5)
+    assert.strictEqual(pull!.attributes.get("reprise.sync.corrections"), report.corrections)
+    // One page, with the five actions after everything applied: a fast-forward.
+    assert.deepStrictEqual(
+      pages.map((page) => [page.attributes.get("reprise.sync.fetched"), page.attributes.get("reprise.sync.plan")]),
+      [[5, "FastForward"]]
+    )
+    assert.strictEqual(replay!.attributes.get("reprise.sync.actions"), 5)
+    // replay, inside the page's transaction, inside the page, inside the pull
+    const ancestors: Array<string> = []
+    for (let span = Option.getOrUndefined(replay!.parent); span?._tag === "Span"; span = Option.getOrUndefined(span.parent)) {
+      ancestors.push(span.name)
+    }
+    assert.deepStrictEqual(ancestors.slice(0, 3), ["sql.transaction", "SyncEngine.applyPage", "SyncEngine.pull"])
+    assert.strictEqual(Option.getOrUndefined(pages[0]!.parent), pull)
   }).pipe(Effect.provide(replica)))

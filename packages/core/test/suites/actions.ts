@@ -8,6 +8,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
@@ -174,9 +175,9 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
         }))
 
       /** Verifies: R-ACT-3 */
-      it.effect("keeps tracing spans and log dates on real time while the action's Clock stays frozen", () =>
+      it.effect("traces the action in a span naming it, whose spans and log dates keep real time while its Clock stays frozen", () =>
         Effect.gen(function*() {
-          const { executor } = yield* setup()
+          const { executor, sql } = yield* setup()
           const logDates: Array<number> = []
           const logger = Logger.make(({ date }) => {
             logDates.push(date.getTime())
@@ -222,6 +223,20 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           }
           assert.strictEqual(logDates.length, 1)
           assert.isAtLeast(logDates[0]! - out.millis, 20)
+          // The action's code runs under the executor's span, which names the action.
+          let ancestor: Tracer.AnySpan | undefined = span
+          while (ancestor !== undefined && !(ancestor._tag === "Span" && ancestor.name === "ActionExecutor.execute")) {
+            ancestor = ancestor._tag === "Span" ? Option.getOrUndefined(ancestor.parent) : undefined
+          }
+          assert.isDefined(ancestor, "the action runs inside an ActionExecutor.execute span")
+          if (ancestor?._tag === "Span") {
+            const [record] = yield* sql<{ id: string; hlc: string }>`
+              SELECT id::text AS id, hlc FROM reprise.action_records ORDER BY hlc DESC LIMIT 1`
+            assert.strictEqual(ancestor.attributes.get("reprise.action.tag"), "clock.timed.v1")
+            assert.strictEqual(ancestor.attributes.get("reprise.action.id"), record?.id)
+            assert.strictEqual(ancestor.attributes.get("reprise.action.hlc"), record?.hlc)
+            assert.strictEqual(ancestor.status._tag, "Ended")
+          }
         }))
 
       /** Verifies: R-ACT-3, R-SYNC-8 */
