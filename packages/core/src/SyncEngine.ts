@@ -164,11 +164,11 @@ const replayBatch = 1000
 /** Replayed actions between two savepoints at most (what an aborting failure re-runs). */
 const checkpointEvery = 200
 
-/** A Postgres uuid[] literal's text for the entries' ids. */
 /** Puts a sync report's counts on the current span, as `reprise.sync.<count>` attributes. */
 const annotateReport = (report: SyncReport): Effect.Effect<void> =>
   Effect.annotateCurrentSpan(Object.fromEntries(Object.entries(report).map(([key, value]) => [`reprise.sync.${key}`, value])))
 
+/** A Postgres uuid[] literal's text for the entries' ids. */
 const uuidArray = (entries: ReadonlyArray<SyncPlanner.Entry>): string => `{${entries.map((e) => e.id).join(",")}}`
 
 const zeroReport: SyncReport = {
