@@ -28,7 +28,7 @@ import type * as Action from "./Action.js"
 import type { UnknownActionTag } from "./ActionRegistry.js"
 import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
-import { runDeterministic } from "./internal/determinism.js"
+import { runDeterministic, RunningAction } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
 import { directStatements, hasNul, literal } from "./internal/sql/literal.js"
 import * as Patch from "./Patch.js"
@@ -64,8 +64,27 @@ export class NondeterministicAction extends Schema.TaggedError<NondeterministicA
   }
 }
 
+/**
+ * An action was executed from inside another running action. Replay re-runs the outer action's
+ * code, which would execute the inner one again as a new action with a new id; so it is
+ * refused, and the outer action fails with nothing written.
+ */
+export class NestedAction extends Schema.TaggedError<NestedAction>()("NestedAction", {
+  tag: Schema.String,
+  runningTag: Schema.String,
+  runningActionId: Schema.String
+}) {
+  override get message() {
+    return `Action ${JSON.stringify(this.tag)} was executed inside the running action ` +
+      `${JSON.stringify(this.runningTag)} (${this.runningActionId}): ` +
+      `an action cannot execute another one, because replaying the outer action would record the inner one ` +
+      `again. Run the other action's logic inside this one instead (yield* other.run(args)), so its writes are ` +
+      `this action's.`
+  }
+}
+
 /** Errors any execution can fail with, besides the action's own. */
-export type ExecutionError = InvalidActionArgs | NondeterministicAction | SqlError
+export type ExecutionError = InvalidActionArgs | NondeterministicAction | NestedAction | SqlError
 
 /** Options of the executor. */
 export interface Options {
@@ -146,6 +165,14 @@ export const make = (
       encodedArgs: unknown
     ): Effect.Effect<Out, E | ExecutionError, Exclude<R, Action.Provided>> =>
       Effect.gen(function*() {
+        const running = yield* Effect.serviceOption(RunningAction)
+        if (Option.isSome(running)) {
+          return yield* new NestedAction({
+            tag: action.tag,
+            runningTag: running.value.tag,
+            runningActionId: running.value.actionId
+          })
+        }
         const args = yield* Effect.mapError(
           Schema.decodeUnknown(action.args)(encodedArgs),
           (error) => new InvalidActionArgs({ tag: action.tag, issue: error.message })

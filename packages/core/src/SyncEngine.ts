@@ -25,7 +25,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Action from "./Action.js"
-import { ActionExecutor, InvalidActionArgs, type NondeterministicAction } from "./ActionExecutor.js"
+import { ActionExecutor, InvalidActionArgs, type NestedAction, type NondeterministicAction } from "./ActionExecutor.js"
 import type { UnknownActionTag } from "./ActionRegistry.js"
 import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
@@ -57,6 +57,7 @@ export type SyncError =
   | UnknownActionTag
   | InvalidActionArgs
   | NondeterministicAction
+  | NestedAction
   | Hlc.ClockDriftError
   | ParseError
 

@@ -27,6 +27,24 @@ const frozenClock = (timestampMs: number, underlying: Clock.Clock): Clock.Clock 
 }
 
 /**
+ * The action whose code is running, provided to it by `runDeterministic`; the executor finds
+ * it to refuse an execution nested inside an action.
+ *
+ * @internal
+ */
+export class RunningAction extends Context.Tag("@reprise/core/RunningAction")<
+  RunningAction,
+  { readonly tag: string; readonly actionId: string }
+>() {}
+
+/** What an action is given (`Action.Provided`), plus the marker of the running action. */
+const provided = (sql: SqlClient.SqlClient, tag: string, actionId: string): Context.Context<Action.Provided> =>
+  Context.make(ActionIds.ActionIds, ActionIds.make(actionId)).pipe(
+    Context.add(SqlClient.SqlClient, sql),
+    Context.add(RunningAction, { tag, actionId })
+  )
+
+/**
  * Runs an action's Effect with its deterministic inputs: the frozen clock, `Random` seeded by
  * the action id, and the `ActionIds` service for the action id (R-ACT-3).
  *
@@ -41,7 +59,7 @@ export const runDeterministic = <Out, E, R>(
 ): Effect.Effect<Out, E, Exclude<R, Action.Provided>> =>
   Effect.flatMap(Effect.clock, (underlying) =>
     action.run(args).pipe(
-      Effect.provide(Context.make(ActionIds.ActionIds, ActionIds.make(actionId)).pipe(Context.add(SqlClient.SqlClient, sql))),
+      Effect.provide(provided(sql, action.tag, actionId)),
       Effect.withClock(frozenClock(timestampMs, underlying)),
       Effect.withRandom(Random.make(actionId))
     ))

@@ -278,6 +278,41 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           const after = yield* sql<{ id: string }>`SELECT id FROM ${sql(table)}`
           assert.strictEqual(after.length, 1)
         }))
+
+      /** Verifies: R-ACT-2, R-ACT-3 */
+      it.effect("refuses to execute an action inside a running action, and the outer one writes nothing", () =>
+        Effect.gen(function*() {
+          const { create, executor, sql, table } = yield* setup()
+          const outer = Action.make({
+            tag: "note.outer.v1",
+            args: Schema.Struct({}),
+            run: () =>
+              Effect.gen(function*() {
+                const sql = yield* SqlClient.SqlClient
+                yield* sql`INSERT INTO ${sql(table)} (id, title) VALUES (${(yield* ActionIds.ActionIds).id("before")}, 'before')`
+                return yield* executor.execute(create, { title: "inner" })
+              })
+          })
+          const [before] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          const error = failureOf(yield* Effect.exit(executor.execute(outer, {})))
+          assert.strictEqual(typeof error === "object" && error !== null && "_tag" in error && error._tag, "NestedAction")
+          assert.include((error as Error).message, `"note.create.v1"`)
+          assert.include((error as Error).message, `"note.outer.v1"`)
+          assert.include((error as Error).message, "other.run(args)")
+          const [after] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          assert.strictEqual(after?.c, before?.c)
+          const rows = yield* sql<{ id: string }>`SELECT id FROM ${sql(table)}`
+          assert.deepStrictEqual(rows, [])
+          // The advised way: the other action's logic, run inside this one, writes as this one.
+          const composed = Action.make({
+            tag: "note.composed.v1",
+            args: Schema.Struct({}),
+            run: () => create.run({ title: "composed" })
+          })
+          const made = yield* executor.execute(composed, {})
+          const [row] = yield* sql<{ title: string }>`SELECT title FROM ${sql(table)} WHERE id = ${made.id}`
+          assert.strictEqual(row?.title, "composed")
+        }))
     })
 
     /** Verifies: R-ACT-2 */
