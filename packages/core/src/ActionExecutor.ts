@@ -19,6 +19,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
@@ -173,14 +174,27 @@ export const make = (
             runningActionId: running.value.actionId
           })
         }
+        // The record keeps the args as JSON, and a replay decodes them from it: so does this run,
+        // so that an encoded form JSON cannot hold (a Date, a bigint) fails here and now.
+        const input = yield* Effect.try({
+          try: () => JSON.stringify(encodedArgs) as string | undefined,
+          catch: (error) =>
+            new InvalidActionArgs({
+              tag: action.tag,
+              issue: `they do not encode to JSON (${error instanceof Error ? error.message : String(error)}); ` +
+                `give the action an args Schema whose encoded form is plain JSON`
+            })
+        })
         const args = yield* Effect.mapError(
-          Schema.decodeUnknown(action.args)(encodedArgs),
-          (error) => new InvalidActionArgs({ tag: action.tag, issue: error.message })
+          Schema.decodeUnknown(action.args)(input === undefined ? undefined : JSON.parse(input)),
+          (error) => new InvalidActionArgs({ tag: action.tag, issue: argsIssue(action, encodedArgs, error.message) })
         )
         const actionId = newActionId === undefined ? crypto.randomUUID() : yield* newActionId
         const timestamp = yield* Clock.currentTimeMillis
         const hlc = Hlc.encode(yield* Ref.updateAndGet(clock, (last) => Hlc.send(last, timestamp)))
-        const recordArgs = JSON.stringify({ input: encodedArgs, timestamp })
+        // As JSON.stringify({ input, timestamp }) writes it.
+        const time = JSON.stringify(timestamp)
+        const recordArgs = input === undefined ? `{"timestamp":${time}}` : `{"input":${input},"timestamp":${time}}`
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         const values: RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
         yield* Effect.annotateCurrentSpan({ "reprise.action.id": actionId, "reprise.action.hlc": hlc })
@@ -282,6 +296,17 @@ export const executeTag = (
   tag: string,
   args: unknown
 ): Effect.Effect<unknown, unknown, ActionExecutor> => Effect.flatMap(ActionExecutor, (executor) => executor.executeTag(tag, args))
+
+/**
+ * Why args failed to decode from their JSON form; when they decode as given but not from JSON,
+ * the Schema's encoded form is what is wrong, and the message says so.
+ */
+const argsIssue = (action: Action.Any, encodedArgs: unknown, message: string): string =>
+  Either.isRight(Schema.decodeUnknownEither(action.args)(encodedArgs))
+    ? `${message}\n(the args are decoded from their JSON form, as a replay will decode them, and this Schema's ` +
+      `encoded form does not survive JSON: use one whose encoded form is plain JSON, such as Schema.Date rather ` +
+      `than Schema.DateFromSelf)`
+    : message
 
 /** Re-exported so callers can match on it next to the executor's own errors. */
 export type { UnknownActionTag }

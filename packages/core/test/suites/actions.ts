@@ -138,6 +138,47 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
           assert.throws(() => Action.make({ tag: "bad tag!", args: Schema.Struct({}), run: () => Effect.void }), /Invalid action tag/)
         }))
 
+      /** Verifies: R-ACT-1, R-ACT-3 */
+      it.effect("runs an action on its args as a replay will decode them, refusing args JSON cannot hold", () =>
+        Effect.gen(function*() {
+          const { executor, sql, table } = yield* setup()
+          const insertAt = (id: string, when: Date) =>
+            Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              sql`INSERT INTO ${sql(table)} (id, title, created_at) VALUES (${id}, 't', ${when})`)
+          const jsonDate = Action.make({
+            tag: "note.at.v1",
+            args: Schema.Struct({ when: Schema.Date }),
+            run: ({ when }) => Effect.as(insertAt("at", when), when)
+          })
+          const rawDate = Action.make({
+            tag: "note.at-raw.v1",
+            args: Schema.Struct({ when: Schema.DateFromSelf }),
+            run: ({ when }) => insertAt("raw", when)
+          })
+          const big = Action.make({
+            tag: "note.big.v1",
+            args: Schema.Struct({ n: Schema.BigIntFromSelf }),
+            run: () => insertAt("big", new Date(0))
+          })
+          const when = new Date("2026-11-24T12:00:00.123Z")
+          // A Schema whose encoded form is JSON: the action gets back exactly what it was given.
+          const seen = yield* executor.execute(jsonDate, { when })
+          assert.strictEqual(seen.getTime(), when.getTime())
+          const [before] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          // A Date left as a Date encodes to a string in JSON, which a replay could not decode.
+          const raw = failureOf(yield* Effect.exit(executor.execute(rawDate, { when })))
+          assert.strictEqual(typeof raw === "object" && raw !== null && "_tag" in raw && raw._tag, "InvalidActionArgs")
+          assert.include((raw as Error).message, "Schema.Date rather than Schema.DateFromSelf")
+          // A bigint has no JSON form at all.
+          const bigint = failureOf(yield* Effect.exit(executor.execute(big, { n: 1n })))
+          assert.strictEqual(typeof bigint === "object" && bigint !== null && "_tag" in bigint && bigint._tag, "InvalidActionArgs")
+          assert.include((bigint as Error).message, "do not encode to JSON")
+          const [after] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM reprise.action_records`
+          assert.strictEqual(after?.c, before?.c)
+          const rows = yield* sql<{ id: string }>`SELECT id FROM ${sql(table)} ORDER BY id`
+          assert.deepStrictEqual(rows.map((r) => r.id), ["at"])
+        }))
+
       /** Verifies: R-ACT-2 */
       it.effect("rolls back the record, the writes and the patches when the action fails", () =>
         Effect.gen(function*() {
