@@ -19,8 +19,8 @@
  *    idempotent (R-SYNC-5).
  * 3. `FastForward.apply` is sorted, and its first element comes after the last applied one.
  * 4. `Reconcile.ancestor` is the last applied action before the earliest new action (or
- *    `null` when there is none); `rollback` is exactly the applied actions after it, newest
- *    first; `replay` is exactly those plus the new actions, in global order.
+ *    `null` when there is none); `replay` is exactly the applied actions after it (which the
+ *    engine rolls back, newest first, in the database) plus the new actions, in global order.
  * 5. Nothing at or before the ancestor is touched.
  */
 import type * as Order from "effect/Order"
@@ -37,10 +37,12 @@ export type Plan =
   | { readonly _tag: "FastForward"; readonly apply: ReadonlyArray<Entry> }
   | {
     readonly _tag: "Reconcile"
-    /** The last applied action that stays in place; null when every applied action moves. */
+    /**
+     * The last applied action that stays in place; null when every applied action moves. The
+     * applied actions after it are rolled back, newest first (inside the database, by this
+     * position, so the planner need not list them).
+     */
     readonly ancestor: Entry | null
-    /** Applied actions to undo, newest first. */
-    readonly rollback: ReadonlyArray<Entry>
     /** Every action after the ancestor, old and new, in global order. */
     readonly replay: ReadonlyArray<Entry>
   }
@@ -75,11 +77,5 @@ export const plan = (applied: ReadonlyArray<Entry>, incoming: ReadonlyArray<Entr
   let split = applied.length
   while (split > 0 && order(applied[split - 1]!, earliest) > 0) split--
   const ancestor = split === 0 ? null : applied[split - 1]!
-  const moved = applied.slice(split)
-  return {
-    _tag: "Reconcile",
-    ancestor,
-    rollback: [...moved].reverse(),
-    replay: [...moved, ...fresh].sort(order)
-  }
+  return { _tag: "Reconcile", ancestor, replay: [...applied.slice(split), ...fresh].sort(order) }
 }
