@@ -2,145 +2,17 @@
  * Private data, end to end (R-SRV-3 with R-SYNC-3): the server filters the log by audience,
  * replicas replay what they can see, correct what they may, adopt the server's rows where they
  * see less than the writer did, and every replica converges with the server's rows in its own
- * audiences, holding nothing outside them.
- *
- * Audiences: `team` (alice, bob, carol), `ops` (bob, eve), and each user's private one.
+ * audiences, holding nothing outside them. Replicas and server are connected through the
+ * harness's transport, and what the server answers a user is read through it too.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Action, ActionExecutor, ActionIds, ActionRegistry, SyncEngine, SyncSchema, Tracking } from "@reprise/core"
-import { PgliteClient } from "@reprise/sql-pglite"
-import * as Data from "effect/Data"
+import { Hlc, SyncEngine, type SyncProtocol } from "@reprise/core"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
-import { InProcessTransport, SyncService } from "../../src/index.js"
-import { request, wire } from "./helpers.js"
-
-const AUDIENCES: Record<string, ReadonlyArray<string>> = {
-  alice: ["team", "private:alice"],
-  bob: ["team", "ops", "private:bob"],
-  carol: ["team"],
-  eve: ["ops"]
-}
-
-const TABLES = `
-  CREATE TABLE tasks (id text PRIMARY KEY, title text NOT NULL, tag text, done boolean NOT NULL DEFAULT false,
-    audience_key text);
-  CREATE TABLE stats (id text PRIMARY KEY, open integer NOT NULL, audience_key text);`
-
-const createTask = Action.make({
-  tag: "task.create.v1",
-  args: Schema.Struct({ id: Schema.String, title: Schema.String, tag: Schema.String, audience: Schema.String }),
-  run: ({ audience, id, tag, title }) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`INSERT INTO tasks ${sql.insert({ id, title, tag, audience_key: audience })}`)
-})
-// Renames a tag on every task the replica running it can see: a replica that sees tasks the
-// author could not renames those too (an additive difference, corrected).
-const renameTag = Action.make({
-  tag: "tag.rename.v1",
-  args: Schema.Struct({ from: Schema.String, to: Schema.String }),
-  run: ({ from, to }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      // One row at a time, in id order, so the captured patches come out in the same order on
-      // every replay (docs/actions.md).
-      const tasks = yield* sql<{ id: string }>`SELECT id FROM tasks WHERE tag = ${from} ORDER BY id`
-      for (const { id } of tasks) yield* sql`UPDATE tasks SET tag = ${to} WHERE id = ${id}`
-    })
-})
-// Writes a shared row from every task the replica can see: a replica that sees less than the
-// author computes less, so the author's result stands ("author" authority).
-const recount = Action.make({
-  tag: "stats.recount.v1",
-  authority: "author",
-  args: Schema.Struct({ id: Schema.String }),
-  run: ({ id }) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`
-        INSERT INTO stats (id, open, audience_key)
-        SELECT ${id}, count(*)::int, 'team' FROM tasks WHERE NOT done
-        ON CONFLICT (id) DO UPDATE SET open = excluded.open`)
-})
-// A team task plus a line in the author's private journal: a replica outside that audience
-// replays the journal insert too, and must not keep the row.
-const createLogged = Action.make({
-  tag: "task.create-logged.v1",
-  args: Schema.Struct({ title: Schema.String, journal: Schema.String }),
-  run: ({ journal, title }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const ids = yield* ActionIds.ActionIds
-      yield* sql`INSERT INTO tasks ${sql.insert({ id: ids.id("task"), title, tag: null, audience_key: "team" })}`
-      yield* sql`INSERT INTO tasks ${
-        sql.insert({ id: ids.id("journal"), title: `created ${title}`, tag: null, audience_key: journal })
-      }`
-    })
-})
-class Refused extends Data.TaggedError("Refused")<{ readonly reason: string }> {}
-// Takes a slot on a board: a team task, refused while the board (a task) does not exist.
-const claimSlot = Action.make({
-  tag: "slot.claim.v1",
-  args: Schema.Struct({ id: Schema.String, board: Schema.String }),
-  run: ({ board, id }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      if ((yield* sql`SELECT 1 FROM tasks WHERE id = ${board}`).length === 0) {
-        return yield* new Refused({ reason: `no board ${board}` })
-      }
-      yield* sql`INSERT INTO tasks ${sql.insert({ id, title: "slot", tag: board, audience_key: "team" })}`
-    })
-})
-// Gives a slot back: refused when it is not taken.
-const releaseSlot = Action.make({
-  tag: "slot.release.v1",
-  args: Schema.Struct({ id: Schema.String }),
-  run: ({ id }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      if ((yield* sql`DELETE FROM tasks WHERE id = ${id} RETURNING id`).length === 0) {
-        return yield* new Refused({ reason: `slot ${id} is not taken` })
-      }
-    })
-})
-const actions = [createTask, renameTag, recount, createLogged, claimSlot, releaseSlot]
-
-type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
-type Replica = ManagedRuntime.ManagedRuntime<
-  SyncEngine.SyncEngine | ActionExecutor.ActionExecutor | SqlClient.SqlClient,
-  unknown
->
-
-const makeServer = async (db: Layer.Layer<SqlClient.SqlClient, unknown>): Promise<Server> => {
-  const service = SyncService.layer({ audiences: (userId) => Effect.succeed(AUDIENCES[userId] ?? []) })
-  const runtime = ManagedRuntime.make(Layer.provideMerge(service, db))
-  await runtime.runPromise(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(TABLES)
-    yield* Tracking.install(["tasks", "stats"])
-  }))
-  return runtime
-}
-
-const makeReplica = async (server: Server, userId: string): Promise<Replica> => {
-  const service = await server.runPromise(SyncService.SyncService)
-  const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(actions))
-  const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
-  const transport = InProcessTransport.layer(userId).pipe(Layer.provide(Layer.succeed(SyncService.SyncService, service)))
-  // One upload attempt: a BehindHead would surface as an error instead of being retried.
-  const runtime = ManagedRuntime.make(
-    Layer.provideMerge(SyncEngine.layer({ maxUploadAttempts: 1 }), Layer.merge(executor, transport))
-  )
-  await runtime.runPromise(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(TABLES)
-    yield* SyncSchema.install()
-    yield* Tracking.install(["tasks", "stats"])
-  }))
-  return runtime
-}
+import type { Harness } from "../SyncSuite.js"
+import { AUDIENCES, claimSlot, createLogged, createTask, recount, releaseSlot, renameTag, tasksApp } from "./tasks.js"
+import { asUser, exec, type Replica, type Server, startReplica, startServer } from "./world.js"
 
 type Row = { readonly table: string; readonly id: string; readonly row: string; readonly audience: string | null }
 
@@ -155,9 +27,6 @@ const allRows = (runtime: Server | Replica) =>
 
 const inScope = (user: string) => (row: Row) => row.audience === null || AUDIENCES[user]!.includes(row.audience)
 
-const exec = <A, I, Out, E>(runtime: Replica, action: Action.Action<string, A, I, Out, E, Action.Provided>, args: A) =>
-  runtime.runPromise(ActionExecutor.execute(action, args))
-
 /** The ids of the action records a replica holds. */
 const recordIds = (runtime: Replica) =>
   runtime.runPromise(Effect.map(
@@ -167,16 +36,25 @@ const recordIds = (runtime: Replica) =>
 
 const sync = (runtime: Replica) => runtime.runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
 
-/** Registers the scenario with the server on `serverDb`. */
-export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<SqlClient.SqlClient, unknown>) =>
-  describe(`Private data (server on ${name})`, () => {
+/** The args of a correction, as far as these scenarios read them. */
+const CorrectionArgs = Schema.Struct({ input: Schema.Struct({ restates: Schema.Array(Schema.String) }) })
+
+/** Registers the private-data scenarios for `harness`. */
+export const privateDataScenarios = (harness: Harness) =>
+  describe(`Private data (${harness.name})`, () => {
     let server: Server
     const replicas = new Map<string, Replica>()
     const replica = (user: string) => replicas.get(user)!
+    /** The whole log as `user` may see it, fetched through the transport. */
+    const logAs = (user: string) =>
+      asUser(harness, server, user, (transport) => transport.fetch({ since: 0, limit: 1000 }))
 
     beforeAll(async () => {
-      server = await makeServer(serverDb())
-      for (const user of Object.keys(AUDIENCES)) replicas.set(user, await makeReplica(server, user))
+      server = await startServer(harness, tasksApp, { audiences: (userId) => Effect.succeed(AUDIENCES[userId] ?? []) })
+      // One upload attempt: a BehindHead would surface as an error instead of being retried.
+      for (const user of Object.keys(AUDIENCES)) {
+        replicas.set(user, await startReplica(harness, server, tasksApp, user, { engine: { maxUploadAttempts: 1 } }))
+      }
     }, 120_000)
 
     afterAll(async () => {
@@ -262,8 +140,7 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
       await exec(replica("eve"), createTask, { id: "o2", title: "ops two", tag: "x", audience: "ops" })
       const evePush = await replica("eve").runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.push))
       assert.deepStrictEqual([evePush.uploaded, evePush.fetched], [1, 0])
-      const page = await server.runPromise(Effect.flatMap(SyncService.SyncService, (service) =>
-        service.fetch("eve", { since: 0, limit: 1000 })))
+      const page = await logAs("eve")
       assert.deepStrictEqual(page.audiences, ["ops"])
       assert.strictEqual(page.next, page.head)
       for (const action of page.actions) {
@@ -315,11 +192,10 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
       const carol = await sync(replica("carol"))
       assert.deepStrictEqual([carol.reconciled, carol.corrections, carol.adopted, carol.uploaded], [1, 1, 0, 1])
       const carolIds = await recordIds(replica("carol"))
-      const page = await server.runPromise(Effect.flatMap(SyncService.SyncService, (service) =>
-        service.fetch("alice", { since: 0, limit: 1000 })))
+      const page = await logAs("alice")
       const restating = page.actions.filter((a) => a.kind === "correction" && a.userId === "carol" && a.patches.length === 0)
       assert.strictEqual(restating.length, 1)
-      const restated = (restating[0]!.args as { readonly input: { readonly restates: ReadonlyArray<string> } }).input.restates
+      const restated = Schema.decodeUnknownSync(CorrectionArgs)(restating[0]!.args).input.restates
       assert.strictEqual(restated.length, 2)
       for (const id of restated) assert.isTrue(carolIds.has(id))
       // Alice and Bob receive the correction and both actions, and replay them (nothing to
@@ -338,16 +214,23 @@ export const privateDataScenarios = (name: string, serverDb: () => Layer.Layer<S
 
       // A correction is only for one of its author's audiences (or public): the server refuses
       // one for an audience the uploader does not have.
-      const misplaced = wire({
-        clientId: "carol-forged",
-        userId: "carol",
-        wallMs: Date.now(),
-        patches: [],
-        tag: "reprise.correction.v1",
-        input: { rows: [], restates: [...restated], audience: "ops" }
-      })
-      const refused = await server.runPromise(Effect.flip(Effect.flatMap(SyncService.SyncService, (service) =>
-        service.upload("carol", request("carol-forged", page.head, [{ ...misplaced, kind: "correction" }])))))
+      const now = Date.now()
+      const forger = Hlc.NodeId.make("carol-forged")
+      const misplaced: SyncProtocol.UploadRequest = {
+        clientId: forger,
+        basis: page.head,
+        actions: [{
+          id: crypto.randomUUID(),
+          tag: "reprise.correction.v1",
+          args: { input: { rows: [], restates: [...restated], audience: "ops" }, timestamp: now },
+          clientId: forger,
+          userId: "carol",
+          hlc: new Hlc.Hlc({ wallMs: now, counter: 0, nodeId: forger }),
+          kind: "correction",
+          patches: []
+        }]
+      }
+      const refused = await asUser(harness, server, "carol", (transport) => Effect.flip(transport.upload(misplaced)))
       assert.strictEqual(refused._tag, "UploadRejected")
       assert.include(refused.message, "not one of the uploader's")
     }, 120_000)

@@ -1,171 +1,45 @@
 /**
- * Client sync engine scenarios, end to end: two client replicas (PGlite) and a server (on
- * PGlite or real Postgres) connected through the in-process transport. One set of databases
- * serves a whole suite; every test works on its own rows.
+ * The engine's scenarios, end to end: client replicas (PGlite) and a server (on the harness's
+ * database) connected through the harness's transport, running the todos app. One set of
+ * databases serves the whole group; every test works on its own rows.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import {
-  Action,
-  ActionExecutor,
-  ActionIds,
-  ActionRegistry,
-  SyncEngine,
-  SyncSchema,
-  Tracking
-} from "@reprise/core"
-import { PgliteClient } from "@reprise/sql-pglite"
+import { type Action, type ActionExecutor, ActionIds, SyncEngine } from "@reprise/core"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Schema from "effect/Schema"
-import { InProcessTransport, SyncService } from "../../src/index.js"
-
-const TABLES = `
-  CREATE TABLE todos (id text PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false, audience_key text);
-  CREATE TABLE counters (id text PRIMARY KEY, n integer NOT NULL, audience_key text);`
-
-const createTodo = Action.make({
-  tag: "todo.create.v1",
-  args: Schema.Struct({ title: Schema.String }),
-  run: ({ title }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const id = (yield* ActionIds.ActionIds).id("todo")
-      yield* sql`INSERT INTO todos ${sql.insert({ id, title, audience_key: "team" })}`
-      return id
-    })
-})
-const renameTodo = Action.make({
-  tag: "todo.rename.v1",
-  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
-  run: ({ id, title }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE todos SET title = ${title} WHERE id = ${id}`)
-})
-const toggleTodo = Action.make({
-  tag: "todo.toggle.v1",
-  args: Schema.Struct({ id: Schema.String }),
-  run: ({ id }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE todos SET done = NOT done WHERE id = ${id}`)
-})
-const createCounter = Action.make({
-  tag: "counter.create.v1",
-  args: Schema.Struct({ id: Schema.String }),
-  run: ({ id }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO counters ${sql.insert({ id, n: 0, audience_key: "team" })}`)
-})
-// Reads, then writes: concurrent increments conflict unless replayed in one order.
-const increment = Action.make({
-  tag: "counter.increment.v1",
-  args: Schema.Struct({ id: Schema.String }),
-  run: ({ id }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const [row] = yield* sql<{ n: number }>`SELECT n FROM counters WHERE id = ${id}`
-      if (row === undefined) return yield* Effect.fail("no such counter" as const)
-      yield* sql`UPDATE counters SET n = ${row.n + 1} WHERE id = ${id}`
-    })
-})
-// A rule: at most one todo with a given title. Offline, two replicas may both pass it.
-const createUnique = Action.make({
-  tag: "todo.create-unique.v1",
-  args: Schema.Struct({ title: Schema.String }),
-  run: ({ title }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const [taken] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM todos WHERE title = ${title}`
-      if ((taken?.n ?? 0) > 0) return yield* Effect.fail("title taken" as const)
-      yield* sql`INSERT INTO todos ${sql.insert({ id: (yield* ActionIds.ActionIds).id("todo"), title, audience_key: "team" })}`
-    })
-})
-// Writes first, checks after: on replay behind an earlier claim it fails having written.
-const claimTitle = Action.make({
-  tag: "todo.claim.v1",
-  args: Schema.Struct({ title: Schema.String }),
-  run: ({ title }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO todos ${sql.insert({ id: (yield* ActionIds.ActionIds).id("todo"), title, audience_key: "team" })}`
-      yield* sql`UPDATE counters SET n = n + 1 WHERE id = 'claims'`
-      const [taken] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM todos WHERE title = ${title}`
-      if ((taken?.n ?? 0) > 1) return yield* Effect.fail("title taken" as const)
-    })
-})
-// An id chosen by the caller: on replay behind an earlier insert of the same id it fails with
-// an SQL error (a duplicate key), which leaves the transaction aborted.
-const insertFixed = Action.make({
-  tag: "todo.insert-fixed.v1",
-  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
-  run: ({ id, title }) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO todos ${sql.insert({ id, title, audience_key: "team" })}`)
-})
-const actions = [createTodo, renameTodo, toggleTodo, createCounter, increment, createUnique, claimTitle, insertFixed]
-
-const prepare = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql.unsafe(TABLES)
-  yield* SyncSchema.install()
-  yield* Tracking.install(["todos", "counters"])
-})
-
-type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
-type Replica = ManagedRuntime.ManagedRuntime<
-  SyncEngine.SyncEngine | ActionExecutor.ActionExecutor | SqlClient.SqlClient,
-  unknown
->
-
-const makeServer = async (db: Layer.Layer<SqlClient.SqlClient, unknown>): Promise<Server> => {
-  const runtime = ManagedRuntime.make(Layer.provideMerge(SyncService.layer(), db))
-  await runtime.runPromise(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(TABLES)
-    yield* Tracking.install(["todos", "counters"])
-  }))
-  return runtime
-}
-
-const makeReplica = async (
-  server: Server,
-  userId: string,
-  registered: ReadonlyArray<Action.Any> = actions
-): Promise<Replica> => {
-  const service = await server.runPromise(SyncService.SyncService)
-  const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(registered))
-  const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
-  const transport = InProcessTransport.layer(userId).pipe(Layer.provide(Layer.succeed(SyncService.SyncService, service)))
-  const runtime = ManagedRuntime.make(
-    Layer.provideMerge(SyncEngine.layer({ backoff: "5 millis" }), Layer.merge(executor, transport))
-  )
-  await runtime.runPromise(prepare)
-  return runtime
-}
-
-/** A table's rows as Postgres renders them: equal text means equal rows. */
-const rows = (runtime: Server | Replica, table: "todos" | "counters") =>
-  runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(sql<{ r: string }>`SELECT t::text AS r FROM ${sql(table)} t ORDER BY id`, (rs) => rs.map((x) => x.r)))
-  )
+import type { Harness } from "../SyncSuite.js"
+import {
+  claimTitle,
+  createCounter,
+  createTodo,
+  createUnique,
+  increment,
+  insertFixed,
+  renameTodo,
+  todosApp,
+  toggleTodo
+} from "./todos.js"
+import { exec, type Replica, rows, type Server, startReplica, startServer, tick } from "./world.js"
 
 const run = <A, E>(runtime: Replica, effect: Effect.Effect<A, E, SyncEngine.SyncEngine | ActionExecutor.ActionExecutor | SqlClient.SqlClient>) =>
   runtime.runPromise(effect)
 
-const exec = <A, I, Out, E>(runtime: Replica, action: Action.Action<string, A, I, Out, E, Action.Provided>, args: A) =>
-  run(runtime, ActionExecutor.execute(action, args))
-
 const sync = (runtime: Replica) => run(runtime, Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.requestSync))
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 3))
-
-/** Registers the scenarios with the server on `serverDb`. */
-export const syncEngineScenarios = (name: string, serverDb: () => Layer.Layer<SqlClient.SqlClient, unknown>) =>
-describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
+/** Registers the engine's scenarios for `harness`. */
+export const engineScenarios = (harness: Harness) =>
+describe(`SyncEngine (two PGlite clients, ${harness.name})`, () => {
   let server: Server
   let a: Replica
   let b: Replica
+  const makeReplica = (userId: string, actions: ReadonlyArray<Action.Any> = todosApp.actions) =>
+    startReplica(harness, server, todosApp, userId, { actions, engine: { backoff: "5 millis" } })
 
   beforeAll(async () => {
-    server = await makeServer(serverDb())
-    a = await makeReplica(server, "user-a")
-    b = await makeReplica(server, "user-b")
+    server = await startServer(harness, todosApp)
+    a = await makeReplica("user-a")
+    b = await makeReplica("user-b")
   }, 120_000)
-
   afterAll(async () => {
     await a?.dispose()
     await b?.dispose()
@@ -225,8 +99,8 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
 
   /** Verifies: R-SYNC-3, R-SYNC-4 */
   it("keeps correcting the server when an even earlier action arrives after a correction", async () => {
-    const c = await makeReplica(server, "user-c")
-    const d = await makeReplica(server, "user-d")
+    const c = await makeReplica("user-c")
+    const d = await makeReplica("user-d")
     try {
       await exec(a, createCounter, { id: "c2" })
       for (const replica of [a, b, c, d]) await sync(replica)
@@ -262,8 +136,8 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
 
   /** Verifies: R-SYNC-3 */
   it("converges when two replicas upload competing corrections of one row, computed from different views of the log", async () => {
-    const c = await makeReplica(server, "user-c")
-    const d = await makeReplica(server, "user-d")
+    const c = await makeReplica("user-c")
+    const d = await makeReplica("user-d")
     let e: Replica | undefined
     const counter = (runtime: Server | Replica) => rows(runtime, "counters").then((r) => r.filter((x) => x.startsWith("(c3,")))
     // The corrections of c3 with the value of n they set, in canonical order.
@@ -332,7 +206,7 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
       }
       // A fresh replica replays the whole log in canonical order (D, C, A, B: four increments,
       // the corrections change nothing on replicas) and gets what everyone holds.
-      e = await makeReplica(server, "user-e")
+      e = await makeReplica("user-e")
       const fresh = await sync(e)
       assert.deepStrictEqual([fresh.corrections, fresh.uploaded], [0, 0])
       for (const replica of [server, a, b, c, d, e]) assert.deepStrictEqual(await counter(replica), ["(c3,4,team)"])
@@ -497,16 +371,12 @@ describe(`SyncEngine (two PGlite clients, server on ${name})`, () => {
 
   /** Verifies: R-ACT-1, R-SYNC-2 */
   it("fails atomically with a typed error on an unknown remote tag, leaving the database as before", async () => {
-    const c = await makeReplica(server, "user-c", actions.filter((action) => action.tag !== "todo.toggle.v1"))
+    const c = await makeReplica("user-c", todosApp.actions.filter((action) => action.tag !== "todo.toggle.v1"))
     try {
       const before = await rows(c, "todos")
-      const exit = await c.runPromiseExit(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
-      assert.isTrue(Exit.isFailure(exit))
-      if (Exit.isFailure(exit)) {
-        const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-        assert.strictEqual((error as { _tag?: string } | undefined)?._tag, "UnknownActionTag")
-        assert.include(String((error as Error).message), "todo.toggle.v1")
-      }
+      const error = await c.runPromise(Effect.flip(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync)))
+      assert.strictEqual(error._tag, "UnknownActionTag")
+      assert.include(error.message, "todo.toggle.v1")
       assert.deepStrictEqual(await rows(c, "todos"), before)
       const [state] = await c.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql<{ seq: string }>`SELECT last_server_seq::text AS seq FROM reprise.client_state`))

@@ -1,4 +1,0 @@
-import * as PgFixture from "@reprise/pg-fixture"
-import { privateDataScenarios } from "./suites/privateData.js"
-
-privateDataScenarios(`PostgreSQL ${PgFixture.serverVersion()}`, () => PgFixture.layer())

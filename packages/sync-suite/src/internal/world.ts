@@ -1,0 +1,93 @@
+/**
+ * The pieces a scenario is built from: a server and replicas on fresh databases, connected by
+ * the harness's transport, each a `ManagedRuntime` a test drives with promises.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { type Action, ActionExecutor, ActionRegistry, SyncEngine, SyncSchema, SyncTransport, Tracking } from "@reprise/core"
+import { SyncService } from "@reprise/server"
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import type { Harness } from "../SyncSuite.js"
+
+/** An app under test: its tables, the ones tracked, its actions. */
+export interface App {
+  /** SQL creating the app's tables, run on the server and on every replica. */
+  readonly tables: string
+  readonly tracked: ReadonlyArray<string>
+  readonly actions: ReadonlyArray<Action.Any>
+}
+
+/** The server: its service and its database. */
+export type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
+
+/** A replica: its engine, its executor and its database. */
+export type Replica = ManagedRuntime.ManagedRuntime<
+  SyncEngine.SyncEngine | ActionExecutor.ActionExecutor | SqlClient.SqlClient,
+  unknown
+>
+
+/** A server on a fresh database from the harness, with the app's tables tracked. */
+export const startServer = async (harness: Harness, app: App, options: SyncService.Options = {}): Promise<Server> => {
+  const runtime = ManagedRuntime.make(Layer.provideMerge(SyncService.layer(options), harness.serverDatabase()))
+  await runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(app.tables)
+    yield* Tracking.install(app.tracked)
+  }))
+  return runtime
+}
+
+/** Options of a replica. */
+export interface ReplicaOptions {
+  /** The actions it knows; the app's by default. */
+  readonly actions?: ReadonlyArray<Action.Any>
+  readonly engine?: SyncEngine.Options
+}
+
+/** A replica signed in as `userId` on a fresh PGlite, syncing with `server` through the harness's transport. */
+export const startReplica = async (
+  harness: Harness,
+  server: Server,
+  app: App,
+  userId: string,
+  options: ReplicaOptions = {}
+): Promise<Replica> => {
+  const service = await server.runPromise(SyncService.SyncService)
+  const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(options.actions ?? app.actions))
+  const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
+  const transport = harness.transport(userId).pipe(Layer.provide(Layer.succeed(SyncService.SyncService, service)))
+  const runtime = ManagedRuntime.make(
+    Layer.provideMerge(SyncEngine.layer(options.engine ?? {}), Layer.merge(executor, transport))
+  )
+  await runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(app.tables)
+    yield* SyncSchema.install()
+    yield* Tracking.install(app.tracked)
+  }))
+  return runtime
+}
+
+/** Runs `f` on a transport signed in as `userId`: what the server answers that user, through the transport under test. */
+export const asUser = <A, E>(
+  harness: Harness,
+  server: Server,
+  userId: string,
+  f: (transport: SyncTransport.SyncTransportShape) => Effect.Effect<A, E>
+): Promise<A> =>
+  server.runPromise(Effect.flatMap(SyncTransport.SyncTransport, f).pipe(Effect.provide(harness.transport(userId))))
+
+/** Executes `action` on a replica. */
+export const exec = <A, I, Out, E>(runtime: Replica, action: Action.Action<string, A, I, Out, E, Action.Provided>, args: A) =>
+  runtime.runPromise(ActionExecutor.execute(action, args))
+
+/** A table's rows as Postgres renders them, by id: equal text means equal rows. */
+export const rows = (runtime: Server | Replica, table: string) =>
+  runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ r: string }>`SELECT t::text AS r FROM ${sql(table)} t ORDER BY id`, (rs) => rs.map((x) => x.r)))
+  )
+
+/** A few milliseconds, so that the next action's HLC is later on every replica. */
+export const tick = (ms = 3) => new Promise((resolve) => setTimeout(resolve, ms))
