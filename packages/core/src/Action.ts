@@ -41,10 +41,13 @@ export type Provided = SqlClient.SqlClient | ActionIds
  *   replica whose replay differs from the server corrects it. Right for actions whose effect on
  *   a row depends only on rows everyone who sees it can see (most actions: create, rename,
  *   toggle, move, increment, a rule over one shared list).
- * - `"author"`: on replicas that do not see everything the author sees, the author's recorded
- *   effects are imposed over the replay on the rows the author wrote. For actions that write
- *   shared rows from rows only some users see (a total over the author's private rows, say):
- *   replicas that see other rows would otherwise each compute, and correct, their own result.
+ * - `"author"`: when the server filters by audience, other users' replicas replay the action
+ *   and then set the rows its author wrote to the server's image of them at that point of the
+ *   log (the author's result); only the author's own devices recompute (and correct) them.
+ *   Without filtering every replica sees what the author saw, and its replay stands. For
+ *   actions that write shared rows from rows only some users see (a total over the author's
+ *   private rows, say): replicas that see other rows would otherwise each compute, and
+ *   correct, their own result.
  */
 export type Authority = "replica" | "author"
 
@@ -54,7 +57,7 @@ export interface Action<Tag extends string, A, I, Out, E, R> {
   /** Decodes the recorded (JSON) args; they must encode to JSON. */
   readonly args: Schema.Schema<A, I, never>
   readonly run: (args: A) => Effect.Effect<Out, E, R | Provided>
-  /** Whose result stands on replicas that see less than the author; see `Authority`. */
+  /** Whose result stands on other users' replicas when the server filters; see `Authority`. */
   readonly authority: Authority
 }
 

@@ -1,6 +1,7 @@
 /**
  * Row patches: what an action did to one row, captured by the tracking triggers, and their
- * application forward (replay a known effect) or in reverse (roll it back).
+ * application forward (redo a known effect without running code, as the server materializes
+ * the log) or in reverse (roll it back). Replicas do not replay patches: they re-run actions.
  *
  * Values are JSON as Postgres's `to_jsonb` renders them (numeric and bigint as exact JSON
  * numbers, timestamps as ISO strings, bytea as `\x..` hex, arrays as JSON arrays), and they
