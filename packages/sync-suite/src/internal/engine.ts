@@ -259,12 +259,13 @@ describe(`SyncEngine (two PGlite clients, ${harness.name})`, () => {
     await exec(b, insertFixed, { id: "fixed-1", title: "b's" })
     await exec(b, createTodo, { title: "b three" })
     await sync(a)
-    // B rolls back its five and replays seven: its claim writes, then fails (undone from its
-    // patches); its fixed-id insert fails with a duplicate key (back to the savepoint, the
-    // actions since it again, then the insert alone).
+    // B rolls back its five and replays seven: its claim writes, then fails (undone from the
+    // patches its run captured); its fixed-id insert fails with a duplicate key, which aborts
+    // the transaction (back to the replay's last checkpoint, the actions since it again, then
+    // the insert alone in a savepoint of its own).
     const report = await sync(b)
     assert.deepStrictEqual([report.reconciled, report.replayed, report.uploaded], [1, 7, 5])
-    // A fast-forwards over B's five, with the same two failures.
+    // A fast-forwards over B's five, which replays them: the same two fail and are undone.
     await sync(a)
     await converged("todos")
     const titles = await server.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
