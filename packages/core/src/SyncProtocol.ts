@@ -159,13 +159,30 @@ export class BehindHead extends Schema.TaggedError<BehindHead>()("BehindHead", {
   }
 }
 
-/** The upload is invalid (too large, wrong author, malformed); nothing of it was stored. */
+/**
+ * The upload is invalid (too large, wrong author, malformed, ...); nothing of it was stored.
+ * `UntrackedTable`: a patch writes to a table the server's database does not have as a tracked
+ * table; either the server lacks the app's setup (its tables and `Tracking.install`), or the
+ * client sends patches for a table the app does not sync.
+ */
 export class UploadRejected extends Schema.TaggedError<UploadRejected>()("UploadRejected", {
-  reason: Schema.Literal("TooLarge", "WrongAuthor", "WrongClient", "ClockDrift", "Malformed", "Conflict"),
+  reason: Schema.Literal("TooLarge", "WrongAuthor", "WrongClient", "ClockDrift", "Malformed", "Conflict", "UntrackedTable"),
   actionId: Schema.NullOr(Schema.String),
   detail: Schema.String
 }) {
   override get message() {
     return `Upload rejected (${this.reason})${this.actionId === null ? "" : ` at action ${this.actionId}`}: ${this.detail}`
+  }
+}
+
+/**
+ * A fetch request that is not the protocol's (it does not decode, or its values are out of
+ * range, such as a `limit` above `Limits.maxFetchLimit`); nothing was read.
+ */
+export class FetchRejected extends Schema.TaggedError<FetchRejected>()("FetchRejected", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Fetch rejected (Malformed): ${this.detail}`
   }
 }

@@ -1,8 +1,12 @@
 /**
  * The server's side of the sync protocol, as every transport calls it: upload a batch of
- * actions, fetch a page of the log, read the head, each for an authenticated caller. Requests
- * arrive decoded (a transport decodes what it received with `SyncProtocol`'s schemas before it
- * calls the server), so an implementation never sees a malformed request.
+ * actions, fetch a page of the log, read the head, each for an authenticated caller.
+ *
+ * Requests arrive decoded: a transport decodes what it received with `SyncProtocol`'s schemas
+ * (mapping a body that does not decode to `UploadRejected` or `FetchRejected`) before it calls
+ * the server, so an implementation never parses a wire message. It still trusts nothing its
+ * caller could choose within the decoded types: size limits, authorship, the client, clock
+ * drift and ranges are the server's to check, and their failures are the same typed rejections.
  *
  * `@reprise/server`'s `SyncService` implements it; the in-process transport, the simulation kit
  * and the network transports call it through this one shape.
@@ -20,7 +24,8 @@ import type * as SyncProtocol from "./SyncProtocol.js"
 
 /**
  * The server failed for a reason that is not the caller's (its database is unreachable, a
- * statement failed): nothing was written; the caller may retry later.
+ * statement failed): nothing was written; the caller may retry later. `detail` says what the
+ * server was doing; the database's own error stays in the server's logs and traces.
  */
 export class ServerFailure extends Schema.TaggedError<ServerFailure>()("ServerFailure", {
   detail: Schema.String
@@ -33,21 +38,34 @@ export class ServerFailure extends Schema.TaggedError<ServerFailure>()("ServerFa
 /** Why an upload fails. */
 export type UploadError = SyncProtocol.UploadRejected | SyncProtocol.BehindHead | ServerFailure
 
+/** Why a fetch fails. */
+export type FetchError = SyncProtocol.FetchRejected | ServerFailure
+
 /** The server's shape. */
 export interface SyncServerShape {
-  /** Stores the request's new actions for `callerUserId` (R-SRV-1, R-SYNC-5, R-SYNC-6). */
+  /**
+   * Stores the request's new actions for `callerUserId` (R-SRV-1, R-SYNC-5, R-SYNC-6), or
+   * refuses the whole request with `UploadRejected` (limits, author = caller, client, clock
+   * drift, content) or `BehindHead`; nothing is written on any failure.
+   */
   readonly upload: (
     callerUserId: string,
     request: SyncProtocol.UploadRequest
   ) => Effect.Effect<SyncProtocol.UploadResponse, UploadError>
-  /** The page of the log after `request.since` that `callerUserId` may see (R-SYNC-9, R-SRV-3). */
+  /**
+   * The page of the log after `request.since` that `callerUserId` may see (R-SYNC-9, R-SRV-3);
+   * `FetchRejected` when the request is out of the protocol's range.
+   */
   readonly fetch: (
     callerUserId: string,
     request: SyncProtocol.FetchRequest
-  ) => Effect.Effect<SyncProtocol.FetchResponse, ServerFailure>
+  ) => Effect.Effect<SyncProtocol.FetchResponse, FetchError>
   /** The highest server sequence assigned. */
   readonly head: (callerUserId: string) => Effect.Effect<number, ServerFailure>
 }
 
-/** The server a transport calls in-process (an app's own server, a test, a simulation). */
+/**
+ * The server a transport calls in-process (an app's own server, a test, a simulation).
+ * `@reprise/server`'s `SyncService.layer` provides it beside its own `SyncService` tag.
+ */
 export class SyncServer extends Context.Tag("@reprise/core/SyncServer")<SyncServer, SyncServerShape>() {}

@@ -1,49 +1,82 @@
 /**
- * A `SyncTransport` that calls a `SyncService` in the same process, for tests, simulations and
- * single-process apps. Requests and responses still cross the protocol boundary: they are
- * encoded to JSON text and decoded on the other side, exactly as a network transport would.
+ * A `SyncTransport` that calls the server in the same process, for tests, simulations and
+ * single-process apps. Requests and responses still cross the protocol boundary as a network
+ * transport's would: the client's side encodes each request to JSON text, the server's side
+ * parses and decodes it (`SyncCodec`: a body that does not decode is a typed rejection) before
+ * calling the server, and encodes the answer to JSON text, which the client's side decodes.
+ *
+ * A fetch uses the server's fast path (`SyncCodec.EncodedFetch`, which `SyncService.layer`
+ * provides) when it is in context, else it encodes `SyncServer.fetch`'s answer.
  *
  * @example
  * ```ts
  * const ClientTransport = InProcessTransport.layer("user-1") // needs SyncService
  * ```
  */
-import { SyncProtocol, SyncTransport } from "@reprise/core"
+import { SyncProtocol, type SyncServer, SyncTransport } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SyncCodec from "./SyncCodec.js"
 import * as SyncService from "./SyncService.js"
 
-const toWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
-  Effect.map(Schema.encode(schema)(value), (encoded) => JSON.parse(JSON.stringify(encoded)) as unknown)
+const encodeUploadRequest = Schema.encode(Schema.parseJson(SyncProtocol.UploadRequest))
+const encodeFetchRequest = Schema.encode(Schema.parseJson(SyncProtocol.FetchRequest))
+const decodeUploadResponse = Schema.decode(Schema.parseJson(SyncProtocol.UploadResponse))
+const decodeFetchResponse = Schema.decode(Schema.parseJson(SyncProtocol.FetchResponse))
 
-const fromWire = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
-  Effect.flatMap(toWire(schema, value), Schema.decodeUnknown(schema))
-
-// A fetch page travels as the JSON text the service builds from the stored actions (never
-// decoded and encoded again on the server); the receiving side decodes it with the Schema, so
-// a malformed page still fails there.
-const decodeFetchResponse = Schema.decodeUnknown(SyncProtocol.FetchResponse)
+/** The server's side receives JSON text: one that does not parse is a malformed body. */
+const parse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
 
 const transportError = (error: { readonly message: string }) =>
   new SyncTransport.TransportError({ detail: error.message })
 
-/** The transport for a caller authenticated as `userId`. */
-export const make = (userId: string) =>
-  Effect.map(SyncService.SyncService, (service): SyncTransport.SyncTransportShape => ({
+/**
+ * The transport of a caller authenticated as `userId`, over `server` (any
+ * `SyncServer.SyncServerShape`), using `encodedFetch` for fetches when given.
+ */
+export const fromServer = (
+  userId: string,
+  server: SyncServer.SyncServerShape,
+  encodedFetch?: SyncCodec.EncodedFetchShape
+): SyncTransport.SyncTransportShape => {
+  const fetchText = (request: SyncProtocol.FetchRequest) =>
+    encodedFetch === undefined
+      ? Effect.map(server.fetch(userId, request), SyncCodec.encodeFetchResponse)
+      : encodedFetch.fetch(userId, request)
+  return {
     upload: (request) =>
-      toWire(SyncProtocol.UploadRequest, request).pipe(
-        Effect.flatMap((body) => service.upload(userId, body)),
-        Effect.flatMap((response) => fromWire(SyncProtocol.UploadResponse, response)),
-        Effect.catchTags({ ParseError: transportError, SqlError: transportError })
+      encodeUploadRequest(request).pipe(
+        Effect.flatMap((text) => SyncCodec.decodeUploadRequest(parse(text))),
+        Effect.flatMap((decoded) => server.upload(userId, decoded)),
+        Effect.flatMap(SyncCodec.encodeUploadResponse),
+        Effect.flatMap(decodeUploadResponse),
+        Effect.catchTags({ ParseError: transportError, ServerFailure: transportError })
       ),
     fetch: (request) =>
-      toWire(SyncProtocol.FetchRequest, request).pipe(
-        Effect.flatMap((body) => service.fetchEncoded(userId, body)),
-        Effect.flatMap((text) => decodeFetchResponse(JSON.parse(text))),
-        Effect.catchTags({ ParseError: transportError, SqlError: transportError, FetchRejected: transportError })
+      encodeFetchRequest(request).pipe(
+        Effect.flatMap((text) => SyncCodec.decodeFetchRequest(parse(text))),
+        Effect.flatMap(fetchText),
+        Effect.flatMap(decodeFetchResponse),
+        Effect.catchTags({ ParseError: transportError, ServerFailure: transportError, FetchRejected: transportError })
       )
-  }))
+  }
+}
+
+/** The transport for a caller authenticated as `userId`, over the `SyncService` in context. */
+export const make = (userId: string): Effect.Effect<SyncTransport.SyncTransportShape, never, SyncService.SyncService> =>
+  Effect.gen(function*() {
+    const server = yield* SyncService.SyncService
+    const encodedFetch = yield* Effect.serviceOption(SyncCodec.EncodedFetch)
+    return fromServer(userId, server, Option.getOrUndefined(encodedFetch))
+  })
 
 /** `SyncTransport` for `userId`, over the `SyncService` in context. */
 export const layer = (userId: string): Layer.Layer<SyncTransport.SyncTransport, never, SyncService.SyncService> =>

@@ -4,4 +4,5 @@
  */
 export * as InProcessTransport from "./InProcessTransport.js"
 export * as ServerSchema from "./ServerSchema.js"
+export * as SyncCodec from "./SyncCodec.js"
 export * as SyncService from "./SyncService.js"

@@ -1,7 +1,10 @@
 /**
- * Upload validation that needs no database: size limits, authorship, client, clock drift and
- * the shape of every patch. Pure functions returning the first problem found, so the service
- * can refuse an upload before opening a transaction.
+ * Request validation that needs no database and that Schema decoding does not do: size limits,
+ * authorship, client, clock drift, the shape of every patch, where a correction may go, and a
+ * fetch's range. Pure functions returning the first problem found, so the service can refuse a
+ * request before opening a transaction. The service runs them on every decoded request (a
+ * caller can build any value of the decoded types); the transports' decoding (`SyncCodec`)
+ * runs `checkCounts` on the raw body too, before decoding it.
  *
  * @internal
  */
@@ -16,8 +19,9 @@ const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 /**
- * Counts checked before decoding, so an oversized batch is reported as `TooLarge` (with the
- * limit) rather than as a schema failure, and is never walked in full.
+ * The counts of an upload, raw or decoded: checked before decoding, an oversized batch is
+ * reported as `TooLarge` (with the limit) rather than as a schema failure, and is never walked
+ * in full.
  */
 export const checkCounts = (request: unknown): Rejection | undefined => {
   if (!isRecord(request) || !Array.isArray(request["actions"])) return undefined
@@ -44,6 +48,45 @@ export const checkCounts = (request: unknown): Rejection | undefined => {
   return undefined
 }
 
+/**
+ * A correction names the audience it is for, and the server shows it (with the actions it
+ * restates) there: a user may only send one to an audience of theirs, or to everyone (null).
+ */
+export const misplacedCorrection = (
+  actions: ReadonlyArray<SyncProtocol.ActionWire>,
+  audiences: ReadonlyArray<string>
+): Rejection | undefined => {
+  for (const action of actions) {
+    if (action.kind !== "correction") continue
+    const input = isRecord(action.args) ? action.args["input"] : undefined
+    if (!isRecord(input) || !("audience" in input)) continue
+    const audience = input["audience"]
+    if (audience === null || (typeof audience === "string" && audiences.includes(audience))) continue
+    return reject(
+      "Malformed",
+      action.id,
+      `the correction is for audience ${JSON.stringify(audience)}, which is not one of the uploader's ` +
+        `(${audiences.map((a) => JSON.stringify(a)).join(", ") || "none"}); a correction is for one of them, or null ` +
+        `for public rows`
+    )
+  }
+  return undefined
+}
+
+/** The problem of a fetch request whose values are outside the protocol's range, if any. */
+export const checkFetch = (request: SyncProtocol.FetchRequest): SyncProtocol.FetchRejected | undefined => {
+  const { limit, since } = request
+  if (!Number.isSafeInteger(since) || since < 0) {
+    return new SyncProtocol.FetchRejected({ detail: `since is ${since}; it is a server sequence, an integer ≥ 0` })
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > SyncProtocol.Limits.maxFetchLimit) {
+    return new SyncProtocol.FetchRejected({
+      detail: `limit is ${limit}; it is an integer from 1 to ${SyncProtocol.Limits.maxFetchLimit}`
+    })
+  }
+  return undefined
+}
+
 /** What `validate` checks against. */
 export interface Context {
   readonly callerUserId: string
@@ -59,6 +102,12 @@ export const validate = (
   request: SyncProtocol.UploadRequest,
   context: Context
 ): Rejection | ReadonlyArray<string> => {
+  const tooLarge = checkCounts(request)
+  if (tooLarge !== undefined) return tooLarge
+  if (request.actions.length === 0) return reject("Malformed", null, "the upload carries no actions")
+  if (!Number.isSafeInteger(request.basis) || request.basis < 0) {
+    return reject("Malformed", null, `basis is ${request.basis}; it is a server sequence, an integer ≥ 0`)
+  }
   const seen = new Set<string>()
   const args: Array<string> = []
   for (const action of request.actions) {

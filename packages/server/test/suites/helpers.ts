@@ -3,12 +3,15 @@
  * actions with chosen HLCs, and snapshots of what the database holds.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Hlc, type SyncProtocol, Tracking } from "@reprise/core"
+import { Hlc, SyncProtocol, type SyncServer, Tracking } from "@reprise/core"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { SyncService } from "../../src/index.js"
+import * as Schema from "effect/Schema"
+import { SyncCodec, SyncService } from "../../src/index.js"
 
 let counter = 0
 /** A name unique within the test run. */
@@ -83,22 +86,38 @@ export const wire = (options: {
   }))
 })
 
-/** An upload request body. */
-export const request = (
+/** An upload request body, as a client sends it (the encoded wire form, not checked). */
+export const body = (
   clientId: string,
   basis: number,
   actions: ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>
 ): typeof SyncProtocol.UploadRequest.Encoded => ({ clientId, basis, actions })
 
+const decodeRequest = Schema.decodeUnknownSync(SyncProtocol.UploadRequest)
+
+/** An upload request as a transport hands it to the server: decoded (throws when it does not decode). */
+export const request = (
+  clientId: string,
+  basis: number,
+  actions: ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>
+): SyncProtocol.UploadRequest => decodeRequest(body(clientId, basis, actions))
+
+/** What a transport does with an upload body: decode it (`SyncCodec`), then call the server. */
+export const uploadBody = (server: SyncServer.SyncServerShape, callerUserId: string, raw: unknown) =>
+  Effect.flatMap(SyncCodec.decodeUploadRequest(raw), (decoded) => server.upload(callerUserId, decoded))
+
 /**
- * A server on the database in context, with a fresh tracked canonical table
+ * A server on the database in context (the service and its fetch fast path, as
+ * `SyncService.layer` provides them), with a fresh tracked canonical table
  * `(id, title, body, n bigint, audience_key)` whose writes are logged with the
  * `reprise.user_id` they ran under (`materialize_log`).
  */
 export const setupServer = (options: SyncService.Options = {}) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const sync = yield* SyncService.make(options)
+    const built = yield* Effect.scoped(Layer.build(SyncService.layer(options)))
+    const sync = Context.get(built, SyncService.SyncService)
+    const encodedFetch = Context.get(built, SyncCodec.EncodedFetch)
     const table = uniqueName("notes")
     yield* sql`CREATE TABLE IF NOT EXISTS materialize_log (
       n bigserial PRIMARY KEY, table_name text, row_id text, op text, user_id text)`
@@ -117,7 +136,7 @@ export const setupServer = (options: SyncService.Options = {}) =>
     yield* sql`CREATE TRIGGER log_materialize AFTER INSERT OR UPDATE OR DELETE ON ${sql(table)}
       FOR EACH ROW EXECUTE FUNCTION log_materialize()`
     yield* Tracking.install([table])
-    return { sql, sync, table }
+    return { sql, sync, encodedFetch, table }
   })
 
 /** The rows of `table` as Postgres renders them, by id. */

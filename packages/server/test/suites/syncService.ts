@@ -4,12 +4,13 @@
 import { assert, describe, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgliteClient } from "@reprise/sql-pglite"
-import { Action, ActionExecutor, ActionIds, ActionRegistry, Patch, SyncProtocol, SyncSchema, Tracking } from "@reprise/core"
+import { Action, ActionExecutor, ActionIds, ActionRegistry, Patch, SyncProtocol, SyncSchema, SyncServer, Tracking } from "@reprise/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import {
+  body,
   failureOf,
   insert,
   logPosition,
@@ -21,10 +22,11 @@ import {
   titles,
   update,
   uniqueName,
+  uploadBody,
   wire,
   writesSince
 } from "./helpers.js"
-import { ServerSchema } from "../../src/index.js"
+import { InProcessTransport, ServerSchema, SyncCodec } from "../../src/index.js"
 
 /** A client replica on its own PGlite: runs real actions and returns what it would upload. */
 const clientSession = (table: string, clientId: string, userId: string) =>
@@ -123,7 +125,7 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
       /** Verifies: R-SRV-1, R-SYNC-9 */
       it.effect("stores real captured actions, hands them back byte for byte and materializes the client's rows", () =>
         Effect.gen(function*() {
-          const { sql, sync, table } = yield* setupServer()
+          const { encodedFetch, sql, sync, table } = yield* setupServer()
           const client = yield* Effect.provide(clientSession(table, "client-rt", "u1"), PgliteClient.layer({}))
           const basis = yield* sync.head("u1")
           const response = yield* sync.upload("u1", request("client-rt", basis, client.actions))
@@ -143,8 +145,15 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
             client.actions.map((a, i) => ({ ...a, serverSeq: basis + i + 1, fullView: true }))
           )
           assert.strictEqual(page.audiences, null)
-          const text = yield* sync.fetchEncoded("u2", { since: basis, limit: 100 })
+          const text = yield* encodedFetch.fetch("u2", { since: basis, limit: 100 })
           assert.deepStrictEqual(JSON.parse(text), Schema.encodeSync(SyncProtocol.FetchResponse)(page))
+          // Both ways a transport sends a page (the fast path, or the decoded page encoded
+          // again) hand the client the same page.
+          for (const codec of [{ encodedFetch }, {}]) {
+            const transport = InProcessTransport.fromServer("u2", sync, codec.encodedFetch)
+            assert.deepStrictEqual(yield* transport.fetch({ since: basis, limit: 100 }), page)
+          }
+          assert.strictEqual(SyncCodec.encodeFetchResponse(page), JSON.stringify(Schema.encodeSync(SyncProtocol.FetchResponse)(page)))
           // The bigint extremes travel as exact JSON text, never through a JavaScript number.
           const forward = encoded[0]?.patches[0]?.forward
           assert.include(forward, "\"n\": 9223372036854775807")
@@ -198,7 +207,7 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
       /** Verifies: R-SYNC-9 */
       it.effect("pages through the log with limit, next and hasMore", () =>
         Effect.gen(function*() {
-          const { sync, table } = yield* setupServer()
+          const { encodedFetch, sync, table } = yield* setupServer()
           const now = yield* Clock.currentTimeMillis
           const since = yield* sync.head("u1")
           const actions = Array.from({ length: 5 }, (_, i) =>
@@ -210,7 +219,7 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           for (;;) {
             const page = yield* sync.fetch("u1", { since: cursor, limit: 2 })
             // The encoded answer (what transports send) is the same page, built without decoding.
-            const encoded = yield* sync.fetchEncoded("u1", { since: cursor, limit: 2 })
+            const encoded = yield* encodedFetch.fetch("u1", { since: cursor, limit: 2 })
             assert.deepStrictEqual(JSON.parse(encoded), Schema.encodeSync(SyncProtocol.FetchResponse)(page))
             seen.push(...page.actions.map((a) => a.serverSeq))
             pages.push([page.actions.length, page.hasMore])
@@ -227,8 +236,19 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           )
           const empty = yield* sync.fetch("u1", { since: cursor, limit: 10 })
           assert.deepStrictEqual([empty.actions.length, empty.next, empty.hasMore], [0, cursor, false])
-          const bad = failureOf(yield* Effect.exit(sync.fetch("u1", { since: -1, limit: 0 })))
-          assert.strictEqual(bad._tag, "FetchRejected")
+          // A body that does not decode is refused by the transport's decoding; values out of
+          // range that a caller could still pass are refused by the service itself.
+          for (const raw of [{ since: -1, limit: 0 }, { since: 0, limit: SyncProtocol.Limits.maxFetchLimit + 1 }, "hello", { since: "0", limit: 1 }]) {
+            const undecoded = failureOf(yield* Effect.exit(SyncCodec.decodeFetchRequest(raw)))
+            assert.strictEqual(undecoded._tag, "FetchRejected", JSON.stringify(raw))
+          }
+          for (const request of [{ since: -1, limit: 1 }, { since: 0, limit: 0 }, { since: 0, limit: SyncProtocol.Limits.maxFetchLimit + 1 }, { since: 0.5, limit: 1 }]) {
+            const refused = failureOf(yield* Effect.exit(sync.fetch("u1", request)))
+            assert.strictEqual(refused._tag, "FetchRejected", JSON.stringify(request))
+            assert.instanceOf(refused, SyncProtocol.FetchRejected)
+            const refusedEncoded = failureOf(yield* Effect.exit(encodedFetch.fetch("u1", request)))
+            assert.strictEqual(refusedEncoded._tag, "FetchRejected", JSON.stringify(request))
+          }
         }))
     })
 
@@ -286,28 +306,57 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           const hugeArgs = { ...ok(), args: { input: { text: "x".repeat(SyncProtocol.Limits.maxArgsChars) }, timestamp: now } }
           const drifted = wire({ clientId: "val-a", userId: "u1", wallMs: now + 10 * 60 * 1000, patches: [] })
           const untracked = ok([insert(uniqueName("nope"), { id: "u" })])
-          const cases: ReadonlyArray<readonly [string, unknown, SyncProtocol.UploadRejected["reason"], string | null]> = [
-            ["not an object", "hello", "Malformed", null],
-            ["bad hlc", request("val-a", basis, [{ ...ok(), hlc: "yesterday" }]), "Malformed", null],
-            ["no actions", request("val-a", basis, []), "Malformed", null],
-            ["forward not JSON", request("val-a", basis, [{ ...ok(), patches: [{ ...ok().patches[0]!, forward: "{\"a\": " }] }]), "Malformed", "id"],
-            ["delete without old row", request("val-a", basis, [ok([{ op: "DELETE", table, rowId: "z", forward: null, reverse: null }])]), "Malformed", "id"],
-            ["untracked table", request("val-a", basis, [untracked]), "Malformed", untracked.id],
-            ["wrong author", request("val-a", basis, [ok(), wire({ clientId: "val-a", userId: "u2", wallMs: now, patches: [] })]), "WrongAuthor", "id"],
-            ["anonymous author", request("val-a", basis, [wire({ clientId: "val-a", userId: null, wallMs: now, patches: [] })]), "WrongAuthor", "id"],
-            ["wrong client", request("val-a", basis, [wire({ clientId: "val-b", userId: "u1", wallMs: now, patches: [] })]), "WrongClient", "id"],
-            ["too many actions", request("val-a", basis, tooMany), "TooLarge", null],
-            ["too many patches", request("val-a", basis, [manyPatches]), "TooLarge", manyPatches.id],
-            ["args too large", request("val-a", basis, [hugeArgs]), "TooLarge", hugeArgs.id],
-            ["drifted clock", request("val-a", basis, [ok(), drifted]), "ClockDrift", drifted.id]
+          // Where each is refused: by the transport's decoding (`SyncCodec`), or by the service's
+          // own validation of a request that decodes.
+          const cases: ReadonlyArray<
+            readonly [string, unknown, SyncProtocol.UploadRejected["reason"], string | null, "decoding" | "service"]
+          > = [
+            ["not an object", "hello", "Malformed", null, "decoding"],
+            ["bad hlc", body("val-a", basis, [{ ...ok(), hlc: "yesterday" }]), "Malformed", null, "decoding"],
+            ["no actions", body("val-a", basis, []), "Malformed", null, "decoding"],
+            ["negative basis", body("val-a", -1, [ok()]), "Malformed", null, "decoding"],
+            ["forward not JSON", body("val-a", basis, [{ ...ok(), patches: [{ ...ok().patches[0]!, forward: "{\"a\": " }] }]), "Malformed", "id", "service"],
+            ["delete without old row", body("val-a", basis, [ok([{ op: "DELETE", table, rowId: "z", forward: null, reverse: null }])]), "Malformed", "id", "service"],
+            ["untracked table", body("val-a", basis, [untracked]), "UntrackedTable", untracked.id, "service"],
+            ["wrong author", body("val-a", basis, [ok(), wire({ clientId: "val-a", userId: "u2", wallMs: now, patches: [] })]), "WrongAuthor", "id", "service"],
+            ["anonymous author", body("val-a", basis, [wire({ clientId: "val-a", userId: null, wallMs: now, patches: [] })]), "WrongAuthor", "id", "service"],
+            ["wrong client", body("val-a", basis, [wire({ clientId: "val-b", userId: "u1", wallMs: now, patches: [] })]), "WrongClient", "id", "service"],
+            ["too many actions", body("val-a", basis, tooMany), "TooLarge", null, "decoding"],
+            ["too many patches", body("val-a", basis, [manyPatches]), "TooLarge", manyPatches.id, "decoding"],
+            ["args too large", body("val-a", basis, [hugeArgs]), "TooLarge", hugeArgs.id, "service"],
+            ["drifted clock", body("val-a", basis, [ok(), drifted]), "ClockDrift", drifted.id, "service"]
           ]
-          for (const [label, body, reason, actionId] of cases) {
-            const error = failureOf(yield* Effect.exit(sync.upload("u1", body)))
+          for (const [label, raw, reason, actionId, where] of cases) {
+            const decoded = yield* Effect.exit(SyncCodec.decodeUploadRequest(raw))
+            assert.strictEqual(decoded._tag, where === "decoding" ? "Failure" : "Success", `${label}: refused by ${where}`)
+            const error = failureOf(yield* Effect.exit(uploadBody(sync, "u1", raw)))
             assert.strictEqual(error._tag, "UploadRejected", label)
             if (error._tag !== "UploadRejected") continue
             assert.strictEqual(error.reason, reason, `${label}: ${error.message}`)
             if (actionId !== null && actionId !== "id") assert.strictEqual(error.actionId, actionId, label)
             if (actionId === "id") assert.isString(error.actionId, label)
+            assert.deepStrictEqual(yield* stored(sql, table), before, label)
+          }
+          // Values no decoding lets through, which a caller of the service can still build: the
+          // service refuses them itself.
+          const valid = request("val-a", basis, [ok()])
+          const action = valid.actions[0]!
+          const built: ReadonlyArray<readonly [string, SyncProtocol.UploadRequest, SyncProtocol.UploadRejected["reason"]]> = [
+            ["too many actions", { ...valid, actions: tooMany.map(() => ({ ...action, id: crypto.randomUUID() })) }, "TooLarge"],
+            ["too many patches", {
+              ...valid,
+              actions: [{
+                ...action,
+                patches: Array.from({ length: SyncProtocol.Limits.maxPatchesPerAction + 1 }, (_, i) => ({ ...action.patches[0]!, seq: i + 1 }))
+              }]
+            }, "TooLarge"],
+            ["no actions", { ...valid, actions: [] }, "Malformed"],
+            ["negative basis", { ...valid, basis: -1 }, "Malformed"],
+            ["the same action twice", { ...valid, actions: [action, action] }, "Malformed"]
+          ]
+          for (const [label, value, reason] of built) {
+            const error = failureOf(yield* Effect.exit(sync.upload("u1", value)))
+            assert.strictEqual(error._tag === "UploadRejected" && error.reason, reason, `${label}: ${error.message}`)
             assert.deepStrictEqual(yield* stored(sql, table), before, label)
           }
           // The drift bound is configurable.
@@ -316,6 +365,39 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           assert.strictEqual(refused._tag === "UploadRejected" && refused.reason, "ClockDrift")
           yield* sync.upload("u1", request("val-a", basis, [slightlyAhead]))
           assert.deepStrictEqual(yield* titles(sql, strict.table), [{ id: "s", title: null, body: null }])
+        }))
+
+      /** Verifies: R-SRV-1 */
+      it.effect("names the missing setup when the server's database lacks the app's table or its tracking", () =>
+        Effect.gen(function*() {
+          const { sql, sync } = yield* setupServer()
+          const now = yield* Clock.currentTimeMillis
+          const table = uniqueName("todos")
+          const create = wire({ clientId: "setup-a", userId: "u1", wallMs: now - 1000, patches: [insert(table, { id: "t1" })] })
+          const upload = () => Effect.flatMap(sync.head("u1"), (basis) => sync.upload("u1", request("setup-a", basis, [create])))
+          const expectRefused = Effect.gen(function*() {
+            const error = failureOf(yield* Effect.exit(upload()))
+            assert.strictEqual(error._tag, "UploadRejected")
+            if (error._tag !== "UploadRejected") return
+            assert.strictEqual(error.reason, "UntrackedTable")
+            assert.strictEqual(error.actionId, create.id)
+            assert.include(error.message, `"public.${table}"`)
+            assert.include(error.message, `Tracking.install(["${table}"])`)
+            assert.include(error.message, "the server's database")
+          })
+          // The server's database has no such table; then it has one, not tracked.
+          yield* expectRefused
+          yield* sql`CREATE TABLE ${sql(table)} (id text PRIMARY KEY, audience_key text)`
+          yield* expectRefused
+          // Another schema is named as Tracking.install takes it.
+          const other = wire({ clientId: "setup-a", userId: "u1", wallMs: now - 500, patches: [{ ...insert(table, { id: "t2" }), schema: "app" }] })
+          const elsewhere = failureOf(yield* Effect.exit(Effect.flatMap(sync.head("u1"), (basis) => sync.upload("u1", request("setup-a", basis, [other])))))
+          assert.include(elsewhere.message, `Tracking.install([{ schema: "app", name: "${table}" }])`)
+          // Set up as the message says, the same upload is accepted.
+          yield* Tracking.install([table])
+          const accepted = yield* upload()
+          assert.strictEqual(accepted.accepted.length, 1)
+          assert.deepStrictEqual(yield* sql<{ id: string }>`SELECT id FROM ${sql(table)}`, [{ id: "t1" }])
         }))
 
       /** Verifies: R-SRV-1 */
@@ -330,6 +412,35 @@ export const syncServiceSuite = (name: string, driver: Layer.Layer<SqlClient.Sql
           const error = failureOf(yield* Effect.exit(sync.upload("u1", request("fit-a", Number(before.head), [duplicateRow]))))
           assert.strictEqual(error._tag === "UploadRejected" && error.reason, "Malformed")
           assert.deepStrictEqual(yield* stored(sql, table), before)
+        }))
+    })
+
+    describe("server failures", () => {
+      /** Verifies: R-SRV-1 */
+      it.effect("reports a database failure as ServerFailure saying what failed, never the database's message", () =>
+        Effect.gen(function*() {
+          const missing = uniqueName("no_such_table")
+          const { sync, table } = yield* setupServer({
+            audiences: () =>
+              Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                Effect.map(sql<{ key: string }>`SELECT key FROM ${sql(missing)}`, (rows) => rows.map((r) => r.key)))
+          })
+          const now = yield* Clock.currentTimeMillis
+          const upload = failureOf(yield* Effect.exit(sync.upload("u1", request("fail-a", 0, [
+            wire({ clientId: "fail-a", userId: "u1", wallMs: now - 1000, patches: [insert(table, { id: "x" })] })
+          ]))))
+          const fetch = failureOf(yield* Effect.exit(sync.fetch("u1", { since: 0, limit: 10 })))
+          for (const error of [upload, fetch]) {
+            assert.strictEqual(error._tag, "ServerFailure")
+            assert.instanceOf(error, SyncServer.ServerFailure)
+            assert.include(error.message, "resolving the caller's audiences failed in the server's database (SQLSTATE 42P01)")
+            assert.notInclude(error.message, missing)
+          }
+          // Through a transport, the client sees a TransportError (it retries later).
+          const transport = InProcessTransport.fromServer("u1", sync)
+          const sent = failureOf(yield* Effect.exit(transport.fetch({ since: 0, limit: 10 })))
+          assert.strictEqual(sent._tag, "TransportError")
+          assert.include(sent.message, "The sync server failed")
         }))
     })
 

@@ -81,12 +81,19 @@ export const compareStored = (sql: SqlClient.SqlClient, payload: string) =>
       ) AS same
     FROM req r JOIN reprise_server.actions a ON a.id = r.id`
 
-/** The (schema, table) pairs, of a JSON array of `{ s, t }`, that are not tracked. @internal */
+/**
+ * The (schema, table) pairs, of a JSON array of `{ s, t }`, that are not tracked tables of this
+ * database (not tracked, or tracked but dropped since), each with whether a relation of that
+ * name exists. @internal
+ */
 export const untrackedTables = (sql: SqlClient.SqlClient, pairs: string) =>
   sql`
-    SELECT t.s AS schema, t.t AS "table" FROM jsonb_to_recordset(${pairs}::jsonb) AS t(s text, t text)
-    WHERE NOT EXISTS (
-      SELECT 1 FROM reprise.tracked_tables tt WHERE tt.table_schema = t.s AND tt.table_name = t.t)`
+    SELECT x.s AS schema, x.t AS "table", x.present FROM (
+      SELECT t.s, t.t, to_regclass(format('%I.%I', t.s, t.t)) IS NOT NULL AS present,
+        EXISTS (SELECT 1 FROM reprise.tracked_tables tt WHERE tt.table_schema = t.s AND tt.table_name = t.t) AS tracked
+      FROM jsonb_to_recordset(${pairs}::jsonb) AS t(s text, t text)
+    ) AS x
+    WHERE NOT (x.tracked AND x.present)`
 
 // Storing reads the payload as `json`, not `jsonb`: it is only taken apart, and parsing it to
 // `jsonb` (a tree with sorted keys) costs more than the rest of the statement.
