@@ -23,16 +23,20 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Action from "./Action.js"
+import type { DuplicateActionId } from "./ActionIds.js"
 import type { UnknownActionTag } from "./ActionRegistry.js"
 import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic, RunningAction } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
-import { directStatements, hasNul, literal } from "./internal/sql/literal.js"
+import { directStatements, hasNul } from "./internal/sql/literal.js"
+import * as RecordSql from "./internal/sql/record.js"
 import * as Patch from "./Patch.js"
+import * as SqlCapabilities from "./SqlCapabilities.js"
 import * as SyncSchema from "./SyncSchema.js"
 
 /** The args given for an action do not match its Schema (or do not encode to JSON). */
@@ -85,7 +89,7 @@ export class NestedAction extends Schema.TaggedError<NestedAction>()("NestedActi
 }
 
 /** Errors any execution can fail with, besides the action's own. */
-export type ExecutionError = InvalidActionArgs | NondeterministicAction | NestedAction | SqlError
+export type ExecutionError = InvalidActionArgs | NondeterministicAction | NestedAction | DuplicateActionId | SqlError
 
 /** Options of the executor. */
 export interface Options {
@@ -144,8 +148,7 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     const registry = yield* ActionRegistry
     yield* SyncSchema.install(options.clientId === undefined ? {} : { clientId: options.clientId })
-    const [stateRow] = yield* sql`
-      SELECT client_id, (SELECT max(hlc) FROM reprise.action_records) AS last_hlc FROM reprise.client_state`
+    const [stateRow] = yield* RecordSql.clientState(sql)
     const state = yield* Schema.decodeUnknown(ClientStateRow)(stateRow)
     const nodeId = yield* Schema.decodeUnknown(Hlc.NodeId)(state.client_id)
     // Resume after the newest timestamp this replica has issued or received.
@@ -157,9 +160,11 @@ export const make = (
     const userId = options.userId ?? null
     const devMode = options.devMode ?? false
     const newActionId = options.newActionId
-    // On a single-session client (PGlite) the record statement is prepared once, so each action
-    // skips planning it (see recordInsert); elsewhere a pool's connections may not have it.
-    const prepared = singleSession(sql) ? yield* Ref.make(yield* prepareRecord(sql)) : undefined
+    // Read once, here, where the driver's layer provides them (however the app's layers hide
+    // them later). On a single-session client (PGlite) the record statement is prepared once,
+    // so each action skips planning it (see recordInsert); a pool's connections may not have it.
+    const capabilities = yield* SqlCapabilities.current
+    const prepared = capabilities.singleSession ? yield* Ref.make(yield* prepareRecord(sql)) : undefined
 
     const runRecorded = <Out, E, R>(
       action: Action.Action<string, unknown, unknown, Out, E, R>,
@@ -196,13 +201,13 @@ export const make = (
         const time = JSON.stringify(timestamp)
         const recordArgs = input === undefined ? `{"timestamp":${time}}` : `{"input":${input},"timestamp":${time}}`
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-        const values: RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
+        const values: RecordSql.RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
         yield* Effect.annotateCurrentSpan({ "reprise.action.id": actionId, "reprise.action.hlc": hlc })
         const run = (usePrepared: boolean) =>
           sql.withTransaction(Effect.gen(function*() {
             // The transaction's own connection runs Reprise's fixed statements directly, without
             // the statement machinery (compile, span, scope) an app statement goes through.
-            const { exec, queue } = yield* directStatements(sql)
+            const { exec, queue } = yield* directStatements(sql, capabilities)
             // The record rides ahead of the action's first statement (or its COMMIT) where the
             // driver can queue it, saving the action an exchange with the database.
             yield* recordInsert(sql, queue, values, usePrepared)
@@ -210,7 +215,7 @@ export const make = (
               ? yield* runTwice(action, args, actionId, timestamp)
               : yield* runDeterministic(sql, action, args, actionId, timestamp)
             // Inside a caller's transaction, later writes must not be taken for this action's.
-            if (nested) yield* exec(`SELECT set_config('reprise.action_id', '', true)`)
+            if (nested) yield* exec(RecordSql.clearAction)
             return out
           }))
         if (prepared === undefined || !(yield* Ref.get(prepared))) return yield* run(false)
@@ -241,7 +246,7 @@ export const make = (
             Effect.flatMap((patches) => Effect.fail(new FirstRun({ patches })))
           )
         ).pipe(Effect.catchIf((e): e is FirstRun => e instanceof FirstRun, (e) => Effect.succeed(e.patches)))
-        yield* sql`SELECT set_config('reprise.patch_seq', '0', true)`
+        yield* sql.unsafe(RecordSql.restartPatchSequence)
         const out = yield* runDeterministic(sql, action, args, actionId, timestamp)
         const second = yield* Effect.provideService(Patch.forActions([actionId]), SqlClient.SqlClient, sql)
         const difference = diffPatches(first, second)
@@ -311,27 +316,6 @@ const argsIssue = (action: Action.Any, encodedArgs: unknown, message: string): s
 /** Re-exported so callers can match on it next to the executor's own errors. */
 export type { UnknownActionTag }
 
-type RecordValues = readonly [actionId: string, tag: string, args: string, clientId: string, userId: string | null, hlc: string]
-
-/** The record statement's text: points the capture at the action, resets its patch sequence, inserts its record. */
-const recordSql = (actionId: string, tag: string, args: string, clientId: string, userId: string, hlc: string): string => `
-      WITH ctx AS (
-        SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
-               set_config('reprise.patch_seq', '0', true) AS b
-      )
-      INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
-      SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
-
-/** The session-level prepared form of the record statement (versioned with its text). */
-const RECORD_STATEMENT = "reprise_record_v1"
-
-/**
- * Whether every statement of this client runs in one database session, so a statement prepared
- * once stays prepared for all of them: `@reprise/sql-pglite`'s client (PGlite has one session),
- * recognized by its type id without depending on the package.
- */
-const singleSession = (sql: SqlClient.SqlClient): boolean => Symbol.for("@reprise/sql-pglite/PgliteClient") in sql
-
 /**
  * Prepares the record statement in the session unless it is already there (another executor
  * on the same database did). Succeeds with whether it is usable; a database that refuses
@@ -339,20 +323,18 @@ const singleSession = (sql: SqlClient.SqlClient): boolean => Symbol.for("@repris
  */
 const prepareRecord = (sql: SqlClient.SqlClient): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const present = yield* sql.unsafe(`SELECT 1 FROM pg_prepared_statements WHERE name = '${RECORD_STATEMENT}'`)
-    if (present.length === 0) {
-      yield* sql.unsafe(
-        `PREPARE ${RECORD_STATEMENT} (text, text, text, text, text, text) AS ${recordSql("$1", "$2", "$3", "$4", "$5", "$6")}`
-      )
-    }
+    const present = yield* RecordSql.recordPrepared(sql)
+    if (present.length === 0) yield* RecordSql.prepareRecord(sql)
     return true
   }).pipe(Effect.catchAll(() => Effect.succeed(false)))
 
 /** The failure of an `EXECUTE` of the record statement that the session no longer has. */
 const isMissingRecordStatement = (error: unknown): boolean => {
   if (!(error instanceof SqlError)) return false
-  const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | null | undefined
-  return cause?.code === "26000" && typeof cause.message === "string" && cause.message.includes(RECORD_STATEMENT)
+  const cause = error.cause
+  return Predicate.hasProperty(cause, "code") && cause.code === "26000" &&
+    Predicate.hasProperty(cause, "message") && typeof cause.message === "string" &&
+    cause.message.includes(RecordSql.RECORD_STATEMENT)
 }
 
 /**
@@ -370,30 +352,9 @@ const isMissingRecordStatement = (error: unknown): boolean => {
 const recordInsert = (
   sql: SqlClient.SqlClient,
   exec: (statement: string) => Effect.Effect<unknown, SqlError>,
-  values: RecordValues,
+  values: RecordSql.RecordValues,
   usePrepared: boolean
-): Effect.Effect<unknown, SqlError> => {
-  if (values.some((value) => value !== null && hasNul(value))) {
-    const [actionId, tag, args, clientId, userId, hlc] = values
-    return sql`
-      WITH ctx AS (
-        SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
-               set_config('reprise.patch_seq', '0', true) AS b
-      )
-      INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
-      SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
-  }
-  const [actionId, tag, args, clientId, userId, hlc] = values.map((value) => value === null ? "NULL" : literal(value)) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string
-  ]
-  return exec(
-    usePrepared
-      ? `EXECUTE ${RECORD_STATEMENT}(${actionId}, ${tag}, ${args}, ${clientId}, ${userId}, ${hlc})`
-      : recordSql(actionId, tag, args, clientId, userId, hlc)
-  )
-}
+): Effect.Effect<unknown, SqlError> =>
+  values.some((value) => value !== null && hasNul(value))
+    ? RecordSql.recordWithParameters(sql, values)
+    : exec(RecordSql.recordLiteral(values, usePrepared))

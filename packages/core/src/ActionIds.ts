@@ -18,6 +18,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 /** The id service available inside an action. */
 export interface ActionIdsShape {
@@ -38,6 +39,59 @@ export const make = (actionId: string): ActionIdsShape => ({
   actionId,
   id: (key) => deriveUuid(actionId, key)
 })
+
+/**
+ * An action inserted two rows under the same deterministic id: it asked `ActionIds.id` for the
+ * same key for both. Asking again for a key is fine (to refer to a row it created); creating a
+ * second row needs a key of its own.
+ */
+export class DuplicateActionId extends Schema.TaggedError<DuplicateActionId>()("DuplicateActionId", {
+  /** The action's tag. */
+  tag: Schema.String,
+  /** The key given to `ActionIds.id`. */
+  key: Schema.String,
+  /** The id it derived, which two rows were given. */
+  id: Schema.String,
+  /** The table of the second row, when the database named it. */
+  table: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    const table = this.table === null ? "" : ` in ${JSON.stringify(this.table)}`
+    return `Action ${JSON.stringify(this.tag)} created two rows${table} with the same id ${this.id}, ` +
+      `ActionIds.id(${JSON.stringify(this.key)}): give each row it creates its own key, for example with an ` +
+      `index or the row's natural key (${JSON.stringify(`${this.key}:0`)}, ${JSON.stringify(`${this.key}:1`)}, ...).`
+  }
+}
+
+/**
+ * The id service for one run of an action, remembering which id each key it handed out gave,
+ * so that a unique violation on one of those ids can be told apart from any other.
+ *
+ * @internal
+ */
+export const makeTracked = (actionId: string): {
+  readonly ids: ActionIdsShape
+  /** The key whose id appears in `text` (a database error's detail), if one does. */
+  readonly keyIn: (text: string) => readonly [key: string, id: string] | undefined
+} => {
+  const handed = new Map<string, string>()
+  return {
+    ids: {
+      actionId,
+      id: (key) => {
+        const known = handed.get(key)
+        if (known !== undefined) return known
+        const id = deriveUuid(actionId, key)
+        handed.set(key, id)
+        return id
+      }
+    },
+    keyIn: (text) => {
+      for (const [key, id] of handed) if (text.includes(id)) return [key, id]
+      return undefined
+    }
+  }
+}
 
 /** `ActionIds.id(key)` as an Effect, for code that prefers `yield*`. */
 export const id = (key: string): Effect.Effect<string, never, ActionIds> => Effect.map(ActionIds, (ids) => ids.id(key))

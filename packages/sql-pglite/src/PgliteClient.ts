@@ -5,7 +5,8 @@
  * It compiles statements exactly as `@effect/sql-pg` does and returns the same JavaScript
  * values as `pg`, so one query runs identically against the client's PGlite and the server's
  * Postgres. The layer provides both `PgliteClient` (with the PGlite instance, for live queries
- * and extensions) and the generic `SqlClient`.
+ * and extensions) and the generic `SqlClient`, and declares what the driver offers beyond it
+ * (`SqlCapabilities`: one session, a statement queue on the transactions it holds).
  *
  * @example
  * ```ts
@@ -33,6 +34,7 @@ import type {
 } from "@electric-sql/pglite"
 import { PGlite } from "@electric-sql/pglite"
 import * as Reactivity from "@effect/experimental/Reactivity"
+import { SqlCapabilities } from "@reprise/core"
 import * as Client from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -77,6 +79,12 @@ export interface PgliteClient extends Client.SqlClient {
   readonly listen: (channel: string) => Stream.Stream<string, SqlError>
   /** Sends `payload` on `channel`; listeners receive it when the current transaction commits. */
   readonly notify: (channel: string, payload: string) => Effect.Effect<void, SqlError>
+  /**
+   * What this client offers beyond `SqlClient`: PGlite has one session, and a transaction held
+   * over PGlite's wire protocol can queue a statement ahead of its next exchange. The layers
+   * provide it as `SqlCapabilities`, and so do the client's transactions, to the code they run.
+   */
+  readonly capabilities: SqlCapabilities.SqlCapabilitiesShape
 }
 
 /** @category tags */
@@ -173,6 +181,19 @@ export const fromPglite = (
     const compiler = makeCompiler(config.transformQueryNames, config.transformJson)
     const { begin, runnerFor, transactionEnded } = yield* runners(pglite, config)
     const connection = makeConnection(runnerFor(pglite, false))
+    // The statement queues of the transaction connections this client holds, by connection.
+    const queues = new WeakMap<Connection, SqlCapabilities.QueueStatement>()
+    const transactionConnection = (open: OpenTransaction): Connection => {
+      const runner = runnerFor(open.target, true, open.transaction)
+      const conn = makeConnection(runner)
+      const queue = runner.queue
+      if (queue !== undefined) queues.set(conn, (statement) => Effect.sync(() => queue(statement)))
+      return conn
+    }
+    const capabilities: SqlCapabilities.SqlCapabilitiesShape = {
+      singleSession: true,
+      statementQueue: (conn) => queues.get(conn)
+    }
 
     const spanAttributes: ReadonlyArray<readonly [string, unknown]> = [
       ...(config.spanAttributes ? Object.entries(config.spanAttributes) : []),
@@ -192,11 +213,11 @@ export const fromPglite = (
     // A transaction holds PGlite's transaction mutex from `openTransaction` until `commit` or
     // `rollback` below, which `withTransaction` runs on every exit (it is uninterruptible
     // around them), so no scope is needed to release it.
-    const withTransaction = Client.makeWithTransaction({
+    const inTransaction = Client.makeWithTransaction({
       transactionTag: Client.TransactionConnection,
       spanAttributes,
       acquireConnection: Effect.map(begin, (open) => {
-        const conn = makeConnection(runnerFor(open.target, true, open.transaction))
+        const conn = transactionConnection(open)
         openTransactions.set(conn, open)
         return [undefined, conn] as const
       }),
@@ -209,13 +230,17 @@ export const fromPglite = (
       rollbackSavepoint: (conn, id) =>
         Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
     })
+    // The code a transaction runs sees what its connection offers, however the layers that
+    // built it were composed.
+    const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+      inTransaction(Effect.provideService(effect, SqlCapabilities.SqlCapabilities, capabilities))
 
     const reserve = Effect.flatMap(
       Effect.acquireRelease(
         begin,
         (open) => Effect.ensuring(Effect.orElse(open.commit, () => open.rollback), transactionEnded)
       ),
-      (open) => Effect.succeed(makeConnection(runnerFor(open.target, true, open.transaction)))
+      (open) => Effect.succeed(transactionConnection(open))
     )
 
     const base = yield* Client.make({
@@ -231,6 +256,7 @@ export const fromPglite = (
     const client: PgliteClient = Object.assign(base, {
       [TypeId]: TypeId as TypeId,
       config,
+      capabilities,
       pglite,
       withTransaction,
       reserve,
@@ -329,14 +355,20 @@ const pgliteOptions = (config: PgliteClientConfig): PGliteOptions => {
 }
 
 const toContext = (client: PgliteClient) =>
-  Context.make(PgliteClient, client).pipe(Context.add(Client.SqlClient, client))
+  Context.make(PgliteClient, client).pipe(
+    Context.add(Client.SqlClient, client),
+    Context.add(SqlCapabilities.SqlCapabilities, client.capabilities)
+  )
 
 /**
- * Opens a PGlite database for the layer's lifetime; provides `PgliteClient` and `SqlClient`.
+ * Opens a PGlite database for the layer's lifetime; provides `PgliteClient`, `SqlClient` and
+ * the driver's `SqlCapabilities`.
  *
  * @category layers
  */
-export const layer = (config: PgliteClientConfig = {}): Layer.Layer<PgliteClient | Client.SqlClient, SqlError> =>
+export const layer = (
+  config: PgliteClientConfig = {}
+): Layer.Layer<PgliteClient | Client.SqlClient | SqlCapabilities.SqlCapabilities, SqlError> =>
   Layer.scopedContext(Effect.map(make(config), toContext)).pipe(Layer.provide(Reactivity.layer))
 
 /**
@@ -346,19 +378,19 @@ export const layer = (config: PgliteClientConfig = {}): Layer.Layer<PgliteClient
  */
 export const layerConfig = (
   config: Config.Config.Wrap<PgliteClientConfig>
-): Layer.Layer<PgliteClient | Client.SqlClient, ConfigError.ConfigError | SqlError> =>
+): Layer.Layer<PgliteClient | Client.SqlClient | SqlCapabilities.SqlCapabilities, ConfigError.ConfigError | SqlError> =>
   Layer.scopedContext(
     Effect.map(Effect.flatMap(Config.unwrap(config), make), toContext)
   ).pipe(Layer.provide(Reactivity.layer))
 
 /**
- * Provides `PgliteClient` and `SqlClient` over a PGlite instance the caller owns; closing the
- * layer does not close the instance.
+ * Provides `PgliteClient`, `SqlClient` and `SqlCapabilities` over a PGlite instance the caller
+ * owns; closing the layer does not close the instance.
  *
  * @category layers
  */
 export const layerFromPglite = (
   pglite: PGliteInterface,
   config: Omit<PgliteClientConfig, "dataDir" | "extensions" | "loadDataDir"> = {}
-): Layer.Layer<PgliteClient | Client.SqlClient> =>
+): Layer.Layer<PgliteClient | Client.SqlClient | SqlCapabilities.SqlCapabilities> =>
   Layer.scopedContext(Effect.map(fromPglite(pglite, config), toContext)).pipe(Layer.provide(Reactivity.layer))

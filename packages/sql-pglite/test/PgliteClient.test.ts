@@ -7,8 +7,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { SqlCapabilities } from "@reprise/core"
 import { PgliteClient, SqlState } from "../src/index.js"
-import { QueueStatement } from "../src/internal/connection.js"
 import { sqlContract } from "./contract/sqlContract.js"
 
 sqlContract({
@@ -235,14 +235,11 @@ describe("PgliteClient", () => {
         assert.deepStrictEqual(rows, [])
       }))
 
-    /** Queues `statement` on the current transaction's connection (the driver's statement queue). */
+    /** Queues `statement` on the current transaction's connection (the driver's declared statement queue). */
     const queue = (statement: string): Effect.Effect<void> =>
-      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (open) => {
-        assert.isTrue(Option.isSome(open), "queue outside a transaction")
-        const [conn] = Option.getOrThrow(open)
-        const enqueue = (conn as unknown as Record<symbol, (sql: string) => Effect.Effect<void>>)[QueueStatement]
-        assert.isFunction(enqueue)
-        return enqueue!(statement)
+      Effect.flatMap(SqlCapabilities.transactionQueue, (enqueue) => {
+        assert.isTrue(Option.isSome(enqueue), "no statement queue: outside a transaction, or not over the wire")
+        return Option.getOrThrow(enqueue)(statement)
       })
 
     it.scoped("sends queued statements ahead of the next statement, or with the COMMIT", () =>

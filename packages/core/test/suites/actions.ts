@@ -12,7 +12,17 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
-import { Action, ActionExecutor, ActionIds, ActionRegistry, Hlc, Patch, SyncSchema, Tracking } from "../../src/index.js"
+import {
+  Action,
+  ActionExecutor,
+  ActionIds,
+  ActionRegistry,
+  Hlc,
+  Patch,
+  SqlCapabilities,
+  SyncSchema,
+  Tracking
+} from "../../src/index.js"
 import { failureOf, uniqueName } from "./helpers.js"
 
 const setup = (options: ActionExecutor.Options = {}) =>
@@ -362,7 +372,8 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
         const { create, executor, sql, table } = yield* setup()
         const preparedNow = () =>
           Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'reprise_record_v1'`, ([r]) => r!.n)
-        const single = Symbol.for("@reprise/sql-pglite/PgliteClient") in sql
+        // What the driver's layer declares (PGlite: one session; Postgres through a pool: none).
+        const single = (yield* SqlCapabilities.current).singleSession
         const recordCount = () => Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM reprise.action_records`, ([r]) => r!.n)
         const before = yield* recordCount()
         // One session (PGlite): prepared by the executor; a pool (Postgres): never.

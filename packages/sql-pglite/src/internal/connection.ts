@@ -120,25 +120,8 @@ export const makeConnection = (runner: Runner): Connection => {
         { concurrency: 1 }
       )
   }
-  const queue = runner.queue
-  return queue === undefined
-    ? connection
-    : Object.assign(connection, { [QueueStatement]: (sql: string) => Effect.sync(() => queue(sql)) })
+  return connection
 }
-
-/**
- * The key of a transaction connection's statement queue, where the driver has one:
- * `(sql: string) => Effect<void>` queues a parameterless query (one or more statements, sent
- * as one simple query) ahead of the transaction's next exchange (its next statement, or its
- * COMMIT), saving it an exchange of its own. Its results are not returned. If it fails, the
- * statement it went ahead of fails with its error (the transaction is then aborted, so nothing
- * after it runs), and so does the COMMIT; a rollback drops it unsent. `@reprise/core` queues
- * each action's record this way (and declares the same key: neither package depends on the
- * other).
- *
- * @internal
- */
-export const QueueStatement = Symbol.for("@reprise/sql/QueueStatement")
 
 type Rows = ReadonlyArray<Record<string, unknown>>
 type TransformRows = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined

@@ -2,6 +2,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as SqlCapabilities from "../../SqlCapabilities.js"
 
 /**
  * A Postgres string literal for `value`, as `pg`'s `escapeLiteral` writes it: an `E'...'`
@@ -20,18 +21,6 @@ export const literal = (value: string): string => `E'${value.replace(/\\/g, "\\\
 export const hasNul = (value: string): boolean => value.includes("\u0000")
 
 /**
- * The key under which a driver's transaction connection may offer a statement queue:
- * `(statement: string) => Effect<void>` sends a parameterless query (one or more statements)
- * ahead of the transaction's next exchange (its next statement or its COMMIT) instead of in an
- * exchange of its own. A failure of the queued statement fails the statement it went ahead of (or the
- * COMMIT), and the transaction is aborted, so nothing after it takes effect.
- * `@reprise/sql-pglite` offers it on transactions it holds over PGlite's wire protocol.
- *
- * @internal
- */
-export const QueueStatement = Symbol.for("@reprise/sql/QueueStatement")
-
-/**
  * Two ways to run Reprise's own fixed, parameterless statements (built with `literal`).
  *
  * @internal
@@ -44,25 +33,37 @@ export interface DirectStatements {
   readonly exec: (statement: string) => Effect.Effect<unknown, SqlError>
   /**
    * Like `exec`, for statements whose result is not needed: queued on the transaction's
-   * connection when it offers a queue (see `QueueStatement`), so they ride with the next
-   * statement; executed at once otherwise. Order with later statements is kept either way.
+   * connection when its driver declares a statement queue (`SqlCapabilities`), so they ride
+   * with the next statement; executed at once otherwise. Order with later statements is kept
+   * either way.
    */
   readonly queue: (statement: string) => Effect.Effect<unknown, SqlError>
 }
 
 /**
- * `exec` and `queue` for the transaction in context, from one lookup of its connection.
+ * `exec` and `queue` for the transaction in context, from one lookup of its connection. The
+ * queue is the one the driver declares (`SqlCapabilities`): `capabilities` when given (read
+ * where the driver's layer was provided), else those in context (a driver's transaction
+ * provides them to the code it runs), else none.
  *
  * @internal
  */
-export const directStatements = (sql: SqlClient.SqlClient): Effect.Effect<DirectStatements> =>
-  Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => {
+export const directStatements = (
+  sql: SqlClient.SqlClient,
+  capabilities?: SqlCapabilities.SqlCapabilitiesShape
+): Effect.Effect<DirectStatements> =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (conn) => {
     if (Option.isNone(conn)) {
       const run = (statement: string) => sql.unsafe(statement)
-      return { exec: run, queue: run }
+      return Effect.succeed({ exec: run, queue: run })
     }
     const connection = conn.value[0]
     const exec = (statement: string) => connection.executeUnprepared(statement, [], undefined)
-    const queue = (connection as { readonly [QueueStatement]?: unknown })[QueueStatement]
-    return { exec, queue: typeof queue === "function" ? queue as (statement: string) => Effect.Effect<void> : exec }
+    const withQueue = (declared: SqlCapabilities.SqlCapabilitiesShape): DirectStatements => ({
+      exec,
+      queue: declared.statementQueue(connection) ?? exec
+    })
+    return capabilities === undefined
+      ? Effect.map(SqlCapabilities.current, withQueue)
+      : Effect.succeed(withQueue(capabilities))
   })
