@@ -121,9 +121,7 @@ export const add = (totals: Totals, report: Simulation.Report): Totals => {
   totals.duplicates += report.faults.duplicates
   totals.timeouts += report.faults.timeouts
   totals.partitions += report.faults.partitions
-  for (const [point, n] of Object.entries(report.faults.crashes) as Array<[Simulation.CrashPoint, number]>) {
-    totals.crashes[point] += n
-  }
+  for (const point of crashPoints) totals.crashes[point] += report.faults.crashes[point]
   totals.serverRestarts += report.faults.serverRestarts
   totals.skews += report.faults.skews
   totals.rejected += report.rejected.length
@@ -144,14 +142,46 @@ export const add = (totals: Totals, report: Simulation.Report): Totals => {
 /** The totals of two runs together (for the one line over CI's two halves). */
 export const merge = (a: Totals, b: Totals): Totals => {
   const crashes = { ...a.crashes }
-  for (const [point, n] of Object.entries(b.crashes) as Array<[Simulation.CrashPoint, number]>) crashes[point] = (crashes[point] ?? 0) + n
+  for (const point of crashPoints) crashes[point] = (a.crashes[point] ?? 0) + (b.crashes[point] ?? 0)
   const sum = { ...a, crashes, failedSeeds: [...a.failedSeeds, ...b.failedSeeds], replicas: Math.max(a.replicas, b.replicas) }
-  for (const key of Object.keys(a) as Array<keyof Totals>) {
-    if (key === "crashes" || key === "failedSeeds" || key === "replicas") continue
-    sum[key] = a[key] + b[key]
-  }
+  for (const key of Object.values(counters)) sum[key] = a[key] + b[key]
   return sum
 }
+
+/** The totals that add up (every field but the crashes, the failed seeds and the replica count). */
+type Counter = Exclude<keyof Totals, "crashes" | "failedSeeds" | "replicas">
+
+// Mapped types, so that a new field of Totals or a new crash point fails to compile until listed.
+const counters: { readonly [K in Counter]: K } = {
+  schedules: "schedules",
+  actions: "actions",
+  committed: "committed",
+  steps: "steps",
+  drops: "drops",
+  duplicates: "duplicates",
+  timeouts: "timeouts",
+  partitions: "partitions",
+  serverRestarts: "serverRestarts",
+  skews: "skews",
+  rejected: "rejected",
+  divergences: "divergences",
+  lost: "lost",
+  doubleApplies: "doubleApplies",
+  residualPending: "residualPending",
+  watermarkRegressions: "watermarkRegressions",
+  nondeterministic: "nondeterministic",
+  violations: "violations",
+  scopeLeaks: "scopeLeaks",
+  corrections: "corrections",
+  competingCorrections: "competingCorrections"
+}
+const crashPoints = Object.values<Simulation.CrashPoint>({
+  "before-local-commit": "before-local-commit",
+  "after-commit-before-upload": "after-commit-before-upload",
+  "after-upload-before-ack": "after-upload-before-ack",
+  "mid-reconcile": "mid-reconcile",
+  "while-waiting": "while-waiting"
+} satisfies { readonly [K in Simulation.CrashPoint]: K })
 
 /** The one-line summary CI prints. */
 export const summary = (t: Totals): string => {

@@ -22,7 +22,7 @@ it.effect("refuses an unusable configuration with a typed error naming each issu
     assert.isTrue(Exit.isFailure(exit))
     const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
     assert.instanceOf(failure, Simulation.InvalidSimulationConfig)
-    const message = (failure as Simulation.InvalidSimulationConfig).message
+    const message = failure?.message ?? ""
     for (const part of ["`users`", "repeats tags: counter.increment.v1", "`maxActionsPerReplica`", "`faults.drop`"]) {
       assert.include(message, part)
     }
@@ -36,5 +36,5 @@ it.effect("refuses audiences that leave a user out", () =>
     }))))
     const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
     assert.instanceOf(failure, Simulation.InvalidSimulationConfig)
-    assert.include((failure as Simulation.InvalidSimulationConfig).message, "`audiences` has no entry for \"dave\"")
+    assert.include(failure?.message ?? "", "`audiences` has no entry for \"dave\"")
   }))
