@@ -17,7 +17,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { captureTriggerSql } from "./internal/sql/tracking.js"
+import { captureTriggerSql, orderFunctions } from "./internal/sql/capture.js"
+import * as TrackingSql from "./internal/sql/tracking.js"
 
 /** The audience column used when a table's config names none. */
 export const DEFAULT_AUDIENCE_COLUMN = "audience_key"
@@ -85,22 +86,16 @@ export const install: (
   return yield* sql.withTransaction(Effect.gen(function*() {
     const validated: Array<TrackedTable & { readonly audienceSql: string }> = []
     for (const table of tables.map(normalize)) validated.push(yield* validate(sql, table))
+    if (validated.length > 0) yield* sql.unsafe(orderFunctions)
     for (const table of validated) {
-      const [names] = yield* sql<{ qualified: string; fn: string; literal: string }>`
-        SELECT format('%I.%I', ${table.schema}::text, ${table.name}::text) AS qualified,
-               format('reprise.%I', 'capture_' || md5(${table.schema}::text || '.' || ${table.name}::text)) AS fn,
-               quote_literal(${describeTable(table)}::text) AS literal`
+      const [names] = yield* TrackingSql.captureNames(sql, table.schema, table.name, describeTable(table))
       yield* sql.unsafe(captureTriggerSql({
         qualifiedTable: names!.qualified,
         functionName: names!.fn,
         audienceSql: table.audienceSql,
         tableLiteral: names!.literal
       }))
-      yield* sql`
-        INSERT INTO reprise.tracked_tables (table_schema, table_name, id_type, audience)
-        VALUES (${table.schema}, ${table.name}, ${table.idType}, ${table.audience})
-        ON CONFLICT (table_schema, table_name) DO UPDATE
-          SET id_type = excluded.id_type, audience = excluded.audience`
+      yield* TrackingSql.recordTrackedTable(sql, table)
     }
     return validated.map(({ audienceSql: _, ...table }) => table)
   }))
@@ -116,18 +111,11 @@ const validate = (sql: SqlClient.SqlClient, config: TableConfig) =>
     if (config.audienceColumn !== undefined && config.audienceExpression !== undefined) {
       return yield* fail("InvalidConfig", "give audienceColumn or audienceExpression, not both")
     }
-    const [relation] = yield* sql<{ oid: number; kind: string }>`
-      SELECT c.oid::int AS oid, c.relkind::text AS kind FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ${schema} AND c.relname = ${config.name} AND c.relkind IN ('r', 'p')`
+    const [relation] = yield* TrackingSql.findTable(sql, schema, config.name)
     if (relation === undefined) {
       return yield* fail("TableNotFound", `no table named ${JSON.stringify(config.name)} in schema ${JSON.stringify(schema)}; create it before installing tracking`)
     }
-    const keyColumns = yield* sql<{ name: string; type: string }>`
-      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
-      FROM pg_index i
-      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-      WHERE i.indrelid = ${relation.oid} AND i.indisprimary`
+    const keyColumns = yield* TrackingSql.primaryKeyColumns(sql, relation.oid)
     if (keyColumns.length !== 1 || keyColumns[0]!.name !== "id") {
       const found = keyColumns.length === 0 ? "it has no primary key" : `its primary key is (${keyColumns.map((c) => c.name).join(", ")})`
       return yield* fail("PrimaryKeyNotId", `Reprise addresses rows by a single primary key column named "id", but ${found}`)
@@ -138,9 +126,9 @@ const validate = (sql: SqlClient.SqlClient, config: TableConfig) =>
       if (expression.includes(";") || expression.includes("$fn$")) {
         return yield* fail("InvalidAudienceExpression", "the audience expression must be a single SQL expression (no ';')")
       }
-      const [names] = yield* sql<{ qualified: string }>`SELECT format('%I.%I', ${schema}::text, ${config.name}::text) AS qualified`
+      const [names] = yield* TrackingSql.qualifiedName(sql, schema, config.name)
       const check = yield* Effect.exit(
-        sql.withTransaction(sql.unsafe(`SELECT (${expression})::text FROM ${names!.qualified} AS r LIMIT 0`))
+        sql.withTransaction(TrackingSql.checkAudienceExpression(sql, names!.qualified, expression))
       )
       if (check._tag === "Failure") {
         return yield* fail("InvalidAudienceExpression", `the audience expression ${JSON.stringify(expression)} does not evaluate against the table's rows (alias r)`)
@@ -148,9 +136,7 @@ const validate = (sql: SqlClient.SqlClient, config: TableConfig) =>
       return { schema, name: config.name, idType, audience: `expression:${expression}`, audienceSql: `(${expression})` }
     }
     const column = config.audienceColumn ?? DEFAULT_AUDIENCE_COLUMN
-    const [present] = yield* sql<{ quoted: string }>`
-      SELECT format('r.%I', a.attname) AS quoted FROM pg_attribute a
-      WHERE a.attrelid = ${relation.oid} AND a.attname = ${column} AND a.attnum > 0 AND NOT a.attisdropped`
+    const [present] = yield* TrackingSql.audienceColumn(sql, relation.oid, column)
     if (present === undefined) {
       return yield* fail("AudienceColumnMissing", `it has no audience column ${JSON.stringify(column)}; add the column or configure audienceColumn / audienceExpression`)
     }

@@ -105,9 +105,8 @@ export const createNote = Action.make({
 })
 
 // Renames a tag on every note the running replica sees: a replica that sees notes the author
-// could not renames those too (its correction adds them).
-// One UPDATE per note, in id order: a multi-row UPDATE visits rows in storage order, which
-// differs between replays, and the captured patches would come out in another order.
+// could not renames those too (its correction adds them). One UPDATE per note, in id order
+// (`retagAll` does the same in one statement).
 export const retag = Action.make({
   tag: "note.retag.v1",
   args: Schema.Struct({ from: Schema.String, to: Schema.String }),
@@ -117,6 +116,23 @@ export const retag = Action.make({
       const notes = yield* sql<{ id: string }>`SELECT id FROM notes WHERE tag = ${from} ORDER BY id`
       for (const { id } of notes) yield* sql`UPDATE notes SET tag = ${to} WHERE id = ${id}`
     })
+})
+
+// `retag` in one statement over many rows, and the done todos of a list cleared in one: Postgres
+// visits the rows in storage order, which differs between replicas and replays; the captured
+// patches are the same whatever the order (R-ACT-6).
+export const retagAll = Action.make({
+  tag: "note.retag-all.v1",
+  args: Schema.Struct({ from: Schema.String, to: Schema.String }),
+  run: ({ from, to }) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE notes SET tag = ${to} WHERE tag = ${from}`)
+})
+
+export const clearDone = Action.make({
+  tag: "todo.clear-done.v1",
+  args: Schema.Struct({ listId: Schema.String }),
+  run: ({ listId }) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM todos WHERE list_id = ${listId} AND done`)
 })
 
 // A team row computed from rows only some users see: a replica that sees less than the author
@@ -230,7 +246,9 @@ export const actions = [
   createNotedTodo,
   createNote,
   retag,
-  tally
+  tally,
+  retagAll,
+  clearDone
 ] as const
 
 const LIST_IDS = ["L1", "L2", "L3"]
@@ -239,9 +257,9 @@ const TAGS = ["red", "green", "blue"]
 
 /**
  * Picks a replica's next action from what its database holds. `tally` (an action of "author"
- * authority) is drawn only `withTally` (CI's random schedules, `pnpm sim --tally`): without it
- * the draws are those of the mix before tally existed, so older regression cases replay as
- * they were found.
+ * authority) and the multi-row actions (`retagAll`, `clearDone`) are drawn only `withTally`
+ * (CI's random schedules, `pnpm sim --tally`): without it the draws are those of the mix before
+ * they existed, so older regression cases replay as they were found.
  */
 export const generate = (context: Simulation.GenerateContext, withTally = false) =>
   Effect.gen(function*() {
@@ -268,7 +286,9 @@ export const generate = (context: Simulation.GenerateContext, withTally = false)
     }
     if (roll < 92 && own.length > 0) return { action: createNote, args: { tag: random.pick(TAGS), audience: random.pick(own) } }
     if (roll < 96 || !withTally) return { action: retag, args: { from: random.pick(TAGS), to: random.pick(TAGS) } }
-    return { action: tally, args: { tag: random.pick(TAGS) } }
+    if (roll < 98) return { action: tally, args: { tag: random.pick(TAGS) } }
+    if (roll < 99) return { action: retagAll, args: { from: random.pick(TAGS), to: random.pick(TAGS) } }
+    return { action: clearDone, args: { listId: random.pick(lists) } }
   })
 
 /** The app's invariants, checked on every database after quiescence. */

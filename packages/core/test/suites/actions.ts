@@ -394,6 +394,50 @@ export const actionsSuite = (name: string, driver: Layer.Layer<SqlClient.SqlClie
         assert.strictEqual(patches[0]!.n, 3)
       }))
 
+    /** Verifies: R-ACT-3 */
+    it.effect("names the key when an action gives two rows the same deterministic id, and leaves other unique violations alone", () =>
+      Effect.gen(function*() {
+        const { executor, sql, table } = yield* setup()
+        const twice = Action.make({
+          tag: "note.twice.v1",
+          args: Schema.Struct({}),
+          run: () =>
+            Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              const ids = yield* ActionIds.ActionIds
+              // Asking again for a key is how an action refers to a row it created: fine.
+              assert.strictEqual(ids.id("item"), ids.id("item"))
+              yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: ids.id("item"), title: "one" })}`
+              yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: ids.id("item"), title: "two" })}`
+            })
+        })
+        const error = failureOf(yield* Effect.exit(executor.execute(twice, {})))
+        assert.strictEqual(error._tag, "DuplicateActionId")
+        if (error._tag === "DuplicateActionId") {
+          assert.strictEqual(error.key, "item")
+          assert.strictEqual(error.tag, "note.twice.v1")
+          assert.strictEqual(error.table, table)
+          assert.include(error.message, "ActionIds.id(\"item\")")
+          assert.include(error.message, "its own key")
+        }
+        const [count] = yield* sql<{ c: number }>`SELECT count(*)::int AS c FROM ${sql(table)} WHERE title IN ('one', 'two')`
+        assert.strictEqual(count?.c, 0)
+
+        // A duplicate of a row the action did not create with ActionIds is the app's own.
+        const fixed = Action.make({
+          tag: "note.fixed.v1",
+          args: Schema.Struct({}),
+          run: () =>
+            Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: "fixed", title: "one" })}`
+              yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: "fixed", title: "two" })}`
+            })
+        })
+        const other = failureOf(yield* Effect.exit(executor.execute(fixed, {})))
+        assert.strictEqual(other._tag, "SqlError")
+      }))
+
     describe("development mode", () => {
       /** Verifies: R-ACT-4 */
       it.effect("accepts deterministic actions and reports nondeterministic ones with tag, table, row and columns", () =>

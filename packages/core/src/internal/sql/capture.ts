@@ -1,6 +1,9 @@
 /**
- * The per-table capture trigger: an AFTER INSERT/UPDATE/DELETE row trigger writing one patch
- * row per changed row into `reprise.action_patches`.
+ * The PL/pgSQL that captures writes to tracked tables (installed by `Tracking.install`; the
+ * queries that install it are in `tracking.ts`).
+ *
+ * Per tracked table, an AFTER INSERT/UPDATE/DELETE row trigger writes one patch row per changed
+ * row into `reprise.action_patches`:
  *
  * - INSERT: forward = the full new row, reverse = null (undo is a delete).
  * - UPDATE: forward/reverse = only the columns whose value changed; no patch for a no-op.
@@ -11,10 +14,106 @@
  * no query. With `reprise.capture = 'off'` (internal apply and rollback) nothing is captured;
  * with no action id the write is refused.
  *
+ * Canonical order (R-ACT-6). Postgres visits the rows of one UPDATE or DELETE in storage order,
+ * which differs between replicas (and between runs), so the row trigger numbers them in an
+ * order replay would not repeat. Per tracked table, an AFTER statement trigger
+ * (`reprise.order_statement_patches`) therefore renumbers, when a top-level statement ends, the
+ * patches captured since the previous one ended (`reprise.patch_window`: the last ordered
+ * sequence, then `,seq:depth` for each patch a nested statement captured): statements keep the
+ * order the action ran them in; within one, rows are ordered by table and row id, each row's
+ * patches keeping their own order. Writes of nested statements (the app's triggers) are grouped
+ * around the statement's own rows so that a parent stays ahead of what it causes: nested
+ * updates and deletes before them (deepest first, as Postgres's cascades delete children
+ * first), nested inserts after them. A statement that inserts rows keeps its order, which is
+ * the order its query gave them (deterministic, and a parent inserted ahead of its child in
+ * one statement stays ahead). Postgres's own cascades (ON DELETE CASCADE, SET NULL) run after
+ * the statement's triggers, as statements of their own: they are ordered as such.
+ *
  * @internal
  */
 
-/** Builds the SQL that (re)creates one table's capture function and trigger. */
+/**
+ * The functions shared by every tracked table: the statement trigger and the renumbering it
+ * runs. Installed (replaced) with each `Tracking.install`.
+ *
+ * @internal
+ */
+export const orderFunctions = `
+-- Renumbers the patches p_from + 1 .. p_to of action p_action (one top-level statement's) in
+-- canonical order; p_window lists the nested ones as ',seq:depth' after its first element.
+CREATE OR REPLACE FUNCTION reprise.order_patches(p_action uuid, p_from integer, p_to integer, p_window text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  -- The primary key (action_id, seq) is checked row by row: the new numbers go through
+  -- negatives, which no patch holds, so no two rows ever hold the same number.
+  WITH nested AS (
+    SELECT split_part(e, ':', 1)::integer AS seq, split_part(e, ':', 2)::integer AS depth
+    FROM unnest(string_to_array(p_window, ',')) WITH ORDINALITY AS w(e, i)
+    WHERE i > 1 AND e <> ''
+  ), window_patches AS (
+    SELECT p.seq, p.table_schema, p.table_name, p.row_id, p.op, coalesce(n.depth, 1) AS depth
+    FROM reprise.action_patches p LEFT JOIN nested n ON n.seq = p.seq
+    WHERE p.action_id = p_action AND p.seq > p_from AND p.seq <= p_to
+  ), classed AS (
+    -- A row's place comes from its first patch in the statement, so its patches stay together
+    -- and in their order.
+    SELECT w.seq, w.table_schema, w.table_name, w.row_id,
+      first_value(CASE WHEN w.depth = 1 THEN 0 WHEN w.op = 'INSERT' THEN w.depth ELSE -w.depth END)
+        OVER (PARTITION BY w.table_schema, w.table_name, w.row_id ORDER BY w.seq) AS place
+    FROM window_patches w
+  ), ordered AS (
+    SELECT c.seq, p_from + row_number() OVER (
+      ORDER BY c.place, c.table_schema COLLATE "C", c.table_name COLLATE "C", c.row_id COLLATE "C", c.seq) AS canonical
+    FROM classed c
+  )
+  UPDATE reprise.action_patches p SET seq = -o.canonical
+  FROM ordered o WHERE p.action_id = p_action AND p.seq = o.seq;
+  UPDATE reprise.action_patches SET seq = -seq WHERE action_id = p_action AND seq < 0;
+END
+$fn$;
+
+-- At the end of each top-level statement on a tracked table: puts the patches captured since
+-- the previous one ended in canonical order (see reprise.order_patches), unless the statement
+-- inserted rows (an INSERT's rows come in the order its query gave them).
+CREATE OR REPLACE FUNCTION reprise.order_statement_patches() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_seq integer;
+  v_window text;
+  v_from integer;
+  v_action text;
+  v_set text;
+BEGIN
+  -- A nested statement's patches are ordered with the top-level statement that caused it.
+  IF pg_trigger_depth() > 1 OR current_setting('reprise.capture', true) = 'off' THEN
+    RETURN NULL;
+  END IF;
+  v_seq := coalesce(nullif(current_setting('reprise.patch_seq', true), ''), '0')::integer;
+  v_window := coalesce(current_setting('reprise.patch_window', true), '');
+  v_from := coalesce(nullif(split_part(v_window, ',', 1), ''), '0')::integer;
+  IF v_seq = v_from THEN
+    RETURN NULL;
+  END IF;
+  v_action := current_setting('reprise.action_id', true);
+  IF v_seq - v_from > 1 AND TG_OP <> 'INSERT' AND v_action IS NOT NULL AND v_action <> ''
+    AND NOT EXISTS (
+      SELECT 1 FROM reprise.action_patches p
+      WHERE p.action_id = v_action::uuid AND p.seq > v_from AND p.seq <= v_seq AND p.op = 'INSERT'
+        AND position(',' || p.seq || ':' IN v_window) = 0)
+  THEN
+    PERFORM reprise.order_patches(v_action::uuid, v_from, v_seq, v_window);
+  END IF;
+  v_set := set_config('reprise.patch_window', v_seq::text, true);
+  RETURN NULL;
+END
+$fn$;
+`
+
+/**
+ * Builds the SQL that (re)creates one table's capture function and its two triggers (the row
+ * trigger that captures, the statement trigger that orders).
+ *
+ * @internal
+ */
 export const captureTriggerSql = (options: {
   /** `format('%I.%I', schema, table)`: the quoted, qualified table. */
   readonly qualifiedTable: string
@@ -76,6 +175,15 @@ BEGIN
   END IF;
   v_seq := coalesce(nullif(current_setting('reprise.patch_seq', true), ''), '0')::integer + 1;
   v_set := set_config('reprise.patch_seq', v_seq::text, true);
+  IF v_seq = 1 THEN
+    -- A new sequence (a new action, or its run started again): nothing of it is ordered yet.
+    v_set := set_config('reprise.patch_window', '0', true);
+  END IF;
+  IF pg_trigger_depth() > 1 THEN
+    -- Captured by a statement an app trigger ran: reprise.order_patches places it by depth.
+    v_set := set_config('reprise.patch_window',
+      current_setting('reprise.patch_window', true) || ',' || v_seq || ':' || pg_trigger_depth(), true);
+  END IF;
   INSERT INTO reprise.action_patches
     (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
   VALUES
@@ -89,4 +197,8 @@ DROP TRIGGER IF EXISTS reprise_capture ON ${options.qualifiedTable};
 CREATE TRIGGER reprise_capture
   AFTER INSERT OR UPDATE OR DELETE ON ${options.qualifiedTable}
   FOR EACH ROW EXECUTE FUNCTION ${options.functionName}();
+DROP TRIGGER IF EXISTS reprise_order ON ${options.qualifiedTable};
+CREATE TRIGGER reprise_order
+  AFTER INSERT OR UPDATE OR DELETE ON ${options.qualifiedTable}
+  FOR EACH STATEMENT EXECUTE FUNCTION reprise.order_statement_patches();
 `

@@ -1,0 +1,4 @@
+import { PgliteClient } from "@reprise/sql-pglite"
+import { canonicalSuite } from "./suites/canonical.js"
+
+canonicalSuite("PGlite", PgliteClient.layer({}))
