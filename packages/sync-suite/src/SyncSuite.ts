@@ -24,11 +24,17 @@
  * ```
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SyncTransport } from "@reprise/core"
-import type { SyncService } from "@reprise/server"
+import type { SyncServer, SyncTransport } from "@reprise/core"
+import type { SyncCodec, SyncService } from "@reprise/server"
 import type * as Layer from "effect/Layer"
 import { engineScenarios } from "./internal/engine.js"
 import { privateDataScenarios } from "./internal/privateData.js"
+
+/**
+ * What the server's side offers a transport: the services `SyncService.layer` provides (the
+ * server under both its tags, and the fetch fast path).
+ */
+export type ServerServices = SyncService.SyncService | SyncServer.SyncServer | SyncCodec.EncodedFetch
 
 /** What the suite needs from a transport and a server database. */
 export interface Harness {
@@ -41,9 +47,7 @@ export interface Harness {
    * uses it to fetch and upload as a user directly, where a scenario checks what the server
    * answers that user.
    */
-  readonly transport: (
-    userId: string
-  ) => Layer.Layer<SyncTransport.SyncTransport, unknown, SyncService.SyncService>
+  readonly transport: (userId: string) => Layer.Layer<SyncTransport.SyncTransport, unknown, ServerServices>
 }
 
 /**

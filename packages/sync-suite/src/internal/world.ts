@@ -9,7 +9,7 @@ import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import type { Harness } from "../SyncSuite.js"
+import type { Harness, ServerServices } from "../SyncSuite.js"
 
 /** An app under test: its tables, the ones tracked, its actions. */
 export interface App {
@@ -19,8 +19,8 @@ export interface App {
   readonly actions: ReadonlyArray<Action.Any>
 }
 
-/** The server: its service and its database. */
-export type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
+/** The server: its services and its database. */
+export type Server = ManagedRuntime.ManagedRuntime<ServerServices | SqlClient.SqlClient, unknown>
 
 /** A replica: its engine, its executor and its database. */
 export type Replica = ManagedRuntime.ManagedRuntime<
@@ -54,10 +54,10 @@ export const startReplica = async (
   userId: string,
   options: ReplicaOptions = {}
 ): Promise<Replica> => {
-  const service = await server.runPromise(SyncService.SyncService)
+  const served = await server.runPromise(Effect.context<ServerServices>())
   const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(options.actions ?? app.actions))
   const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
-  const transport = harness.transport(userId).pipe(Layer.provide(Layer.succeed(SyncService.SyncService, service)))
+  const transport = harness.transport(userId).pipe(Layer.provide(Layer.succeedContext(served)))
   const runtime = ManagedRuntime.make(
     Layer.provideMerge(SyncEngine.layer(options.engine ?? {}), Layer.merge(executor, transport))
   )
