@@ -48,14 +48,36 @@ for (const signal of Object.keys(signals)) {
   })
 }
 
+/** Processes of vitest's group still running (zombies, which nobody may reap here, aside). */
+const groupMembers = (pgid) => {
+  if (!fs.existsSync("/proc/self/stat")) {
+    try {
+      process.kill(-pgid, 0)
+      return ["?"]
+    } catch {
+      return []
+    }
+  }
+  const members = []
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue
+    try {
+      // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      if (Number(pgrp) === pgid && state !== "Z") members.push(pid)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return members
+}
+
 const leftovers = () => {
   if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, 0)
-  } catch {
-    return // the group is empty
-  }
-  say("vitest left processes behind in its process group; killing them")
+  const members = groupMembers(child.pid)
+  if (members.length === 0) return
+  say(`vitest left ${members.length} process(es) behind in its process group (${members.join(", ")}); killing them`)
   try {
     process.kill(-child.pid, "SIGKILL")
   } catch {
