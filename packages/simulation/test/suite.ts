@@ -28,7 +28,7 @@ export const baseSeed = (label: string, flags = ""): number => {
 }
 
 /** The default of `REPRISE_SIM_SCHEDULES`: the sample `pnpm test` runs. */
-export const DEFAULT_SCHEDULES = 20
+export const DEFAULT_SCHEDULES = 10
 
 /** `REPRISE_SIM_SCHEDULES`, else the default: the number of schedules with audiences (a + b). */
 export const scheduleCount = (): number => positive("REPRISE_SIM_SCHEDULES", DEFAULT_SCHEDULES)
