@@ -161,6 +161,22 @@ describe("PgliteClient", () => {
       yield* Effect.promise(() => pglite.close())
     }))
 
+  it.effect("declares its capabilities: one session, and a statement queue inside the transactions it holds", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const declared = yield* SqlCapabilities.SqlCapabilities
+      assert.isTrue(declared.singleSession)
+      assert.isTrue(Option.isNone(yield* SqlCapabilities.transactionQueue))
+      const inside = yield* sql.withTransaction(SqlCapabilities.transactionQueue)
+      assert.isTrue(Option.isSome(inside))
+      // Its transactions carry them even where the app's layers hid the layer's output.
+      const hidden = yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (client) => client.withTransaction(SqlCapabilities.transactionQueue)),
+        Layer.succeed(SqlClient.SqlClient, sql)
+      ).pipe(Effect.provideService(SqlCapabilities.SqlCapabilities, SqlCapabilities.none))
+      assert.isTrue(Option.isSome(hidden))
+    }).pipe(Effect.provide(PgliteClient.layer({}))))
+
   describe("transactions over the wire", () => {
     /** A PGlite whose exchanges are counted, with a client over it. */
     const counted = Effect.gen(function*() {
