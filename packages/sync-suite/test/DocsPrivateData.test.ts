@@ -1,22 +1,22 @@
 /**
- * The examples of docs/private-data.md, run as written: each code block of the guide appears in
- * this file verbatim (indentation aside; the first test checks it), inside the setup it needs,
- * so the guide cannot drift from the API.
+ * The examples of docs/private-data.md, run as written: each code block of the guide appears
+ * verbatim (indentation aside; the first test checks it) in this file or, for the server on
+ * Postgres, in DocsPrivateData.pg.test.ts, inside the setup it needs, so the guide cannot drift
+ * from the API.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Action, ActionExecutor, ActionIds, ActionRegistry, Patch, SyncEngine, SyncSchema, Tracking } from "@reprise/core"
-import { InProcessTransport, SyncService } from "@reprise/server"
+import { Action, ActionExecutor, ActionIds, ActionRegistry, Patch, SyncSchema, Tracking } from "@reprise/core"
+import { InProcessTransport } from "@reprise/server"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { SyncSuite } from "../src/index.js"
-import { type App, exec, type Replica, type Server, startReplica, startServer } from "../src/internal/world.js"
+import { type App, exec, idsOf, type Replica, replicaGroup, type Server, startServer } from "../src/internal/world.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const guide = fs.readFileSync(path.join(here, "../../../docs/private-data.md"), "utf8")
@@ -32,11 +32,13 @@ const harness: SyncSuite.Harness = {
 }
 
 /** Verifies: R-SRV-3 */
-it("docs/private-data.md: every example is in this file as printed", () => {
+it("docs/private-data.md: every example is run here or in DocsPrivateData.pg.test.ts, as printed", () => {
   const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]!)
-  assert.strictEqual(blocks.length, 3, "the guide's examples changed: update this file with them")
-  const source = normalize(fs.readFileSync(fileURLToPath(import.meta.url), "utf8"))
-  for (const block of blocks) assert.include(source, normalize(block), "an example of the guide is not run here")
+  assert.strictEqual(blocks.length, 4, "the guide's examples changed: update these tests with them")
+  const source = ["DocsPrivateData.test.ts", "DocsPrivateData.pg.test.ts"]
+    .map((file) => normalize(fs.readFileSync(path.join(here, file), "utf8")))
+    .join("\n")
+  for (const block of blocks) assert.include(source, normalize(block), "an example of the guide is not run as printed")
 })
 
 // §1. Give rows an audience key.
@@ -81,7 +83,7 @@ it.live("docs/private-data.md §1: the audience column, a named column and an ex
     Layer.provideMerge(Layer.merge(PgliteClient.layer({}), ActionRegistry.layer([addRows])))
   ))))
 
-// §2 and §3: a server resolving audiences, replicas syncing with it.
+// §3: a server filtering by audience, replicas syncing with it.
 const tables = `
   CREATE TABLE tasks (id text PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false, audience_key text);
   CREATE TABLE stats (id text PRIMARY KEY, open integer NOT NULL, audience_key text);`
@@ -107,79 +109,9 @@ const recount = Action.make({
 
 const app: App = { tables, tracked: ["tasks", "stats"], actions: [createTask, recount] }
 
-/** The ids of a table's rows on a replica. */
-const idsOf = (runtime: Replica, table: "tasks" | "stats") =>
-  runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(sql<{ id: string }>`SELECT id FROM ${sql(table)} ORDER BY id`, (rows) => rows.map((row) => row.id))))
-
-/** Starts a replica per user; `sync(user)` syncs one. */
-const replicasOf = (users: ReadonlyArray<string>) => {
-  const replicas = new Map<string, Replica>()
-  return {
-    start: async (server: Server) => {
-      for (const user of users) replicas.set(user, await startReplica(harness, server, app, user))
-    },
-    replica: (user: string) => replicas.get(user)!,
-    sync: (user: string) => replicas.get(user)!.runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync)),
-    dispose: async () => {
-      for (const runtime of replicas.values()) await runtime.dispose()
-    }
-  }
-}
-
-describe("docs/private-data.md §2: audiences from the server's memberships", () => {
-  let server: Server
-  const { dispose, replica, start, sync } = replicasOf(["ann", "ben", "cy"])
-
-  beforeAll(async () => {
-    // The server's database holds the memberships: Ann and Ben in team t1, Cy in none.
-    const database = Layer.tap(PgliteClient.layer({}), (context) =>
-      Effect.provide(
-        Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          Effect.zipRight(
-            sql`CREATE TABLE memberships (user_id text NOT NULL, team_id text NOT NULL)`,
-            sql`INSERT INTO memberships ${sql.insert([{ user_id: "ann", team_id: "t1" }, { user_id: "ben", team_id: "t1" }])}`
-          )),
-        context
-      ))
-    const service = Layer.unwrapEffect(Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      return SyncService.layer({
-        audiences: (userId) =>
-          Effect.map(
-            sql<{ key: string }>`SELECT 'team:' || team_id AS key FROM memberships WHERE user_id = ${userId}
-                                 UNION ALL SELECT 'user:' || ${userId}`,
-            (rows) => rows.map((r) => r.key)
-          )
-      })
-    }))
-    server = ManagedRuntime.make(Layer.provideMerge(service, database))
-    await server.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.zipRight(sql.unsafe(app.tables), Tracking.install(app.tracked))))
-    await start(server)
-  }, 120_000)
-
-  afterAll(async () => {
-    await dispose()
-    await server?.dispose()
-  })
-
-  /** Verifies: R-SRV-3 */
-  it("a user receives the rows of its teams, its own and the public ones", async () => {
-    await exec(replica("ann"), createTask, { id: "team-task", audience: "team:t1" })
-    await exec(replica("ann"), createTask, { id: "ann-task", audience: "user:ann" })
-    await exec(replica("ann"), createTask, { id: "public-task", audience: null })
-    await sync("ann")
-    for (const user of ["ben", "cy"]) await sync(user)
-    assert.deepStrictEqual(await idsOf(replica("ann"), "tasks"), ["ann-task", "public-task", "team-task"])
-    assert.deepStrictEqual(await idsOf(replica("ben"), "tasks"), ["public-task", "team-task"])
-    assert.deepStrictEqual(await idsOf(replica("cy"), "tasks"), ["public-task"])
-  }, 120_000)
-})
-
 describe("docs/private-data.md §3: an action of \"author\" authority", () => {
   let server: Server
-  const { dispose, replica, start, sync } = replicasOf(["ann", "ben"])
+  const { dispose, replica, start, sync } = replicaGroup(harness, app, ["ann", "ben"])
   // §3's recount writes its row in audience 'team': here both users are in it.
   const audiences: Record<string, ReadonlyArray<string>> = { ann: ["team", "user:ann"], ben: ["team"] }
 

@@ -48,7 +48,7 @@ export interface ReplicaOptions {
 
 /** A replica signed in as `userId` on a fresh PGlite, syncing with `server` through the harness's transport. */
 export const startReplica = async (
-  harness: Harness,
+  harness: Pick<Harness, "transport">,
   server: Server,
   app: App,
   userId: string,
@@ -72,7 +72,7 @@ export const startReplica = async (
 
 /** Runs `f` on a transport signed in as `userId`: what the server answers that user, through the transport under test. */
 export const asUser = <A, E>(
-  harness: Harness,
+  harness: Pick<Harness, "transport">,
   server: Server,
   userId: string,
   f: (transport: SyncTransport.SyncTransportShape) => Effect.Effect<A, E>
@@ -91,3 +91,28 @@ export const rows = (runtime: Server | Replica, table: string) =>
 
 /** A few milliseconds, so that the next action's HLC is later on every replica. */
 export const tick = (ms = 3) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The ids of a table's rows, in order. */
+export const idsOf = (runtime: Server | Replica, table: string) =>
+  runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ id: string }>`SELECT id FROM ${sql(table)} ORDER BY id`, (rs) => rs.map((r) => r.id))))
+
+/** One replica per user, started together against one server; `sync(user)` runs one's full sync. */
+export const replicaGroup = (harness: Pick<Harness, "transport">, app: App, users: ReadonlyArray<string>, options: ReplicaOptions = {}) => {
+  const replicas = new Map<string, Replica>()
+  const replica = (user: string): Replica => {
+    const runtime = replicas.get(user)
+    if (runtime === undefined) throw new Error(`no replica for ${user}: start the group first`)
+    return runtime
+  }
+  return {
+    start: async (server: Server) => {
+      for (const user of users) replicas.set(user, await startReplica(harness, server, app, user, options))
+    },
+    replica,
+    sync: (user: string) => replica(user).runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync)),
+    dispose: async () => {
+      for (const runtime of replicas.values()) await runtime.dispose()
+    }
+  }
+}
