@@ -17,14 +17,20 @@
  * W5  A and B each execute N actions offline, interleaved in time; A syncs (untimed), then B's
  *     sync is timed: fetch, roll back its N, replay 2N, upload N, the server materializing
  *     them. Then A's follow-up sync is timed (fetch N, roll back N - 1, replay 2N - 1).
+ * F   After W3/W4, the page of A's 1000 actions fetched through `InProcessTransport` as a
+ *     replica's sync fetches it, both ways the transport can send it: decoded
+ *     (`SyncServer.fetch`, the page encoded again and sent as JSON) and the fast path
+ *     (`SyncCodec.EncodedFetch`, the stored JSON sent as it is); the client decodes either.
+ *     Floor: the same page read by the raw driver, one SELECT building each action's JSON.
+ *     The three alternate, FETCH_ROUNDS times per W3/W4 run, after a warm-up round.
  *
  * After every run the notes of A, B and the server are compared (`t::text`, ordered by id): a
  * difference, a wrong row count or an unexpected sync report fails the bench.
  */
 import { PGlite } from "@electric-sql/pglite"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { ActionExecutor, ActionRegistry, SyncEngine, SyncSchema, Tracking } from "@reprise/core"
-import { InProcessTransport, SyncService } from "@reprise/server"
+import { ActionExecutor, ActionRegistry, SyncEngine, SyncSchema, SyncTransport, Tracking } from "@reprise/core"
+import { InProcessTransport, SyncCodec, SyncService } from "@reprise/server"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -43,6 +49,8 @@ const W5_POINTS: ReadonlyArray<{ readonly n: number; readonly runs: number }> = 
   { n: 200, runs: 3 },
   { n: 1000, runs: 1 }
 ]
+/** F: measured fetches of each kind per W3/W4 run (after one unmeasured round). */
+const FETCH_ROUNDS = 5
 /** Unmeasured W5 round per variant before measuring, to warm the JIT up. */
 const WARMUP_N = 50
 const PAGE_SIZE = 1000
@@ -76,16 +84,19 @@ const timedInto = <A, E, R>(into: { ms: number }, effect: Effect.Effect<A, E, R>
 const openReplica = async (pglite: PGlite, server: ServerDb, userId: string): Promise<Replica> => {
   const statements = countStatements(pglite)
   const inner = await server.runtime.runPromise(SyncService.SyncService)
+  const innerEncoded = await server.runtime.runPromise(SyncCodec.EncodedFetch)
   const inServer = { ms: 0 }
   const service: SyncService.SyncServiceShape = {
     ...inner,
     upload: (userId, request) => timedInto(inServer, inner.upload(userId, request)),
-    fetch: (userId, request) => timedInto(inServer, inner.fetch(userId, request)),
-    fetchEncoded: (userId, request) => timedInto(inServer, inner.fetchEncoded(userId, request))
+    fetch: (userId, request) => timedInto(inServer, inner.fetch(userId, request))
+  }
+  const encodedFetch: SyncCodec.EncodedFetchShape = {
+    fetch: (userId, request) => timedInto(inServer, innerEncoded.fetch(userId, request))
   }
   const base = Layer.merge(PgliteClient.layerFromPglite(pglite), ActionRegistry.layer([createNote]))
   const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
-  const transport = InProcessTransport.layer(userId).pipe(Layer.provide(Layer.succeed(SyncService.SyncService, service)))
+  const transport = Layer.succeed(SyncTransport.SyncTransport, InProcessTransport.fromServer(userId, service, encodedFetch))
   const runtime: ReplicaRuntime = ManagedRuntime.make(
     Layer.provideMerge(SyncEngine.layer({ pageSize: PAGE_SIZE, backoff: "5 millis" }), Layer.merge(executor, transport))
   )
@@ -251,10 +262,39 @@ const w34Run = async (backend: Backend, templates: Templates) => {
     if (rows.length !== W34_N) fail(`W3/W4: expected ${W34_N} new notes on B, found ${rows.length}`)
     const serverFloor = await world.server.floor(rows)
     const clientFloor = await pgliteFloor(world.b.pglite, rows)
-    return { upload, apply, serverFloor, clientFloor }
+    return { upload, apply, serverFloor, clientFloor, fetch: await fetchRounds(world) }
   } finally {
     await world.close()
   }
+}
+
+/** F: A's 1000 actions fetched as one page, decoded and by the fast path, beside the raw read. */
+const fetchRounds = async (world: World) => {
+  const server = world.server.runtime
+  const [service, encodedFetch] = await server.runPromise(Effect.all([SyncService.SyncService, SyncCodec.EncodedFetch]))
+  const transports = {
+    decoded: InProcessTransport.fromServer("user-b", service),
+    encoded: InProcessTransport.fromServer("user-b", service, encodedFetch)
+  }
+  // After the seed note: A's W3 actions.
+  const request = { since: 1, limit: W34_N }
+  const check = (label: string, count: number) => {
+    if (count !== W34_N) fail(`F: the ${label} read ${count} actions, expected ${W34_N}`)
+  }
+  const times = { floor: [] as Array<number>, decoded: [] as Array<number>, encoded: [] as Array<number> }
+  for (let round = -1; round < FETCH_ROUNDS; round++) {
+    const [floorMs, floorRows] = await world.server.pageFloor(request.since, request.limit)
+    check("floor", floorRows)
+    const [decodedMs, decoded] = await elapsed(() => server.runPromise(transports.decoded.fetch(request)))
+    check("decoded fetch", decoded.actions.length)
+    const [encodedMs, encoded] = await elapsed(() => server.runPromise(transports.encoded.fetch(request)))
+    check("fast path", encoded.actions.length)
+    if (round < 0) continue
+    times.floor.push(floorMs)
+    times.decoded.push(decodedMs)
+    times.encoded.push(encodedMs)
+  }
+  return times
 }
 
 const w5Run = async (backend: Backend, templates: Templates, n: number) => {
@@ -285,14 +325,15 @@ interface Row {
   readonly n: number
   readonly what: string
   readonly runsMs: ReadonlyArray<number>
-  readonly inServerMs: ReadonlyArray<number>
+  /** Of each run, the time inside the server's upload/fetch (not measured for F). */
+  readonly inServerMs?: ReadonlyArray<number>
   /** The floor's time in each run, when there is one. */
   readonly floorMs?: ReadonlyArray<number>
   readonly floorName?: string
   /** What "ms per action" divides by. */
   readonly perActionOf: number
   readonly perActionName: string
-  readonly clientStatements: number
+  readonly clientStatements: number | undefined
   readonly serverStatements: number | undefined
   readonly reports: ReadonlyArray<SyncEngine.SyncReport>
 }
@@ -310,7 +351,7 @@ const runVariant = async (backend: Backend, blank: Templates, log: (line: string
   const templates = await seedTemplates(backend, blank)
   log(`[sync] ${backend.name}: seeded in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   await w5Run(backend, templates, WARMUP_N)
-  const w34 = []
+  const w34: Array<Awaited<ReturnType<typeof w34Run>>> = []
   for (let run = 0; run < W34_RUNS; run++) w34.push(await w34Run(backend, templates))
   log(`[sync] ${backend.name}: W3/W4 done at ${((performance.now() - started) / 1000).toFixed(1)} s`)
   const rows: Array<Row> = [
@@ -345,6 +386,24 @@ const runVariant = async (backend: Backend, blank: Templates, log: (line: string
       reports: w34.map((r) => r.apply.report)
     }
   ]
+  const fetchRow = (what: string, runsMs: ReadonlyArray<number>): Row => ({
+    workload: "F",
+    server: backend.name,
+    n: W34_N,
+    what,
+    runsMs,
+    floorMs: w34.flatMap((r) => r.fetch.floor),
+    floorName: "raw driver SELECT of the page (each action's JSON built by the database)",
+    perActionOf: W34_N,
+    perActionName: "fetched action",
+    clientStatements: undefined,
+    serverStatements: undefined,
+    reports: []
+  })
+  rows.push(
+    fetchRow("fetch 1000, decoded (SyncServer.fetch)", w34.flatMap((r) => r.fetch.decoded)),
+    fetchRow("fetch 1000, fast path (SyncCodec.EncodedFetch)", w34.flatMap((r) => r.fetch.encoded))
+  )
   for (const { n, runs } of W5_POINTS) {
     const results = []
     for (let run = 0; run < runs; run++) results.push(await w5Run(backend, templates, n))
@@ -404,8 +463,9 @@ export const syncBench = async (): Promise<{ markdown: string; json: unknown }> 
       const floor = row.floorMs === undefined ? undefined : median(row.floorMs)
       return `| ${row.workload} | ${row.server} | ${row.n} | ${row.what} | ${fmt(min(row.runsMs))} | ${fmt(m)} | ` +
         `${fmt(max(row.runsMs))} | ${floor === undefined ? "" : fmt(floor)} | ` +
-        `${floor === undefined ? "" : (m / floor).toFixed(1)} | ${(m / row.perActionOf).toFixed(3)} | ${fmt(median(row.inServerMs))} | ${row.runsMs.length} | ` +
-        `${row.clientStatements} | ${row.serverStatements ?? ""} |`
+        `${floor === undefined ? "" : (m / floor).toFixed(1)} | ${(m / row.perActionOf).toFixed(3)} | ` +
+        `${row.inServerMs === undefined ? "" : fmt(median(row.inServerMs))} | ${row.runsMs.length} | ` +
+        `${row.clientStatements ?? ""} | ${row.serverStatements ?? ""} |`
     })
   ].join("\n")
   const goal = (server: string, workload: "W3" | "W4" | "W5", n: number, what: string) => {
@@ -424,7 +484,13 @@ export const syncBench = async (): Promise<{ markdown: string; json: unknown }> 
     `W4 ≤ 500 ms: ${servers.map((s) => goal(s, "W4", W34_N, "B's")).join(", ")}. ` +
     `W5 (B's sync, N=1000) ≤ 2 s: ${servers.map((s) => goal(s, "W5", 1000, "B's")).join(", ")}.`,
     `W5 growth, ms per replayed action in B's sync at N = ${W5_POINTS.map((p) => p.n).join(", ")}: ` +
-    servers.map((s) => `${s} ${growth(s)}`).join("; ") + " (constant = linear in N)."
+    servers.map((s) => `${s} ${growth(s)}`).join("; ") + " (constant = linear in N).",
+    `F, what the fetch fast path buys: a 1000-action page decoded vs fast path, median ms: ` +
+    servers.map((s) => {
+      const [decoded, encoded] = ["fetch 1000, decoded", "fetch 1000, fast path"].map((what) =>
+        median(rows.find((r) => r.server === s && r.workload === "F" && r.what.startsWith(what))!.runsMs))
+      return `${s} ${fmt(decoded!)} vs ${fmt(encoded!)} (${(decoded! / encoded!).toFixed(2)}×, ${fmt(decoded! - encoded!)} ms saved)`
+    }).join("; ") + "."
   ].join("\n")
   const date = new Date().toISOString()
   const totalS = (performance.now() - started) / 1000

@@ -1,12 +1,12 @@
 /**
  * The servers the sync benchmarks run against (in-process PGlite, real Postgres) and the
- * physical floors measured next to them (raw multi-row inserts).
+ * physical floors measured next to them (raw multi-row inserts, a raw read of a log page).
  */
 import { PGlite } from "@electric-sql/pglite"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Tracking } from "@reprise/core"
-import { SyncService } from "@reprise/server"
+import { type SyncCodec, SyncService } from "@reprise/server"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -17,7 +17,10 @@ import { NOTES_DDL } from "./notes.js"
 import { countStatements } from "./statementCounter.js"
 
 /** A server runtime: the sync service on its database. */
-export type ServerRuntime = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
+export type ServerRuntime = ManagedRuntime.ManagedRuntime<
+  SyncService.SyncService | SyncCodec.EncodedFetch | SqlClient.SqlClient,
+  unknown
+>
 
 export interface NoteRow {
   readonly id: string
@@ -44,6 +47,24 @@ export const elapsed = async <A>(f: () => Promise<A>): Promise<[number, A]> => {
   const result = await f()
   return [performance.now() - start, result]
 }
+
+/**
+ * A page of the log read by the raw driver: the `limit` actions after `since`, each as the JSON
+ * text of its encoded `RemoteAction` built by the database, as the service's page query builds
+ * it (without its audience filter, which is off in these benchmarks, nor the actions restated
+ * by corrections, which there are none of).
+ */
+export const PAGE_FLOOR_SQL = `
+  SELECT jsonb_build_object(
+    'id', a.id, 'tag', a.tag, 'args', a.args, 'clientId', a.client_id, 'userId', a.user_id,
+    'hlc', a.hlc, 'kind', a.kind, 'serverSeq', a.server_seq, 'fullView', true,
+    'patches', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('seq', p.seq, 'schema', p.table_schema, 'table', p.table_name,
+        'rowId', p.row_id, 'op', p.op, 'forward', p.forward::text, 'reverse', p.reverse::text,
+        'audienceKey', p.audience_key) ORDER BY p.seq)
+      FROM reprise_server.patches p WHERE p.action_id = a.id), '[]'::jsonb)
+  )::text AS action
+  FROM reprise_server.actions a WHERE a.server_seq > $1 ORDER BY a.server_seq LIMIT $2`
 
 /** The raw-PGlite floor: `rows` inserted in one transaction with one statement (the table is created untimed). */
 export const pgliteFloor = async (pglite: PGlite, rows: ReadonlyArray<NoteRow>): Promise<number> => {
@@ -76,6 +97,8 @@ export interface ServerDb {
   readonly statements: { readonly count: number } | undefined
   /** The raw-driver floor for `rows` on this database. */
   readonly floor: (rows: ReadonlyArray<NoteRow>) => Promise<number>
+  /** The raw-driver floor of a fetch: `PAGE_FLOOR_SQL`, timed; returns the time and the rows read. */
+  readonly pageFloor: (since: number, limit: number) => Promise<[number, number]>
   readonly close: () => Promise<void>
 }
 
@@ -110,6 +133,10 @@ export const pgliteBackend = (): Backend => {
       runtime,
       statements,
       floor: (rows) => pgliteFloor(pglite, rows),
+      pageFloor: async (since, limit) => {
+        const [ms, result] = await elapsed(() => pglite.query(PAGE_FLOOR_SQL, [since, limit]))
+        return [ms, result.rows.length]
+      },
       close: async () => {
         await runtime.dispose()
         await pglite.close()
@@ -155,6 +182,12 @@ export const postgresBackend = async (): Promise<Backend> => {
             await client.query("COMMIT")
           })
           return ms
+        }),
+      // Connecting is not timed: only the query.
+      pageFloor: (since, limit) =>
+        withPg(url, async (client) => {
+          const [ms, result] = await elapsed(() => client.query(PAGE_FLOOR_SQL, [since, limit]))
+          return [ms, result.rows.length]
         }),
       close: async () => {
         await runtime.dispose()
