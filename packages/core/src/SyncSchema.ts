@@ -17,8 +17,8 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
 import { createApplyFunctions } from "./internal/sql/apply.js"
-import { createCorrectionFunctions } from "./internal/sql/corrections.js"
-import { createSchemaV1, lockKey, migrateSchemaV2, SCHEMA_VERSION } from "./internal/sql/schema.js"
+import { createCorrectionFunctions } from "./internal/sql/correctionFunctions.js"
+import { createSchemaV1, lockKey, migrateSchemaV2, migrateSchemaV3, SCHEMA_VERSION } from "./internal/sql/schema.js"
 
 /** The schema version this build of Reprise installs and understands. */
 export const CURRENT_VERSION = SCHEMA_VERSION
@@ -84,6 +84,10 @@ export const install: (
       if (installed < 2) {
         yield* sql.unsafe(migrateSchemaV2)
         yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${2}) ON CONFLICT DO NOTHING`
+      }
+      if (installed < 3) {
+        yield* sql.unsafe(migrateSchemaV3)
+        yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${3}) ON CONFLICT DO NOTHING`
       }
       // Functions hold no data: every install replaces them with this build's.
       yield* sql.unsafe(createApplyFunctions)

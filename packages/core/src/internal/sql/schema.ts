@@ -8,7 +8,7 @@
  *
  * @internal
  */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /** @internal */
 export const lockKey = "reprise.schema"
@@ -116,4 +116,23 @@ ALTER TABLE reprise.client_state ADD COLUMN IF NOT EXISTS audiences text[];
 CREATE INDEX IF NOT EXISTS action_records_adoptions ON reprise.action_records (hlc, id) WHERE kind = 'adoption';
 DROP FUNCTION IF EXISTS reprise.expected_image(text, text, text);
 DROP FUNCTION IF EXISTS reprise.server_image(text, text, text);
+`
+
+/**
+ * Version 3: the divergence check runs once a pull has the whole log (R-SYNC-10), so what it
+ * must look at survives between a pull's pages (each its own transaction) and a crash between
+ * them: replayed actions are marked `unchecked`, and the rows of adoptions a rollback undid are
+ * queued in `unchecked_rows`.
+ *
+ * @internal
+ */
+export const migrateSchemaV3 = `
+ALTER TABLE reprise.action_records ADD COLUMN IF NOT EXISTS unchecked boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS action_records_unchecked ON reprise.action_records (id) WHERE unchecked;
+CREATE TABLE IF NOT EXISTS reprise.unchecked_rows (
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  row_id text NOT NULL,
+  PRIMARY KEY (table_schema, table_name, row_id)
+);
 `

@@ -1,0 +1,77 @@
+/**
+ * The divergence check (R-SYNC-3): once a pull has the whole log, where the server's rows (the
+ * fold of the known patches) differ from this replica's, records a correction setting them to
+ * this replica's images, for the rows it may correct, and adopts the server's images for the
+ * others. The decision is `CorrectionPlanner.plan`'s; this module loads its inputs and records
+ * its output.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as CorrectionPlanner from "../../CorrectionPlanner.js"
+import { adoption, correction } from "../correction.js"
+import { differingActions, divergentRows, storeCorrectionPatches, takeUnchecked } from "../sql/corrections.js"
+import type { EngineContext } from "./context.js"
+
+const PatchOp = Schema.Literal("INSERT", "UPDATE", "DELETE")
+const DivergentRows = Schema.Array(Schema.Struct({
+  schema: Schema.String,
+  table: Schema.String,
+  rowId: Schema.String,
+  image: Schema.NullOr(Schema.String),
+  correct: Schema.Boolean,
+  op: PatchOp,
+  forward: Schema.NullOr(Schema.String),
+  reverse: Schema.NullOr(Schema.String),
+  adoptOp: PatchOp,
+  adoptForward: Schema.NullOr(Schema.String),
+  actions: Schema.parseJson(Schema.Array(Schema.String)),
+  audience: Schema.NullOr(Schema.String)
+}))
+const DifferingActions = Schema.Array(Schema.Struct({
+  id: Schema.String,
+  audience: Schema.NullOr(Schema.String),
+  hidden: Schema.Boolean
+}))
+const Due = Schema.Array(Schema.Struct({ ids: Schema.String, rows: Schema.String }))
+
+/** What a check recorded. @internal */
+export interface Checked {
+  readonly corrections: number
+  readonly adopted: number
+}
+
+/**
+ * Checks the replayed actions due for it (and the rows rollbacks queued), inside the caller's
+ * transaction, and records the planned corrections and adoption. `filtered`: whether the
+ * server filters the log by audience.
+ *
+ * @internal
+ */
+export const checkDivergence = (ctx: EngineContext, filtered: boolean) =>
+  Effect.gen(function*() {
+    const { executor, sql } = ctx
+    const [due] = yield* Effect.flatMap(takeUnchecked(sql), Schema.decodeUnknown(Due))
+    if (due === undefined || (due.ids === "{}" && due.rows === "[]")) return { corrections: 0, adopted: 0 }
+    const rows = yield* Effect.flatMap(divergentRows(sql, due.ids, due.rows), Schema.decodeUnknown(DivergentRows))
+    const differing = CorrectionPlanner.needsDifferingActions(rows, filtered)
+      ? yield* Effect.flatMap(differingActions(sql, due.ids), Schema.decodeUnknown(DifferingActions))
+      : []
+    const plan = CorrectionPlanner.plan(rows, differing)
+    for (const planned of plan.corrections) {
+      // On this replica the rows already hold these images: the correction changes nothing
+      // here. Its patches for the server, from the server's images to these, are recorded as
+      // its known patches and uploaded from there.
+      const id = yield* executor.execute(correction, {
+        rows: planned.rows.map(({ image, rowId, schema, table }) => ({ image, rowId, schema, table })),
+        restates: planned.restates,
+        audience: planned.audience
+      })
+      if (planned.rows.length > 0) {
+        yield* storeCorrectionPatches(sql, id, JSON.stringify(planned.rows.map((row, i) => ({ ...row, seq: i + 1 }))))
+      }
+    }
+    if (plan.adoptions.length > 0) yield* executor.execute(adoption, { rows: plan.adoptions })
+    return { corrections: plan.corrections.length, adopted: plan.adoptions.length }
+  }).pipe(Effect.withSpan("SyncEngine.check", { captureStackTrace: false }))

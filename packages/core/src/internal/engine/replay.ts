@@ -1,0 +1,146 @@
+/**
+ * Replay: re-runs recorded actions, in order, on the current state, replacing their recorded
+ * patches (inside the caller's transaction: a page's, R-SYNC-2). An action's own failure is
+ * its outcome in this history (its rules said no): it has no effect while the others go on.
+ * Defects (bugs) and interruption abort the whole sync, as do unknown tags and undecodable args.
+ *
+ * Checkpoints: actions do not each get a savepoint (one costs about as much as a small action).
+ * The state is saved in one savepoint per `checkpointEvery` actions and per loaded batch. A
+ * failed action's writes are undone from the patches its run captured. Only when its failure
+ * left the transaction aborted (an SQL error) does replay roll back to the savepoint, re-run the
+ * actions since it (deterministic: they do the same again), and run the failed one alone in a
+ * savepoint of its own, which then rolls back.
+ *
+ * Per action, one parameterless statement (point the capture triggers at the action, with a
+ * checkpoint when one is due) goes to the transaction's connection ahead of the action's own
+ * statements, in the same exchange as its first one where the driver queues (PGlite); records
+ * are loaded, old patches deleted and the actions marked applied in a few statements per batch.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Action from "../../Action.js"
+import { InvalidActionArgs } from "../../ActionExecutor.js"
+import * as SqlArray from "../../SqlArray.js"
+import type * as SyncPlanner from "../../SyncPlanner.js"
+import { ADOPTION_TAG, correction, CORRECTION_TAG } from "../correction.js"
+import { runDeterministic } from "../determinism.js"
+import { directStatements, literal } from "../sql/literal.js"
+import {
+  beginReplay,
+  finishReplay,
+  loadForReplay,
+  rollbackReplay,
+  settleReplay,
+  undoFailedReplay
+} from "../sql/replay.js"
+import type { EngineContext } from "./context.js"
+
+/** Records loaded per statement while replaying. */
+const replayBatch = 1000
+/** Replayed actions between two savepoints at most (what an aborting failure re-runs). */
+const checkpointEvery = 200
+
+const RecordRows = Schema.Array(Schema.Struct({
+  id: Schema.String,
+  tag: Schema.String,
+  args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number }),
+  authoritative: Schema.Boolean
+}))
+
+const uuids = (entries: ReadonlyArray<SyncPlanner.Entry>): string => SqlArray.text(entries.map((e) => e.id))
+
+/**
+ * Replays `entries` in the given (global) order, inside the caller's transaction. `filtered`:
+ * whether the server filters the log by audience (then every replayed action's rows are settled
+ * for private data, see `settleReplay`).
+ *
+ * @internal
+ */
+export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.Entry>, filtered: boolean) =>
+  Effect.gen(function*() {
+    if (entries.length === 0) return
+    const { registry, sql } = ctx
+    // Always inside the page's transaction; its connection skips the statement machinery.
+    // Pointing the capture at each action is queued: it rides ahead of the action's first
+    // statement where the driver can queue it (one exchange fewer per replayed action).
+    const { exec, queue } = yield* directStatements(sql)
+    let open = false
+    for (let start = 0; start < entries.length; start += replayBatch) {
+      const batch = entries.slice(start, start + replayBatch)
+      const records = new Map((yield* Effect.flatMap(
+        loadForReplay(sql, uuids(batch)),
+        Schema.decodeUnknown(RecordRows)
+      )).map((record) => [record.id, record]))
+      // The savepoint holds the state before batch[checkpoint] (taken after the load above,
+      // so rolling back to it keeps the old patches deleted). `due`: take one before the next.
+      let checkpoint = 0
+      let due = true
+      // Actions whose failure aborted the transaction: run alone in a savepoint of their own.
+      const isolated = new Set<number>()
+      for (let i = 0; i < batch.length; i++) {
+        const id = batch[i]!.id
+        const record = records.get(id)
+        if (record === undefined) return yield* Effect.die(new MissingRecord({ actionId: id }))
+        // An adoption is not replayed: `finishReplay` drops it, and the check after this
+        // replay adopts again from the new state.
+        if (record.tag === ADOPTION_TAG) continue
+        const action: Action.Any = record.tag === CORRECTION_TAG ? correction : yield* registry.get(record.tag)
+        const args = yield* Effect.mapError(
+          Schema.decodeUnknown(action.args)(record.args.input),
+          (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
+        )
+        const alone = isolated.has(i)
+        if (due || alone || i - checkpoint >= checkpointEvery) {
+          yield* queue(beginReplay(literal(id), open ? "renew" : "open"))
+          open = true
+          checkpoint = i
+          due = false
+        } else {
+          yield* queue(beginReplay(literal(id), "none"))
+        }
+        // A registered action needs nothing beyond what its run is provided (`Action.Any` erases it).
+        const ran = yield* runDeterministic<unknown, unknown, Action.Provided>(sql, action, args, id, record.args.timestamp).pipe(
+          Effect.as(true),
+          Effect.catchAll(() => Effect.succeed(false))
+        )
+        let resume = false
+        if (!ran && alone) {
+          // Everything it did, its capture settings included, goes.
+          yield* exec(rollbackReplay)
+          resume = true
+          due = true
+        } else if (!ran) {
+          const undone = yield* Effect.as(exec(undoFailedReplay(literal(id))), true).pipe(
+            Effect.catchAll(() => Effect.succeed(false))
+          )
+          if (!undone) {
+            // The transaction is aborted: back to the checkpoint; the actions since it run
+            // again, then this one alone.
+            yield* exec(rollbackReplay)
+            isolated.add(i)
+            i = checkpoint - 1
+            continue
+          }
+        }
+        // Private data (R-SYNC-3 with R-SRV-3): where the author's result stands (it saw rows
+        // this replica cannot), its rows are set to the server's; rows written outside this
+        // replica's audiences are removed.
+        if (!record.authoritative || filtered) yield* exec(settleReplay(literal(id), !record.authoritative, resume))
+      }
+    }
+    yield* exec(finishReplay(literal(uuids(entries)), open))
+  }).pipe(Effect.withSpan("SyncEngine.replay", {
+    attributes: { "reprise.sync.actions": entries.length },
+    captureStackTrace: false
+  }))
+
+/** A replayed action's record was not found right after it was loaded: a broken invariant. @internal */
+export class MissingRecord extends Schema.TaggedError<MissingRecord>()("MissingRecord", {
+  actionId: Schema.String
+}) {
+  override get message() {
+    return `SyncEngine: no record for action ${this.actionId}, which the replay plan names`
+  }
+}
