@@ -7,7 +7,6 @@ const seed = seedFor("CorrectionPlanner.test")
 const RUNS = 10_000
 
 type Row = CorrectionPlanner.DivergentRow
-type Differing = CorrectionPlanner.DifferingAction
 
 // Small alphabets on purpose: shared audiences, actions writing several rows and actions
 // differing in several audiences are common.

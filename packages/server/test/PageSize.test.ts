@@ -64,7 +64,7 @@ const makeReplica = async (server: Server, userId: string, clientId: string, pag
 }
 
 const sync = (replica: Replica) => replica.runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.requestSync))
-const act = <A>(replica: Replica, action: Action.Action<string, A, never, unknown, unknown, Action.Provided>, args: A) =>
+const act = <A, I, Out, E>(replica: Replica, action: Action.Action<string, A, I, Out, E, Action.Provided>, args: A) =>
   replica.runPromise(ActionExecutor.execute(action, args))
 const head = (server: Server) =>
   server.runPromise(Effect.flatMap(SyncService.SyncService, (service) => service.head("anyone")))
