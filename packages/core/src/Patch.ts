@@ -13,6 +13,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as PatchSql from "./internal/sql/patches.js"
 
 /** The kind of write a patch records. */
 export const Operation = Schema.Literal("INSERT", "UPDATE", "DELETE")
@@ -67,7 +68,9 @@ const PatchRow = Schema.Struct({
 const decodeRows = Schema.decodeUnknown(Schema.Array(PatchRow))
 
 /**
- * The patches recorded for the given actions, in action order then sequence order.
+ * The patches recorded for the given actions, in action order then sequence order. Within one
+ * statement of an action, patches are in canonical order (rows by table, then id), so a replay
+ * numbers them as its author did whatever order Postgres visited the rows in (R-ACT-6).
  */
 export const forActions = (
   actionIds: ReadonlyArray<string>
@@ -75,12 +78,7 @@ export const forActions = (
   Effect.gen(function*() {
     if (actionIds.length === 0) return []
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql`
-      SELECT p.action_id::text AS action_id, p.seq, p.table_schema, p.table_name, p.row_id, p.op,
-             p.forward::text AS forward, p.reverse::text AS reverse, p.audience_key
-      FROM reprise.action_patches p
-      JOIN unnest(${toTextArray(actionIds)}::uuid[]) WITH ORDINALITY AS a(id, position) ON a.id = p.action_id
-      ORDER BY a.position, p.seq`
+    const rows = yield* PatchSql.patchesOf(sql, toTextArray(actionIds))
     const decoded = yield* Effect.orDie(decodeRows(rows))
     return decoded.map((row) =>
       new Patch({
@@ -115,7 +113,7 @@ export const apply = (
       `{"schema":${JSON.stringify(p.schema)},"table":${JSON.stringify(p.table)},"rowId":${JSON.stringify(p.rowId)},` +
       `"op":${JSON.stringify(p.op)},"forward":${p.forward ?? "null"},"reverse":${p.reverse ?? "null"}}`
     ).join(",")}]`
-    const [row] = yield* sql<{ n: number }>`SELECT reprise.apply_patches(${payload}::jsonb, ${direction}) AS n`
+    const [row] = yield* PatchSql.applyPatches(sql, payload, direction)
     return row?.n ?? 0
   })
 
