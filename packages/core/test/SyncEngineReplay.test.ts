@@ -1,7 +1,8 @@
 /**
- * Replay of a fetched page: every action runs in its own savepoint, so one failing (its own
- * rule, or a statement the database refuses) has no effect while the actions after it still
- * apply; each replayed action's patches are its own, and every replayed record ends applied.
+ * Replay of a fetched page: an action failing (its own rule, or a statement the database
+ * refuses, which aborts the transaction and sends replay back to its last checkpoint to run the
+ * failed action alone in a savepoint) has no effect while the actions after it still apply;
+ * each replayed action's patches are its own, and every replayed record ends applied.
  * (The crafted page carries no known patches, so the replica also records a correction for the
  * server; that is not what this test looks at.)
  */
@@ -114,7 +115,7 @@ const replica = SyncEngine.layer().pipe(
 )
 
 /** Verifies: R-SYNC-1 */
-it.live("replays each action in its own savepoint: failures have no effect, later actions still apply", () =>
+it.live("replays failing actions without effect (undone, or rolled back to a checkpoint); later actions still apply", () =>
   Effect.gen(function*() {
     const engine = yield* SyncEngine.SyncEngine
     const report = yield* engine.pull
