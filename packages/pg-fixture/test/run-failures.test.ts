@@ -12,7 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { assert, describe, it } from "vitest"
+import { afterAll, assert, describe, it } from "vitest"
 import { closedDirectoryOnPath, defaultNativeDir, startEmbedded, withClient } from "../src/server.js"
 
 const root = fileURLToPath(new URL("../../..", import.meta.url))
@@ -67,7 +67,13 @@ const alive = (pid: number): boolean => {
   }
 }
 
-const marker = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "reprise-marker-")), "url")
+const markerDirs: Array<string> = []
+afterAll(() => markerDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
+const marker = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reprise-marker-"))
+  markerDirs.push(dir)
+  return path.join(dir, "url")
+}
 
 describe.concurrent("a test run that does not pass exits non-zero", () => {
   it("when a test fails, with the embedded Postgres started", async () => {

@@ -21,6 +21,8 @@ declare module "vitest" {
 export default function setup(project: TestProject): () => void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reprise-sim-totals-"))
   project.provide("reprise.simTotalsDir", dir)
+  // Also when the run is killed before its teardown.
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
   return () => {
     const groups = new Map<string, Array<Totals>>()
     for (const file of fs.readdirSync(dir).sort()) {
