@@ -34,13 +34,9 @@ export const renameTag = Action.make({
   tag: "tag.rename.v1",
   args: Schema.Struct({ from: Schema.String, to: Schema.String }),
   run: ({ from, to }) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      // One row at a time, in id order, so the captured patches come out in the same order on
-      // every replay (docs/actions.md).
-      const tasks = yield* sql<{ id: string }>`SELECT id FROM tasks WHERE tag = ${from} ORDER BY id`
-      for (const { id } of tasks) yield* sql`UPDATE tasks SET tag = ${to} WHERE id = ${id}`
-    })
+    // One statement over many rows: capture numbers their patches canonically, whatever order
+    // Postgres visits them in on each replica (R-ACT-6).
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE tasks SET tag = ${to} WHERE tag = ${from}`)
 })
 
 /**
