@@ -106,4 +106,31 @@ export const canonicalSuite = (name: string, driver: Layer.Layer<SqlClient.SqlCl
           Effect.map(sql<{ id: string; n: number }>`SELECT id, n FROM ${sql(table)} ORDER BY id`, (rows) => rows.map((r) => `${r.id}=${r.n}`))
         assert.deepStrictEqual(yield* left(reversed), yield* left(forward))
       }))
+  
+    /** Verifies: R-ACT-6 */
+    it.effect("orders the rows an ON DELETE CASCADE removes, as a statement of their own after the parents", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* SyncSchema.install()
+        const parents = uniqueName("canon_parent")
+        const children = uniqueName("canon_child")
+        yield* sql`CREATE TABLE ${sql(parents)} (id text PRIMARY KEY, audience_key text)`
+        yield* sql`CREATE TABLE ${sql(children)} (id text PRIMARY KEY,
+          parent text NOT NULL REFERENCES ${sql(parents)} (id) ON DELETE CASCADE, audience_key text)`
+        yield* Tracking.install([parents, children])
+        yield* asAction(sql, Effect.gen(function*() {
+          yield* sql`INSERT INTO ${sql(parents)} (id) VALUES ('p2'), ('p1')`
+          yield* sql`INSERT INTO ${sql(children)} (id, parent) VALUES ('c3', 'p2'), ('c1', 'p1'), ('c2', 'p2')`
+          // The parents' storage order is reversed: p1 is visited first.
+          yield* sql`UPDATE ${sql(parents)} SET audience_key = 'x' WHERE id = 'p2'`
+        }))
+        const patches = yield* asAction(sql, sql`DELETE FROM ${sql(parents)}`)
+        assert.deepStrictEqual(patches.map((p) => `${p.op} ${p.rowId}`), [
+          "DELETE p1",
+          "DELETE p2",
+          "DELETE c1",
+          "DELETE c2",
+          "DELETE c3"
+        ])
+      }))
   })
