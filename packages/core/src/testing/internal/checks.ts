@@ -38,8 +38,7 @@ export const run = (world: World, oracleDb: Context.Context<SqlClient.SqlClient>
     const oracle = yield* oracles(world, oracleDb, views)
     const lost = yield* lostOrPending(world, replicas, oracle.logIds)
     const nondeterministic = yield* Oracle.replayTwice(oracle.last, oracleDb)
-    const corrections = yield* Effect.provide(Sql.correctionCount, oracleDb)
-    const competingCorrections = yield* Effect.provide(Sql.competingCorrectionCount, oracleDb)
+    const counted = yield* Effect.provide(Sql.correctionCounts, oracleDb)
     if (nondeterministic > 0) world.problems.push(`${nondeterministic} actions wrote other patches when replayed again on the same state`)
     yield* oracle.last.close
     const app = yield* appInvariants(world, replicas, oracleDb)
@@ -49,8 +48,8 @@ export const run = (world: World, oracleDb: Context.Context<SqlClient.SqlClient>
       lost: lost.lost,
       residualPending: lost.residualPending,
       nondeterministic,
-      corrections,
-      competingCorrections,
+      corrections: counted.corrections,
+      competingCorrections: counted.competing,
       doubleApplies: app.doubleApplies,
       violations: app.violations
     }

@@ -24,6 +24,7 @@ const HashRows = Schema.Array(Schema.Struct({ t: Schema.String, h: Schema.String
 const RowImages = Schema.Array(Schema.Struct({ id: Schema.String, j: Schema.String }))
 const IdRows = Schema.Array(Schema.Struct({ id: Schema.String, kind: Schema.String }))
 const CountRows = Schema.Array(Schema.Struct({ n: Schema.Number }))
+const CorrectionCountRows = Schema.Array(Schema.Struct({ corrections: Schema.Number, competing: Schema.Number }))
 
 const count = <E, R>(rows: Effect.Effect<ReadonlyArray<object>, E, R>) =>
   Effect.map(Effect.flatMap(rows, Schema.decodeUnknown(CountRows)), ([row]) => row?.n ?? 0)
@@ -76,29 +77,34 @@ export interface ScopedHashes {
 export const scopedHashes = (tables: ReadonlyArray<TrackedTable>, audiences: ReadonlyArray<string> | null) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const scope = scopeLiteral(audiences)
+    // One statement for every table: the checks hash each database several times a schedule.
+    const perTable = tables.map(({ name, q, schema }) =>
+      sql`(
+        WITH x AS (
+          SELECT to_jsonb(t) AS j, t.id::text AS id FROM ${sql.literal(q)} AS t
+        ), scoped AS (
+          SELECT x.*, (${scope}::text[] IS NULL OR a.key IS NULL OR a.key = ANY (${scope}::text[])) AS visible
+          FROM x CROSS JOIN LATERAL (SELECT reprise.audience_of(${schema}, ${name}, x.j) AS key) AS a
+        )
+        SELECT ${q} AS t,
+          md5(coalesce(string_agg(j::text, E'\\n' ORDER BY id) FILTER (WHERE visible), '')) AS h,
+          (count(*) FILTER (WHERE visible))::int AS n,
+          (count(*) FILTER (WHERE NOT visible))::int AS leaks
+        FROM scoped)`
+    )
+    const rows = perTable.length === 0
+      ? []
+      : yield* Effect.flatMap(sql`${sql.join(" UNION ALL ", false)(perTable)}`, Schema.decodeUnknown(HashRows))
+    const byTable = new Map(rows.map((row) => [row.t, row]))
     const hashes = new Map<string, string>()
     let leaks = 0
-    const scope = scopeLiteral(audiences)
-    for (const { name, q, schema } of tables) {
-      const rows = yield* Effect.flatMap(
-        sql`
-          WITH x AS (
-            SELECT to_jsonb(t) AS j, t.id::text AS id FROM ${sql.literal(q)} AS t
-          ), scoped AS (
-            SELECT x.*, (${scope}::text[] IS NULL OR a.key IS NULL OR a.key = ANY (${scope}::text[])) AS visible
-            FROM x CROSS JOIN LATERAL (SELECT reprise.audience_of(${schema}, ${name}, x.j) AS key) AS a
-          )
-          SELECT ${q} AS t,
-            md5(coalesce(string_agg(j::text, E'\\n' ORDER BY id) FILTER (WHERE visible), '')) AS h,
-            (count(*) FILTER (WHERE visible))::int AS n,
-            (count(*) FILTER (WHERE NOT visible))::int AS leaks
-          FROM scoped`,
-        Schema.decodeUnknown(HashRows)
-      )
-      for (const row of rows) {
-        hashes.set(row.t, `${row.n}:${row.h}`)
-        leaks += row.leaks
-      }
+    // In the tables' order, whatever order the union returned them in: problems list tables in it.
+    for (const { q } of tables) {
+      const row = byTable.get(q)
+      if (row === undefined) continue
+      hashes.set(row.t, `${row.n}:${row.h}`)
+      leaks += row.leaks
     }
     const scoped: ScopedHashes = { hashes, leaks }
     return scoped
@@ -169,16 +175,20 @@ export const changedSinceFirstReplay = Effect.flatMap(SqlClient.SqlClient, (sql)
       (SELECT * FROM replayed EXCEPT ALL SELECT * FROM sim_first_replay)
     ) AS d`))
 
-/** Correction records in the log a client holds (synced ones: the server's). @internal */
-export const correctionCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  count(sql`SELECT count(*)::int AS n FROM reprise.action_records WHERE kind = 'correction' AND synced`))
-
-/** Rows corrected by the corrections of two or more clients (competing overwrites). @internal */
-export const competingCorrectionCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  count(sql`
-    SELECT count(*)::int AS n FROM (
-      SELECT k.table_schema, k.table_name, k.row_id FROM reprise.known_patches k
-      JOIN reprise.action_records r ON r.id = k.action_id
-      WHERE r.kind = 'correction' AND r.synced
-      GROUP BY 1, 2, 3 HAVING count(DISTINCT r.client_id) > 1
-    ) AS rows`))
+/** Correction records in the log a client holds (synced ones: the server's), and the rows corrected by two or more clients. @internal */
+export const correctionCounts = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    Effect.flatMap(
+      sql`
+        SELECT
+          (SELECT count(*)::int FROM reprise.action_records WHERE kind = 'correction' AND synced) AS corrections,
+          (SELECT count(*)::int FROM (
+            SELECT k.table_schema, k.table_name, k.row_id FROM reprise.known_patches k
+            JOIN reprise.action_records r ON r.id = k.action_id
+            WHERE r.kind = 'correction' AND r.synced
+            GROUP BY 1, 2, 3 HAVING count(DISTINCT r.client_id) > 1
+          ) AS rows) AS competing`,
+      Schema.decodeUnknown(CorrectionCountRows)
+    ),
+    ([row]) => ({ corrections: row?.corrections ?? 0, competing: row?.competing ?? 0 })
+  ))
