@@ -3,8 +3,8 @@
  * remote actions it has received but not applied, what must it do?
  *
  * - `NothingToDo`: nothing new arrived (everything received is already applied).
- * - `FastForward`: every new action comes after everything applied; apply them in order
- *   (R-SYNC-1).
+ * - `FastForward`: every new action comes after everything applied; replay them (run their
+ *   code) in order (R-SYNC-1).
  * - `Reconcile`: some new action belongs before something already applied (interleaved
  *   histories, or a late arrival); roll back to the common ancestor, newest first, and replay
  *   everything after it in global order (R-SYNC-2, R-SYNC-4).

@@ -37,7 +37,11 @@ export const PatchWire = Schema.Struct({
 })
 export type PatchWire = typeof PatchWire.Type
 
-/** The kind of a record: an action to replay, or a correction (patches only, R-SYNC-3). */
+/**
+ * The kind of a record: an action to replay, or a correction (R-SYNC-3), which carries the rows
+ * it sets (its patches, for the server), the actions it restates and its audience; replaying it
+ * changes nothing on a replica.
+ */
 export const Kind = Schema.Literal("action", "correction")
 
 /** An action (or correction) as a client uploads it. */

@@ -60,12 +60,13 @@ export interface Options {
    *
    * @example
    * ```ts
-   * SyncService.layer({
-   *   audiences: (userId) =>
-   *     Effect.flatMap(SqlClient.SqlClient, (sql) =>
+   * // `sql`: the server's SqlClient, taken from context when the layer is built
+   * const ServerLive = Layer.unwrapEffect(Effect.map(SqlClient.SqlClient, (sql) =>
+   *   SyncService.layer({
+   *     audiences: (userId) =>
    *       Effect.map(sql<{ key: string }>`SELECT list_key AS key FROM members WHERE user_id = ${userId}`,
-   *         (rows) => rows.map((r) => r.key)))
-   * })
+   *         (rows) => rows.map((r) => r.key))
+   *   })))
    * ```
    */
   readonly audiences?: (userId: string) => Effect.Effect<ReadonlyArray<string>, SqlError>

@@ -28,6 +28,7 @@ import type { SyncServer, SyncTransport } from "@reprise/core"
 import type { SyncCodec, SyncService } from "@reprise/server"
 import type * as Layer from "effect/Layer"
 import { engineScenarios } from "./internal/engine.js"
+import { pagingScenarios } from "./internal/paging.js"
 import { privateDataScenarios } from "./internal/privateData.js"
 
 /**
@@ -52,10 +53,12 @@ export interface Harness {
 
 /**
  * Registers every scenario (vitest `describe` blocks) for `harness`: the engine's (two
- * replicas reconciling, correcting, retrying; R-SYNC-1..6, R-ACT-1) and private data's (four
+ * replicas reconciling, correcting, retrying; R-SYNC-1..6, R-ACT-1), paging's (fresh replicas
+ * catching up over pages of any size upload nothing; R-SYNC-10) and private data's (four
  * users in overlapping audiences; R-SRV-3 with R-SYNC-3).
  */
 export const run = (harness: Harness): void => {
   engineScenarios(harness)
+  pagingScenarios(harness)
   privateDataScenarios(harness)
 }

@@ -111,7 +111,7 @@ BEGIN
 END
 $fn$;
 
--- After replaying record p_action (inside its savepoint, capture pointed at it):
+-- After replaying record p_action (capture still pointed at it, so what this writes is its own):
 -- * when p_impose (its replay is not authoritative here: another user's action of "author"
 --   authority), each row its author wrote
 --   is set to the server's image of it as of this record (the fold of the known patches up to
