@@ -16,17 +16,18 @@
  *
  * Canonical order (R-ACT-6). Postgres visits the rows of one UPDATE or DELETE in storage order,
  * which differs between replicas (and between runs), so the row trigger numbers them in an
- * order replay would not repeat. Per tracked table, an AFTER statement trigger
+ * order replay would not repeat. Per tracked table, an AFTER UPDATE OR DELETE statement trigger
  * (`reprise.order_statement_patches`) therefore renumbers, when a top-level statement ends, the
- * patches captured since the previous one ended (`reprise.patch_window`: the last ordered
- * sequence, then `,seq:depth` for each patch a nested statement captured): statements keep the
- * order the action ran them in; within one, rows are ordered by table and row id, each row's
- * patches keeping their own order. Writes of nested statements (the app's triggers) are grouped
+ * patches captured since the window opened (`reprise.patch_window`: the last sequence not to
+ * order again, then `,seq:depth` for each patch a nested statement captured): statements keep
+ * the order the action ran them in; within one, rows are ordered by table and row id, each
+ * row's patches keeping their own order. Writes of nested statements (the app's triggers) are grouped
  * around the statement's own rows so that a parent stays ahead of what it causes: nested
  * updates and deletes before them (deepest first, as Postgres's cascades delete children
- * first), nested inserts after them. A statement that inserts rows keeps its order, which is
- * the order its query gave them (deterministic, and a parent inserted ahead of its child in
- * one statement stays ahead). Postgres's own cascades (ON DELETE CASCADE, SET NULL) run after
+ * first), nested inserts after them. Rows a statement inserts keep their order, which is the
+ * order its query gave them (deterministic, and a parent inserted ahead of its child in one
+ * statement stays ahead): the row trigger closes the window at each, so an insert costs no
+ * statement trigger. Postgres's own cascades (ON DELETE CASCADE, SET NULL) run after
  * the statement's triggers, as statements of their own: they are ordered as such.
  *
  * @internal
@@ -72,9 +73,9 @@ BEGIN
 END
 $fn$;
 
--- At the end of each top-level statement on a tracked table: puts the patches captured since
--- the previous one ended in canonical order (see reprise.order_patches), unless the statement
--- inserted rows (an INSERT's rows come in the order its query gave them).
+-- At the end of each top-level UPDATE or DELETE on a tracked table: puts the patches captured
+-- since the window opened (the end of the previous one, or the last row a statement inserted)
+-- in canonical order (see reprise.order_patches).
 CREATE OR REPLACE FUNCTION reprise.order_statement_patches() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   v_seq integer;
@@ -84,7 +85,7 @@ DECLARE
   v_set text;
 BEGIN
   -- A nested statement's patches are ordered with the top-level statement that caused it.
-  IF pg_trigger_depth() > 1 OR current_setting('reprise.capture', true) = 'off' THEN
+  IF pg_trigger_depth() > 1 THEN
     RETURN NULL;
   END IF;
   v_seq := coalesce(nullif(current_setting('reprise.patch_seq', true), ''), '0')::integer;
@@ -94,12 +95,7 @@ BEGIN
     RETURN NULL;
   END IF;
   v_action := current_setting('reprise.action_id', true);
-  IF v_seq - v_from > 1 AND TG_OP <> 'INSERT' AND v_action IS NOT NULL AND v_action <> ''
-    AND NOT EXISTS (
-      SELECT 1 FROM reprise.action_patches p
-      WHERE p.action_id = v_action::uuid AND p.seq > v_from AND p.seq <= v_seq AND p.op = 'INSERT'
-        AND position(',' || p.seq || ':' IN v_window) = 0)
-  THEN
+  IF v_seq - v_from > 1 AND v_action IS NOT NULL AND v_action <> '' THEN
     PERFORM reprise.order_patches(v_action::uuid, v_from, v_seq, v_window);
   END IF;
   v_set := set_config('reprise.patch_window', v_seq::text, true);
@@ -110,7 +106,7 @@ $fn$;
 
 /**
  * Builds the SQL that (re)creates one table's capture function and its two triggers (the row
- * trigger that captures, the statement trigger that orders).
+ * trigger that captures, the statement trigger that orders updates and deletes).
  *
  * @internal
  */
@@ -175,14 +171,19 @@ BEGIN
   END IF;
   v_seq := coalesce(nullif(current_setting('reprise.patch_seq', true), ''), '0')::integer + 1;
   v_set := set_config('reprise.patch_seq', v_seq::text, true);
-  IF v_seq = 1 THEN
-    -- A new sequence (a new action, or its run started again): nothing of it is ordered yet.
-    v_set := set_config('reprise.patch_window', '0', true);
-  END IF;
+  -- The ordering window (see reprise.order_statement_patches). Sequence 1 starts it afresh (a
+  -- new action, or its run started again).
   IF pg_trigger_depth() > 1 THEN
     -- Captured by a statement an app trigger ran: reprise.order_patches places it by depth.
     v_set := set_config('reprise.patch_window',
-      current_setting('reprise.patch_window', true) || ',' || v_seq || ':' || pg_trigger_depth(), true);
+      CASE WHEN v_seq = 1 THEN '0' ELSE current_setting('reprise.patch_window', true) END
+        || ',' || v_seq || ':' || pg_trigger_depth(), true);
+  ELSIF TG_OP = 'INSERT' THEN
+    -- Inserted rows keep the order their statement's query gave them: nothing up to here is
+    -- ordered again.
+    v_set := set_config('reprise.patch_window', v_seq::text, true);
+  ELSIF v_seq = 1 THEN
+    v_set := set_config('reprise.patch_window', '0', true);
   END IF;
   INSERT INTO reprise.action_patches
     (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
@@ -199,6 +200,6 @@ CREATE TRIGGER reprise_capture
   FOR EACH ROW EXECUTE FUNCTION ${options.functionName}();
 DROP TRIGGER IF EXISTS reprise_order ON ${options.qualifiedTable};
 CREATE TRIGGER reprise_order
-  AFTER INSERT OR UPDATE OR DELETE ON ${options.qualifiedTable}
+  AFTER UPDATE OR DELETE ON ${options.qualifiedTable}
   FOR EACH STATEMENT EXECUTE FUNCTION reprise.order_statement_patches();
 `
