@@ -5,16 +5,23 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { vi } from "vitest"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as Rollback from "../../core/src/internal/sql/rollback.js"
 import { Simulation } from "@reprise/core/testing"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import { config } from "../src/index.js"
 import { baseSeed } from "./suite.js"
 
-vi.mock("../../core/src/internal/sql/engine.js", async (importOriginal) => {
-  const original = await importOriginal<Record<string, unknown>>()
-  // Same parameters, no effect: "roll back" without applying any reverse patch.
-  return { ...original, undoAfter: "SELECT 0 AS n WHERE $1::text IS NULL OR $2::uuid IS NOT NULL" }
+vi.mock("../../core/src/internal/sql/rollback.js", async (importOriginal) => {
+  const original = await importOriginal<typeof Rollback>()
+  // Same signature, half the work: "roll back" by marking the actions unapplied without
+  // applying any reverse patch (a reconcile's rollback and `SyncEngine.replayAll`'s alike).
+  return {
+    ...original,
+    rollBackAfter: (sql: SqlClient.SqlClient, ancestor: { readonly hlc: string; readonly id: string } | null) =>
+      Effect.asVoid(sql.unsafe(original.markUnappliedAfter, [ancestor?.hlc ?? null, ancestor?.id ?? null]))
+  }
 })
 
 describe("a broken engine", () => {

@@ -264,7 +264,31 @@ export interface Simulator {
   readonly run: (schedule: number | Schedule) => Effect.Effect<Report, SimulationFailed>
   /** Runs a schedule and returns its report whatever it found. */
   readonly explore: (schedule: number | Schedule) => Effect.Effect<Report>
+  /**
+   * A simulator on the same databases with `variation` applied (its server's service built
+   * anew with the variation's driver). Building a database takes seconds, so the variants of one
+   * app's simulation (with and without audiences, say) share them; a seed reports the same as on
+   * a simulator made afresh. Run schedules on one of them at a time.
+   */
+  readonly vary: (variation: Variation) => Effect.Effect<Simulator, InvalidSimulationConfig | SimulationSetupFailed>
 }
+
+/** What a variant of a simulator may change: everything but what shapes its databases. */
+export type Variation = Partial<
+  Pick<
+    Config,
+    | "actions"
+    | "audiences"
+    | "generate"
+    | "invariants"
+    | "server"
+    | "faults"
+    | "maxActionsPerReplica"
+    | "maxQuiescenceRounds"
+    | "maxSteps"
+    | "trace"
+  >
+>
 
 /**
  * Builds the databases (each client database once per replica, plus the oracle's, and the
@@ -275,21 +299,37 @@ export const make = (
   config: Config
 ): Effect.Effect<Simulator, InvalidSimulationConfig | SimulationSetupFailed, Scope.Scope> =>
   Effect.gen(function*() {
-    const issues = configIssues(config)
-    if (issues.length > 0) return yield* new InvalidSimulationConfig({ issues })
-    const resolved = bounds(config)
+    yield* validate(config)
     const rig = yield* Effect.mapError(Rig.build(config), (cause) => new SimulationSetupFailed({ cause }))
-    const explore = (schedule: number | Schedule) => ScheduleRun.run(rig, config, resolved, schedule)
-    const simulator: Simulator = {
-      explore,
-      run: (schedule) =>
-        Effect.flatMap(explore(schedule), (report) =>
-          report.problems.length === 0
-            ? Effect.succeed(report)
-            : Effect.fail(new SimulationFailed({ seed: report.seed, problems: report.problems })))
-    }
-    return simulator
+    return simulatorOn(rig, config)
   })
+
+/** Fails with every issue of a configuration that cannot run. */
+const validate = (config: Config): Effect.Effect<void, InvalidSimulationConfig> => {
+  const issues = configIssues(config)
+  return issues.length > 0 ? Effect.fail(new InvalidSimulationConfig({ issues })) : Effect.void
+}
+
+/** The simulator of `config` on a rig's databases. */
+const simulatorOn = (rig: Rig.Rig, config: Config): Simulator => {
+  const resolved = bounds(config)
+  const explore = (schedule: number | Schedule) => ScheduleRun.run(rig, config, resolved, schedule)
+  return {
+    explore,
+    run: (schedule) =>
+      Effect.flatMap(explore(schedule), (report) =>
+        report.problems.length === 0
+          ? Effect.succeed(report)
+          : Effect.fail(new SimulationFailed({ seed: report.seed, problems: report.problems }))),
+    vary: (variation) =>
+      Effect.gen(function*() {
+        const varied: Config = { ...config, ...variation }
+        yield* validate(varied)
+        const server = yield* Effect.mapError(Rig.serverOn(rig, varied), (cause) => new SimulationSetupFailed({ cause }))
+        return simulatorOn({ ...rig, server }, varied)
+      })
+  }
+}
 
 /** What shrinking found: the smallest schedule tried that still fails, and its report. */
 export interface Shrunk {

@@ -31,6 +31,8 @@ export const ANYONE = "sim-oracle"
 export interface Oracle {
   /** Fetches and applies everything new (all of the log, the first time). */
   readonly pull: Effect.Effect<SyncEngine.SyncReport, SyncEngine.SyncError>
+  /** Rolls back every applied action and replays the whole log again (`SyncEngine.replayAll`). */
+  readonly replayAll: Effect.Effect<SyncEngine.SyncReport, SyncEngine.SyncError>
   /** Closes the engine (the database stays). */
   readonly close: Effect.Effect<void>
 }
@@ -61,6 +63,10 @@ export const make = (world: World, db: Context.Context<SqlClient.SqlClient>, use
     const clock = makeVirtualClock(() => world.now + world.faults.maxSkewMs + 1, () => Effect.void)
     const oracle: Oracle = {
       pull: Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.pull).pipe(Effect.provide(services), Effect.withClock(clock)),
+      replayAll: Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.replayAll).pipe(
+        Effect.provide(services),
+        Effect.withClock(clock)
+      ),
       close: Scope.close(scope, Exit.void)
     }
     return oracle
@@ -73,7 +79,7 @@ export const make = (world: World, db: Context.Context<SqlClient.SqlClient>, use
  */
 export const replayTwice = (oracle: Oracle, db: Context.Context<SqlClient.SqlClient>) =>
   Effect.gen(function*() {
-    yield* Effect.provide(Effect.zipRight(Sql.keepFirstReplay, Sql.rewindAll), db)
-    yield* oracle.pull
+    yield* Effect.provide(Sql.keepFirstReplay, db)
+    yield* oracle.replayAll
     return yield* Effect.provide(Sql.changedSinceFirstReplay, db)
   })

@@ -39,6 +39,10 @@ export const build = (config: Config) =>
     return rig
   })
 
+/** A new server handle on the rig's server database, with `config`'s driver (for a variant of a simulator). @internal */
+export const serverOn = (rig: Rig, config: Config) =>
+  Effect.map(Effect.provide(config.server.make, rig.server.db), (current): ServerHandle => ({ db: rig.server.db, current }))
+
 /** Empties the server's database (the app's tables and the server's log) for the next schedule. @internal */
 export const resetServer = (rig: Rig, config: Config) =>
   Effect.gen(function*() {

@@ -9,7 +9,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { markUnappliedAfter, undoAfter } from "../../internal/sql/engine.js"
 
 /** A tracked table: its quoted name, schema and name. @internal */
 export interface TrackedTable {
@@ -152,17 +151,6 @@ export const keepFirstReplay = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`DROP TABLE IF EXISTS pg_temp.sim_first_replay`
   yield* sql`CREATE TEMP TABLE sim_first_replay AS ${sql.literal(replayedPatches)}`
-})
-
-/**
- * Undoes every applied action of a client and marks it unapplied, in one transaction, so its
- * next pull replays the whole log on the empty state. The engine offers no public way to do
- * this yet, so it runs the engine's own rollback statements (see the simulation's notes).
- * @internal
- */
-export const rewindAll = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql.withTransaction(Effect.zipRight(sql.unsafe(undoAfter, [null, null]), sql.unsafe(markUnappliedAfter, [null, null])))
 })
 
 /** How many actions wrote other patches in the second replay than in the kept first one. @internal */
