@@ -14,6 +14,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as PatchSql from "./internal/sql/patches.js"
+import * as SqlArray from "./SqlArray.js"
 
 /** The kind of write a patch records. */
 export const Operation = Schema.Literal("INSERT", "UPDATE", "DELETE")
@@ -78,7 +79,7 @@ export const forActions = (
   Effect.gen(function*() {
     if (actionIds.length === 0) return []
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* PatchSql.patchesOf(sql, toTextArray(actionIds))
+    const rows = yield* PatchSql.patchesOf(sql, SqlArray.text(actionIds))
     const decoded = yield* Effect.orDie(decodeRows(rows))
     return decoded.map((row) =>
       new Patch({
@@ -116,7 +117,3 @@ export const apply = (
     const [row] = yield* PatchSql.applyPatches(sql, payload, direction)
     return row?.n ?? 0
   })
-
-/** A Postgres array literal of texts, for `::uuid[]`/`::text[]` casts identical on both drivers. */
-const toTextArray = (values: ReadonlyArray<string>): string =>
-  `{${values.map((v) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, "\\\"")}"`).join(",")}}`
