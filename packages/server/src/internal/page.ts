@@ -7,7 +7,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { SyncProtocol } from "@reprise/core"
+import { SqlArray, type SyncProtocol } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Log from "./sql/log.js"
@@ -53,7 +53,7 @@ export const readPage = (
         head,
         limit: request.limit + 1,
         userId: callerUserId,
-        audiences: audiences === null ? null : Log.textArray(audiences)
+        audiences: audiences === null ? null : SqlArray.text(audiences)
       })
     ))
     // The page proper (limit + 1 read, to know whether there is more), then the actions its

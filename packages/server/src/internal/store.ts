@@ -7,7 +7,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Hlc, SyncProtocol } from "@reprise/core"
+import { Hlc, SqlArray, SyncProtocol } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { causeMessage, sqlState } from "./failure.js"
@@ -42,11 +42,11 @@ export const store = (
   sql.withTransaction(Effect.gen(function*() {
     const { callerUserId, request } = upload
     const entries = request.actions.map((action, i) => ({ action, json: encodeAction(action, upload.args[i]!, i) }))
-    const audiences = upload.callerAudiences === null ? null : Log.textArray(upload.callerAudiences)
+    const audiences = upload.callerAudiences === null ? null : SqlArray.text(upload.callerAudiences)
     yield* Log.lockSequence(sql)
     const ids = request.actions.map((a) => a.id)
     const present = new Set(
-      (yield* Effect.orDie(decodeIds(yield* Log.storedIds(sql, Log.textArray(ids))))).map((r) => r.id)
+      (yield* Effect.orDie(decodeIds(yield* Log.storedIds(sql, SqlArray.text(ids))))).map((r) => r.id)
     )
     const seqs = new Map<string, number>()
     if (present.size > 0) {
@@ -77,7 +77,7 @@ export const store = (
       head += stored.length
       yield* Log.setHead(sql, String(head))
       yield* Effect.catchIf(
-        Log.materialize(sql, Log.textArray(fresh.map((e) => e.action.id))),
+        Log.materialize(sql, SqlArray.text(fresh.map((e) => e.action.id))),
         isDataError,
         (error) =>
           new SyncProtocol.UploadRejected({

@@ -205,7 +205,3 @@ export const fetchPage = (
     ) AS x
     ORDER BY extra, seq`
 }
-
-/** A Postgres array literal of texts, for `::uuid[]` casts identical on both drivers. @internal */
-export const textArray = (values: ReadonlyArray<string>): string =>
-  `{${values.map((v) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, "\\\"")}"`).join(",")}}`
