@@ -9,6 +9,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as SqlArray from "../../SqlArray.js"
 
 /** A tracked table: its quoted name, schema and name. @internal */
 export interface TrackedTable {
@@ -58,7 +59,7 @@ export const watermark = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 
 /** Audience keys as a Postgres text[] literal (null: every row is in scope). */
 const scopeLiteral = (audiences: ReadonlyArray<string> | null): string | null =>
-  audiences === null ? null : `{${audiences.map((a) => `"${a.replace(/["\\]/g, "\\$&")}"`).join(",")}}`
+  audiences === null ? null : SqlArray.text(audiences)
 
 /** What a database holds in an audience scope: a hash per table, and the rows outside it. @internal */
 export interface ScopedHashes {
