@@ -24,7 +24,7 @@ describe("simulation regression cases", () => {
   it.live(`replays ${cases.length} case(s), and a seed replays exactly`, () =>
     Effect.gen(function*() {
       const simulator = yield* Simulation.make(config(PgliteClient.layer({})))
-      // One simulator per variant a case needs (each builds its own databases).
+      // One variant per kind of case, on the same databases (`vary` builds none).
       const variants = new Map<string, Simulation.Simulator>()
       const simulatorFor = (c: Regressions.Regression) =>
         Effect.gen(function*() {
@@ -32,7 +32,11 @@ describe("simulation regression cases", () => {
           const key = `${c.privateData === true}/${c.tally === true}`
           const known = variants.get(key)
           if (known !== undefined) return known
-          const made = yield* Simulation.make(config(PgliteClient.layer({}), {}, { privateData: c.privateData === true, tally: c.tally === true }))
+          const { audiences, generate, server } = config(PgliteClient.layer({}), {}, {
+            privateData: c.privateData === true,
+            tally: c.tally === true
+          })
+          const made = yield* simulator.vary({ generate, server, ...(audiences === undefined ? {} : { audiences }) })
           variants.set(key, made)
           return made
         })
