@@ -42,6 +42,9 @@ export const config = (
   invariants: App.invariants,
   clientDatabase: PgliteClient.layer({}),
   serverDatabase,
+  // Small pages: a replica catching up applies many pages, each its own transaction, so
+  // crashes land between them and the divergence check must wait for the last (R-SYNC-10).
+  pageSize: 8,
   server: SimulationServer.driver(
     options.privateData === true ? { audiences: (userId) => Effect.succeed(App.AUDIENCES[userId] ?? []) } : {}
   ),

@@ -147,6 +147,12 @@ export interface Config {
   ) => Effect.Effect<ReadonlyArray<Violation>, unknown, SqlClient.SqlClient>
   /** Sync rounds allowed to reach quiescence after healing; 12 by default. */
   readonly maxQuiescenceRounds?: number
+  /**
+   * Actions per fetch page of the replicas' engines; the engine's default (500) when absent. A
+   * small page makes a replica's catch-up span many pages, each its own transaction, so crashes
+   * and faults land between them (R-SYNC-9, R-SYNC-10).
+   */
+  readonly pageSize?: number
   /** Scheduler steps allowed per schedule before it counts as a livelock; 20,000 by default. */
   readonly maxSteps?: number
   /**
@@ -285,6 +291,7 @@ export type Variation = Partial<
     | "faults"
     | "maxActionsPerReplica"
     | "maxQuiescenceRounds"
+    | "pageSize"
     | "maxSteps"
     | "trace"
   >

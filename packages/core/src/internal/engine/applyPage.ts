@@ -19,31 +19,46 @@ import { replay } from "./replay.js"
 
 const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
 
+/** What applying the received actions did. @internal */
+export interface Applied {
+  readonly plan: SyncPlanner.Plan["_tag"]
+  readonly report: SyncReport
+  /** The ids of the actions replayed. */
+  readonly replayed: ReadonlyArray<string>
+}
+
+const nothingDone: Applied = { plan: "NothingToDo", report: zeroReport, replayed: [] }
+
 /**
  * Plans and applies every received-but-unapplied action (inside the caller's transaction);
- * returns what it did and the kind of plan, for the page's span.
+ * returns what it did, for the report, the page's span and the divergence check. `mark`: leave
+ * the replayed actions marked for a later check (see `replay`).
  *
  * @internal
  */
-export const applyReceived = (ctx: EngineContext, filtered: boolean) =>
+export const applyReceived = (ctx: EngineContext, filtered: boolean, mark: boolean) =>
   Effect.gen(function*() {
     const { sql } = ctx
     const incoming = yield* Effect.flatMap(unappliedEntries(sql), Schema.decodeUnknown(EntryRows))
     const earliest = incoming[0]
-    if (earliest === undefined) return { plan: "NothingToDo" as const, report: zeroReport }
+    if (earliest === undefined) return nothingDone
     const applied = yield* Effect.flatMap(appliedAround(sql, earliest), Schema.decodeUnknown(EntryRows))
     const plan = SyncPlanner.plan([...applied].sort(SyncPlanner.order), incoming)
     switch (plan._tag) {
       case "NothingToDo":
-        return { plan: plan._tag, report: zeroReport }
+        return nothingDone
       case "FastForward": {
-        yield* replay(ctx, plan.apply, filtered)
-        return { plan: plan._tag, report: { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length } }
+        yield* replay(ctx, plan.apply, filtered, mark)
+        const report = { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length }
+        const applied: Applied = { plan: plan._tag, report, replayed: plan.apply.map((e) => e.id) }
+        return applied
       }
       case "Reconcile": {
         yield* rollBackAfter(sql, plan.ancestor)
-        yield* replay(ctx, plan.replay, filtered)
-        return { plan: plan._tag, report: { ...zeroReport, reconciled: 1, replayed: plan.replay.length } }
+        yield* replay(ctx, plan.replay, filtered, mark)
+        const report = { ...zeroReport, reconciled: 1, replayed: plan.replay.length }
+        const reconciled: Applied = { plan: plan._tag, report, replayed: plan.replay.map((e) => e.id) }
+        return reconciled
       }
     }
   })
@@ -90,11 +105,15 @@ export const applyPage = (
       }
       yield* ingest(sql, JSON.stringify(entries))
     }
-    const { plan, report } = yield* applyReceived(ctx, filtered)
-    const due = state.checkDue || report.replayed > 0
-    const checked = last && due ? yield* checkDivergence(ctx, filtered) : { corrections: 0, adopted: 0 }
+    // Only a page before the pull's last leaves its replayed actions marked for the check; the
+    // last page checks its own directly, and takes what is marked (or queued by a rollback).
+    const { plan, replayed, report } = yield* applyReceived(ctx, filtered, !last)
+    const marked = state.checkDue || plan === "Reconcile"
+    const checked = last
+      ? yield* checkDivergence(ctx, filtered, replayed, marked)
+      : { corrections: 0, adopted: 0 }
     yield* advanceWatermark(sql, page.next)
-    const next: EngineState = { storedAudiences: audiences, checkDue: due && !last }
+    const next: EngineState = { storedAudiences: audiences, checkDue: !last && (marked || replayed.length > 0) }
     const total: SyncReport = { ...report, ...checked, fetched: page.actions.length }
     return { plan, report: total, state: next }
   })).pipe(
@@ -115,7 +134,7 @@ export const applyPage = (
 export const replayEverything = (ctx: EngineContext, filtered: boolean) =>
   ctx.sql.withTransaction(Effect.gen(function*() {
     yield* rollBackAfter(ctx.sql, null)
-    const { report } = yield* applyReceived(ctx, filtered)
-    const checked = yield* checkDivergence(ctx, filtered)
+    const { replayed, report } = yield* applyReceived(ctx, filtered, false)
+    const checked = yield* checkDivergence(ctx, filtered, replayed, true)
     return { ...report, ...checked }
   })).pipe(Effect.withSpan("SyncEngine.replayAll", { captureStackTrace: false }))

@@ -10,6 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as CorrectionPlanner from "../../CorrectionPlanner.js"
+import * as SqlArray from "../../SqlArray.js"
 import { adoption, correction } from "../correction.js"
 import { differingActions, divergentRows, storeCorrectionPatches, takeUnchecked } from "../sql/corrections.js"
 import type { EngineContext } from "./context.js"
@@ -34,7 +35,7 @@ const DifferingActions = Schema.Array(Schema.Struct({
   audience: Schema.NullOr(Schema.String),
   hidden: Schema.Boolean
 }))
-const Due = Schema.Array(Schema.Struct({ ids: Schema.String, rows: Schema.String }))
+const Due = Schema.Array(Schema.Struct({ ids: Schema.parseJson(Schema.Array(Schema.String)), rows: Schema.String }))
 
 /** What a check recorded. @internal */
 export interface Checked {
@@ -43,20 +44,29 @@ export interface Checked {
 }
 
 /**
- * Checks the replayed actions due for it (and the rows rollbacks queued), inside the caller's
- * transaction, and records the planned corrections and adoption. `filtered`: whether the
- * server filters the log by audience.
+ * Checks `replayed` (the actions this transaction replayed) and, when `takeMarked`, the work
+ * earlier transactions left (see `takeUnchecked`: actions replayed by earlier pages, rows of
+ * adoptions a rollback undid), inside the caller's transaction, and records the planned
+ * corrections and adoption. `filtered`: whether the server filters the log by audience.
  *
  * @internal
  */
-export const checkDivergence = (ctx: EngineContext, filtered: boolean) =>
+export const checkDivergence = (
+  ctx: EngineContext,
+  filtered: boolean,
+  replayed: ReadonlyArray<string>,
+  takeMarked: boolean
+) =>
   Effect.gen(function*() {
     const { executor, sql } = ctx
-    const [due] = yield* Effect.flatMap(takeUnchecked(sql), Schema.decodeUnknown(Due))
-    if (due === undefined || (due.ids === "{}" && due.rows === "[]")) return { corrections: 0, adopted: 0 }
-    const rows = yield* Effect.flatMap(divergentRows(sql, due.ids, due.rows), Schema.decodeUnknown(DivergentRows))
+    const marked = takeMarked ? (yield* Effect.flatMap(takeUnchecked(sql), Schema.decodeUnknown(Due)))[0] : undefined
+    const ids = [...new Set([...replayed, ...(marked?.ids ?? [])])]
+    const queuedRows = marked?.rows ?? "[]"
+    if (ids.length === 0 && queuedRows === "[]") return { corrections: 0, adopted: 0 }
+    const idsLiteral = SqlArray.text(ids)
+    const rows = yield* Effect.flatMap(divergentRows(sql, idsLiteral, queuedRows), Schema.decodeUnknown(DivergentRows))
     const differing = CorrectionPlanner.needsDifferingActions(rows, filtered)
-      ? yield* Effect.flatMap(differingActions(sql, due.ids), Schema.decodeUnknown(DifferingActions))
+      ? yield* Effect.flatMap(differingActions(sql, idsLiteral), Schema.decodeUnknown(DifferingActions))
       : []
     const plan = CorrectionPlanner.plan(rows, differing)
     for (const planned of plan.corrections) {

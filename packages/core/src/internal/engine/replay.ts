@@ -54,11 +54,12 @@ const uuids = (entries: ReadonlyArray<SyncPlanner.Entry>): string => SqlArray.te
 /**
  * Replays `entries` in the given (global) order, inside the caller's transaction. `filtered`:
  * whether the server filters the log by audience (then every replayed action's rows are settled
- * for private data, see `settleReplay`).
+ * for private data, see `settleReplay`). `mark`: leave the replayed actions marked for a later
+ * divergence check (when the check does not run in this transaction).
  *
  * @internal
  */
-export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.Entry>, filtered: boolean) =>
+export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.Entry>, filtered: boolean, mark: boolean) =>
   Effect.gen(function*() {
     if (entries.length === 0) return
     const { registry, sql } = ctx
@@ -130,7 +131,7 @@ export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.En
         if (!record.authoritative || filtered) yield* exec(settleReplay(literal(id), !record.authoritative, resume))
       }
     }
-    yield* exec(finishReplay(literal(uuids(entries)), open))
+    yield* exec(finishReplay(literal(uuids(entries)), open, mark))
   }).pipe(Effect.withSpan("SyncEngine.replay", {
     attributes: { "reprise.sync.actions": entries.length },
     captureStackTrace: false

@@ -133,10 +133,11 @@ FROM jsonb_to_recordset($2::jsonb)
   AS x(seq int, schema text, "table" text, "rowId" text, op text, forward text, reverse text, audience text)`
 
 /**
- * Takes the work of the divergence check: the replayed actions due for it (marked by
- * `finishReplay`; only synced ones are checked, as `ids`, a uuid[] literal) and the rows queued
- * by rollbacks (`rows`, a JSON array), clearing both. The check runs once the whole log is in
- * (after the last page of a pull), so how the log was paged cannot change it (R-SYNC-10).
+ * Takes the work of the divergence check left by earlier pages of a pull (or a pull a crash
+ * cut short): the replayed actions marked by `finishReplay` (only synced ones are checked; `ids`,
+ * a JSON array) and the rows queued by rollbacks (`rows`, a JSON array), clearing both. The
+ * check runs once the whole log is in (after the last page of a pull), so how the log was paged
+ * cannot change it (R-SYNC-10).
  *
  * @internal
  */
@@ -147,7 +148,7 @@ export const takeUnchecked = (sql: SqlClient.SqlClient) =>
     ), queued AS (
       DELETE FROM reprise.unchecked_rows RETURNING table_schema, table_name, row_id
     )
-    SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM actions WHERE synced), '{}')::text AS ids,
+    SELECT coalesce((SELECT jsonb_agg(id ORDER BY id) FROM actions WHERE synced), '[]')::text AS ids,
       coalesce((SELECT jsonb_agg(jsonb_build_object('schema', table_schema, 'table', table_name, 'rowId', row_id))
         FROM queued), '[]')::text AS rows`
 

@@ -69,14 +69,15 @@ export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
 
 /**
  * After replaying actions: releases the last savepoint (when `open`), marks the replayed
- * actions (`idsLiteral`, a uuid[] literal) applied and due for the divergence check, drops the
+ * actions (`idsLiteral`, a uuid[] literal) applied, and due for a later divergence check when
+ * `mark` (a page before a pull's last: the check of the last page takes them), drops the
  * adoptions among them (undone, not replayed: the check after the replay adopts again), and
  * clears the action id so later writes are not taken for theirs.
  *
  * @internal
  */
-export const finishReplay = (idsLiteral: string, open: boolean): string =>
+export const finishReplay = (idsLiteral: string, open: boolean, mark: boolean): string =>
   (open ? `RELEASE SAVEPOINT reprise_replay; ` : "") +
-  `UPDATE reprise.action_records SET applied = true, unchecked = true WHERE id = ANY (${idsLiteral}::uuid[]); ` +
+  `UPDATE reprise.action_records SET applied = true${mark ? ", unchecked = true" : ""} WHERE id = ANY (${idsLiteral}::uuid[]); ` +
   `DELETE FROM reprise.action_records WHERE id = ANY (${idsLiteral}::uuid[]) AND kind = 'adoption'; ` +
   `SELECT set_config('reprise.action_id', '', true)`

@@ -53,6 +53,9 @@ export const configIssues = (config: Config): Array<string> => {
   if (config.maxQuiescenceRounds !== undefined && !isCount(config.maxQuiescenceRounds, 1)) {
     issues.push(`\`maxQuiescenceRounds\` must be an integer ≥ 1, got ${config.maxQuiescenceRounds}`)
   }
+  if (config.pageSize !== undefined && !isCount(config.pageSize, 1)) {
+    issues.push(`\`pageSize\` must be an integer ≥ 1, got ${config.pageSize}`)
+  }
   if (config.maxSteps !== undefined && !isCount(config.maxSteps, 1)) {
     issues.push(`\`maxSteps\` must be an integer ≥ 1, got ${config.maxSteps}`)
   }

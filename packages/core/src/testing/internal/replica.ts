@@ -84,7 +84,8 @@ export const clientIdOf = (index: number): string => `sim-replica-${index}`
 export const start = (world: World, replica: Replica) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const layer = SyncEngine.layer({ backoff: "200 millis", maxUploadAttempts: 4 }).pipe(
+    const pageSize = world.config.pageSize
+    const layer = SyncEngine.layer({ backoff: "200 millis", maxUploadAttempts: 4, ...(pageSize === undefined ? {} : { pageSize }) }).pipe(
       Layer.provideMerge(
         ActionExecutor.layer({ userId: replica.userId, clientId: replica.clientId, newActionId: Effect.sync(() => replica.ids.uuid()) })
       ),
