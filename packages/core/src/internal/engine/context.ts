@@ -30,8 +30,9 @@ export interface EngineState {
    */
   readonly storedAudiences: string | undefined
   /**
-   * Whether replayed actions may await the divergence check: true after a replay and at start
-   * (a crash may have left some between two pages of a pull), false after a check.
+   * Whether the database may hold work for the divergence check (actions a page before a
+   * pull's last marked, rows a rollback queued): true after such a page and at start (a crash
+   * may have left some between two pages), false after a check took them.
    */
   readonly checkDue: boolean
 }
