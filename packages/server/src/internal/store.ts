@@ -76,6 +76,7 @@ export const store = (
       for (const row of stored) seqs.set(row.id, row.server_seq)
       head += stored.length
       yield* Log.setHead(sql, String(head))
+      yield* Log.notifyHead(sql, String(head))
       yield* Effect.catchIf(
         Log.materialize(sql, SqlArray.text(fresh.map((e) => e.action.id))),
         isDataError,

@@ -133,6 +133,16 @@ export const storeActions = (
     SELECT s.id::text AS id, s.server_seq::text AS server_seq, (SELECT count(*) FROM patched)::int AS patches
     FROM stored s`
 
+/** The channel a commit that moves the head notifies, with the new head as payload (R-SRV-5). @internal */
+export const headChannel = "reprise_server_head"
+
+/**
+ * Notifies `headChannel` of the new head; Postgres delivers it to every listener when (and
+ * only if) the transaction commits. @internal
+ */
+export const notifyHead = (sql: SqlClient.SqlClient, headValue: string) =>
+  sql`SELECT pg_notify(${headChannel}, ${headValue})`
+
 /** Moves the head. @internal */
 export const setHead = (sql: SqlClient.SqlClient, headValue: string) =>
   sql`UPDATE reprise_server.state SET head = ${headValue}::bigint`

@@ -1,0 +1,173 @@
+/**
+ * The sync protocol as one `@effect/rpc` group: what a client calls on a server over any
+ * network transport (HTTP, WebSocket). Clients and the server both import it from here, so the
+ * two sides cannot disagree about a message.
+ *
+ * - `Upload`: store the client's pending actions (`SyncProtocol.UploadRequest`).
+ * - `Fetch`: one page of the log after a cursor (`SyncProtocol.FetchRequest`).
+ * - `Subscribe`: a stream of pages of newly committed actions the caller may see, from a
+ *   cursor on (each element is a `FetchResponse`, the same content `Fetch` returns), with no
+ *   gap; the server reads the next page only when the client has taken the previous one.
+ * - `Head`: the server's highest sequence.
+ *
+ * Every procedure runs behind `Authentication`: the request carries `authorization: Bearer
+ * <jwt>` (an HTTP header, or a header of the RPC message itself over WebSocket, which is how
+ * a browser sends it), and a request without a valid token fails with `Unauthorized` before
+ * anything is read or written.
+ *
+ * Payloads are decoded leniently on the wire (`checked`): a payload that does not decode
+ * reaches the handler as an `InvalidPayload` and is answered with the procedure's own typed
+ * rejection (`UploadRejected` / `FetchRejected` with the Schema's account of the problem),
+ * never with a defect.
+ *
+ * @example
+ * ```ts
+ * import { SyncRpc } from "@reprise/core"
+ * // server: RpcServer.layer(SyncRpc.SyncRpcs).pipe(Layer.provide(handlers), ...)
+ * // client: const client = yield* RpcClient.make(SyncRpc.SyncRpcs)
+ * const page = yield* client.Fetch({ since: 0, limit: 100 })
+ * ```
+ */
+import * as Rpc from "@effect/rpc/Rpc"
+import * as RpcGroup from "@effect/rpc/RpcGroup"
+import * as RpcMiddleware from "@effect/rpc/RpcMiddleware"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as SyncProtocol from "./SyncProtocol.js"
+import * as SyncServer from "./SyncServer.js"
+
+/**
+ * A payload that did not decode: the server answers it with the procedure's typed rejection,
+ * `detail` being the Schema's account of every problem.
+ */
+export class InvalidPayload extends Schema.TaggedClass<InvalidPayload>()("InvalidPayload", {
+  detail: Schema.String
+}) {}
+
+/**
+ * `schema`, decoded leniently: anything that does not decode becomes an `InvalidPayload`
+ * (instead of failing the decode, which `@effect/rpc` would answer with a defect). Encoding is
+ * `schema`'s; a client never sends an `InvalidPayload` (encoding one fails).
+ */
+export const checked = <A, I>(
+  schema: Schema.Schema<A, I, never>
+): Schema.Schema<A | InvalidPayload, unknown, never> => {
+  const decode = ParseResult.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
+  const encode = ParseResult.encodeUnknown(schema)
+  const target = Schema.Union(Schema.typeSchema(schema), Schema.typeSchema(InvalidPayload))
+  return Schema.transformOrFail(Schema.Unknown, target, {
+    strict: true,
+    decode: (input) =>
+      decode(input).pipe(
+        Effect.catchAll((issue) =>
+          Effect.succeed<A | InvalidPayload>(new InvalidPayload({ detail: ParseResult.TreeFormatter.formatIssueSync(issue) }))
+        )
+      ),
+    encode: (value, _, ast) =>
+      value instanceof InvalidPayload
+        ? ParseResult.fail(new ParseResult.Type(ast, value, "an InvalidPayload is never sent"))
+        : encode(value)
+  })
+}
+
+/**
+ * Why a request was not authenticated; nothing was read or written. A client acts on the
+ * reason: `TokenExpired` means refresh the token and reconnect; the others mean the token (or
+ * the server's configuration) is wrong and retrying with it will not help.
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  reason: Schema.Literal(
+    "MissingToken",
+    "MalformedToken",
+    "BadSignature",
+    "UnsupportedAlgorithm",
+    "TokenExpired",
+    "TokenNotYetValid",
+    "WrongIssuer",
+    "WrongAudience",
+    "MissingSubject",
+    "KeysUnavailable"
+  ),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Unauthorized (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * A per-user or per-request limit was reached (too many subscriptions or connections, a body
+ * too large); nothing was written. `limit` names the setting, `max` its value.
+ */
+export class LimitExceeded extends Schema.TaggedError<LimitExceeded>()("LimitExceeded", {
+  limit: Schema.String,
+  max: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Limit exceeded (${this.limit}, at most ${this.max}): ${this.detail}`
+  }
+}
+
+/** The authenticated caller of a request, as `Authentication` provides it to handlers. */
+export interface CallerShape {
+  /** The user id, from the token's `sub` (or the configured claim). */
+  readonly userId: string
+  /** Every claim of the token, for `request.jwt.claims`. */
+  readonly claims: Readonly<Record<string, unknown>>
+  /** When the token expires (ms since the epoch), or null when it has no `exp`. */
+  readonly expiresAtMs: number | null
+}
+
+/** The authenticated caller. */
+export class Caller extends Context.Tag("@reprise/core/SyncRpc/Caller")<Caller, CallerShape>() {}
+
+/**
+ * Authenticates every request of the group: the server implements it (verifying the bearer
+ * token), a client provides its `/Client` side (adding the token to each request's headers).
+ */
+export class Authentication extends RpcMiddleware.Tag<Authentication>()("@reprise/core/SyncRpc/Authentication", {
+  provides: Caller,
+  failure: Schema.Union(Unauthorized, LimitExceeded),
+  requiredForClient: true
+}) {}
+
+/** The errors an upload answers with. */
+export const UploadErrors = Schema.Union(
+  SyncProtocol.UploadRejected,
+  SyncProtocol.BehindHead,
+  SyncServer.ServerFailure
+)
+
+/** The errors a fetch or a subscription answers with. */
+export const FetchErrors = Schema.Union(SyncProtocol.FetchRejected, SyncServer.ServerFailure, LimitExceeded)
+
+/** The request of `Subscribe`: stream pages after `since`, each of at most `limit` actions. */
+export const SubscribeRequest = SyncProtocol.FetchRequest
+export type SubscribeRequest = typeof SubscribeRequest.Type
+
+/** The sync protocol's procedures. */
+export class SyncRpcs extends RpcGroup.make(
+  Rpc.make("Upload", {
+    payload: checked(SyncProtocol.UploadRequest),
+    success: SyncProtocol.UploadResponse,
+    error: UploadErrors
+  }),
+  Rpc.make("Fetch", {
+    payload: checked(SyncProtocol.FetchRequest),
+    success: SyncProtocol.FetchResponse,
+    error: FetchErrors
+  }),
+  Rpc.make("Subscribe", {
+    payload: checked(SubscribeRequest),
+    success: SyncProtocol.FetchResponse,
+    error: FetchErrors,
+    stream: true
+  }),
+  Rpc.make("Head", {
+    success: Schema.Int.pipe(Schema.nonNegative()),
+    error: SyncServer.ServerFailure
+  })
+).middleware(Authentication) {}
