@@ -170,7 +170,7 @@ export class BehindHead extends Schema.TaggedError<BehindHead>()("BehindHead", {
  * client sends patches for a table the app does not sync.
  */
 export class UploadRejected extends Schema.TaggedError<UploadRejected>()("UploadRejected", {
-  reason: Schema.Literal("TooLarge", "WrongAuthor", "WrongClient", "ClockDrift", "Malformed", "Conflict", "UntrackedTable"),
+  reason: Schema.Literal("TooLarge", "WrongAuthor", "WrongClient", "ClockDrift", "Malformed", "Conflict", "UntrackedTable", "Forbidden"),
   actionId: Schema.NullOr(Schema.String),
   detail: Schema.String
 }) {
