@@ -3,6 +3,7 @@
  * fetches and materializes canonical tables by applying patches. Never runs app code.
  */
 export * as InProcessTransport from "./InProcessTransport.js"
+export * as Realtime from "./Realtime.js"
 export * as ServerSchema from "./ServerSchema.js"
 export * as SyncCodec from "./SyncCodec.js"
 export * as SyncService from "./SyncService.js"
