@@ -402,13 +402,17 @@ describe("Auth: JWKS over HTTP", () => {
       server.setKeys([{ ...privateJwk, kid: "k", alg: "RS256" }])
       yield* refusal(yield* jwksAuth(server.url), token, "KeysUnavailable")
 
-      // the same authenticator recovers once the key set is served again
-      server.setKeys([{ kty: "oct", k: "c2VjcmV0", kid: "k" }])
+      // while the key set fails, requests in the next second reuse the failure instead of
+      // fetching again; the same authenticator recovers once the key set is served again
       server.setMode("status500")
       const auth = yield* jwksAuth(server.url)
-      yield* refusal(auth, token, "KeysUnavailable")
+      const before = server.requests()
+      for (let i = 0; i < 10; i++) yield* refusal(auth, token, "KeysUnavailable")
+      assert.strictEqual(server.requests(), before + 1, "one fetch for ten requests within the retry delay")
       server.setMode("ok")
       server.setKeys([yield* publicJwk(rsa.publicKey, "k", "RS256")])
+      yield* sleepReal(1100)
       assert.strictEqual((yield* auth.verify(token)).userId, "alice")
+      assert.strictEqual(server.requests(), before + 2)
     }))
 })

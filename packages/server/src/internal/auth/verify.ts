@@ -70,15 +70,33 @@ export const remoteKeySource = (url: URL, algorithms: ReadonlyArray<string>, tim
     cacheMaxAge: timings.cacheMaxAgeMs,
     timeoutDuration: timings.timeoutMs
   })
+  // jose waits for a successful fetch before its cooldown applies, so while the key set is
+  // unreachable every request would fetch it again: remember the failure for `retryMs`, and
+  // answer the requests in between with it, without calling the issuer.
+  const retryMs = Math.min(FAILED_FETCH_RETRY_MS, timings.cooldownMs)
+  let failed: { readonly cause: unknown; readonly atMs: number } | undefined
   const getKey: jose.JWTVerifyGetKey = async (header, token) => {
+    if (failed !== undefined && Date.now() - failed.atMs < retryMs) throw new KeyLookupFailed(failed.cause)
     try {
-      return await remote(header, token)
+      const key = await remote(header, token)
+      failed = undefined
+      return key
     } catch (cause) {
+      if (!isAboutTheToken(cause)) failed = { cause, atMs: Date.now() }
       throw new KeyLookupFailed(cause)
     }
   }
   return { _tag: "Jwks", url: url.href, getKey, algorithms, cooldownMs: timings.cooldownMs }
 }
+
+/** How long a failed fetch of the key set is reported again instead of being retried. */
+export const FAILED_FETCH_RETRY_MS = 1000
+
+/** Whether a key lookup failed because of the token (no key for it) rather than the key set. */
+const isAboutTheToken = (cause: unknown): boolean =>
+  cause instanceof jose.errors.JWKSNoMatchingKey ||
+  cause instanceof jose.errors.JWKSMultipleMatchingKeys ||
+  cause instanceof jose.errors.JOSENotSupported
 
 /** The options every verification uses, whatever the key source. */
 export interface VerifyOptions {
