@@ -73,7 +73,7 @@ export interface HeadSignalConfig {
 }
 
 /** The LISTEN connection stopped answering its pings. */
-class ListenLost extends Data.TaggedError("ListenLost")<{ readonly detail: string }> {}
+class ListenLost extends Data.TaggedError("ListenLost")<{ readonly message: string }> {}
 
 const HEAD = /^\d{1,16}$/
 
@@ -110,7 +110,7 @@ export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never,
       const listener = yield* Effect.forkScoped(Stream.runForEach(config.listen(Log.headChannel), onPayload))
       const ping = Effect.suspend(() => Effect.asVoid(config.sql`SELECT pg_notify(${Log.headChannel}, ${pingPrefix + ++sent})`))
       const answered = (n: number) => Stream.runDrain(Stream.take(Stream.filter(pings.changes, (last) => last >= n), 1))
-      const lost = (detail: string) => new ListenLost({ detail })
+      const lost = (message: string) => new ListenLost({ message })
 
       // LISTEN is issued asynchronously: ping until one comes back.
       yield* Effect.raceFirst(
