@@ -41,7 +41,18 @@ export type UploadError = SyncProtocol.UploadRejected | SyncProtocol.BehindHead 
 /** Why a fetch fails. */
 export type FetchError = SyncProtocol.FetchRejected | ServerFailure
 
-/** The server's shape. */
+/**
+ * The caller's verified token claims (a JWT's payload, as the transport's auth accepted it), for
+ * the server's database: `@reprise/server` sets them transaction-locally as Supabase-style
+ * `request.jwt.claims` (JSON), so row-level security policies can read them. In-process callers
+ * that authenticate nobody pass none.
+ */
+export type Claims = Readonly<Record<string, unknown>>
+
+/**
+ * The server's shape. Every method takes the authenticated caller's user id first and, last and
+ * optional, the claims its credentials carried (`Claims`).
+ */
 export interface SyncServerShape {
   /**
    * Stores the request's new actions for `callerUserId` (R-SRV-1, R-SYNC-5, R-SYNC-6), or
@@ -50,18 +61,21 @@ export interface SyncServerShape {
    */
   readonly upload: (
     callerUserId: string,
-    request: SyncProtocol.UploadRequest
+    request: SyncProtocol.UploadRequest,
+    claims?: Claims
   ) => Effect.Effect<SyncProtocol.UploadResponse, UploadError>
   /**
    * The page of the log after `request.since` that `callerUserId` may see (R-SYNC-9, R-SRV-3);
-   * `FetchRejected` when the request is out of the protocol's range.
+   * `FetchRejected` when the request is out of the protocol's range, or its cursor is beyond the
+   * server's head (the log was reset, or the cursor is another server's).
    */
   readonly fetch: (
     callerUserId: string,
-    request: SyncProtocol.FetchRequest
+    request: SyncProtocol.FetchRequest,
+    claims?: Claims
   ) => Effect.Effect<SyncProtocol.FetchResponse, FetchError>
   /** The highest server sequence assigned. */
-  readonly head: (callerUserId: string) => Effect.Effect<number, ServerFailure>
+  readonly head: (callerUserId: string, claims?: Claims) => Effect.Effect<number, ServerFailure>
 }
 
 /**

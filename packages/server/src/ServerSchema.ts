@@ -1,6 +1,8 @@
 /**
  * Installs the server's tables (`reprise_server.*`: the action log, its patches and the head
- * sequence) and the in-database materializer, together with core's sync schema, whose
+ * sequence), the in-database materializer and the log's row-level security (version 3: forced
+ * RLS on the log, its policies, the default audience membership `reprise_server.audience_members`
+ * behind `reprise_server.caller_audiences()`; see `Rls`), together with core's sync schema, whose
  * `reprise.apply_patches` applies patches and whose `reprise.tracked_tables` lists the
  * canonical tables.
  *
@@ -21,6 +23,7 @@ import { SyncSchema } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { createMaterializeFunctions } from "./internal/sql/materialize.js"
+import { createLogPolicies, createRlsFunctions, migrateServerSchemaV3 } from "./internal/sql/rls.js"
 import {
   createServerSchemaV1,
   installLockKey,
@@ -73,9 +76,17 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
         yield* sql.unsafe(migrateServerSchemaV2)
         yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${2}) ON CONFLICT DO NOTHING`
       }
-      // Functions hold no data: every install replaces them with this build's, so a database
-      // installed by an older build runs the current materialization.
+      if (installed < 3) {
+        yield* sql.unsafe(migrateServerSchemaV3)
+        yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${3}) ON CONFLICT DO NOTHING`
+      }
+      // Functions and policies hold no data: every install replaces them with this build's, so
+      // a database installed by an older build runs the current materialization and policies.
+      // (reprise_server.caller_audiences, the membership an app may replace, is only created
+      // by the version 3 migration.)
+      yield* sql.unsafe(createRlsFunctions)
       yield* sql.unsafe(createMaterializeFunctions)
+      yield* sql.unsafe(createLogPolicies)
     }))
   }
 )

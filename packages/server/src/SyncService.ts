@@ -13,6 +13,23 @@
  * core's `Tracking.install` (materialization applies patches only to tracked tables): an upload
  * writing to any other table is refused as `UntrackedTable`, naming the table.
  *
+ * Row-level security (R-SRV-3; see `Rls`). Every request runs in one transaction that switches
+ * to the service's RLS role (`Options.role`: by default the one `Rls.install` recorded in the
+ * database, none when it was never run) and sets, transaction-locally, `reprise.user_id`,
+ * Supabase-style `request.jwt.claims` (the caller's claims, `{ "sub": userId }` when the
+ * transport gives none) and what the caller may see; the log's policies then filter fetch, the
+ * head gate and materialization's reads in the database, as the service's queries do. Each
+ * action's patches are materialized under its author's identity, so the app tables' policies
+ * (`Rls.audiencePolicies`, or the app's own) decide what it may write: a refused write, or a
+ * patch whose audience key is not its row's, rejects the upload as `Forbidden`, naming the
+ * table and row, and nothing is written.
+ *
+ * Secure by default: on a database set up by `Rls.install` (the CLI's `migrate`) the service
+ * runs as that role and, unless `Options.audiences` says otherwise, a caller sees its own
+ * actions and those of its audiences in `reprise_server.audience_members` (or the app's
+ * `reprise_server.caller_audiences()`), and public ones. On a database without it (an app's
+ * in-process server on PGlite, tests) there is no role and, unless told, nothing is filtered.
+ *
  * @example
  * ```ts
  * const ServerLive = SyncService.layer().pipe(Layer.provide(PgClient.layer({ url })))
@@ -29,7 +46,6 @@
  * ```
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import { Hlc, SyncProtocol, SyncServer } from "@reprise/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -38,25 +54,39 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { failed } from "./internal/failure.js"
 import * as Page from "./internal/page.js"
+import * as Session from "./internal/session.js"
 import * as Store from "./internal/store.js"
-import { checkFetch, misplacedCorrection, validate } from "./internal/validate.js"
+import { checkFetch, validate } from "./internal/validate.js"
 import * as SyncCodec from "./SyncCodec.js"
 import * as ServerSchema from "./ServerSchema.js"
 
 /** Options of the service. */
 export interface Options {
   /**
+   * The role every request switches to (`SET LOCAL ROLE`), which must not own the tables nor
+   * bypass RLS (`Rls.install` creates one): by default the role `Rls.install` recorded in the
+   * database, or none when it was never run there; `false`: never switch (the login role's own
+   * rights apply, e.g. a superuser bypasses every policy).
+   */
+  readonly role?: string | false
+  /**
    * How far an action's HLC wall time may be ahead of the server's `Clock`;
    * `Hlc.DEFAULT_MAX_DRIFT_MS` (5 minutes) by default (R-SYNC-8).
    */
   readonly maxDriftMs?: number
   /**
-   * The audience keys a user may see (R-SRV-3). When given, a fetch returns only the actions
-   * the caller wrote or that have a patch in one of its audiences (or a public patch, whose
-   * audience key is null), each with only those patches; the head gate compares an upload's
-   * basis with what the caller can see; and each stored action remembers its author's
-   * audiences, so a fetch can tell a caller whether it sees everything the author saw.
-   * Without it nothing is filtered: every user sees every action.
+   * The audience keys a user may see (R-SRV-3): a function (the app's code computes them; the
+   * service gives them to the database as `reprise.audiences`, which the default
+   * `reprise_server.caller_audiences()` returns), `"database"` (the database's
+   * `reprise_server.caller_audiences()`: `reprise_server.audience_members`, or the app's own
+   * function) or `"everyone"` (nothing is filtered: every user sees every action). When
+   * filtered, a fetch returns only the actions the caller wrote or that have a patch in one of
+   * its audiences (or a public patch, whose audience key is null), each with only those
+   * patches; the head gate compares an upload's basis with what the caller can see; a patch
+   * labeled with another audience is refused; and each stored action remembers its author's
+   * audiences, so a fetch can tell a caller whether it sees everything the author saw, and its
+   * patches are materialized under them. Default: `"database"` when the service has an RLS role
+   * (see `role`), `"everyone"` when it has none.
    *
    * @example
    * ```ts
@@ -69,7 +99,7 @@ export interface Options {
    *   })))
    * ```
    */
-  readonly audiences?: (userId: string) => Effect.Effect<ReadonlyArray<string>, SqlError>
+  readonly audiences?: Session.Visibility
 }
 
 /**
@@ -85,7 +115,8 @@ export interface Options {
  *
  * `fetch` returns actions after `since` that the caller may see, in server order, at most
  * `limit` (R-SYNC-9), with only the patches in the caller's audiences (R-SRV-3, see
- * `Options.audiences`); it runs with `reprise.user_id` set to the caller, for RLS policies.
+ * `Options.audiences`), under the caller's identity; a `since` beyond the head is
+ * `FetchRejected` (the log was reset, or the cursor is another server's).
  */
 export type SyncServiceShape = SyncServer.SyncServerShape
 
@@ -99,57 +130,77 @@ const build = Effect.fnUntraced(function*(options: Options) {
   const sql = yield* SqlClient.SqlClient
   yield* ServerSchema.install()
   const maxDriftMs = options.maxDriftMs ?? Hlc.DEFAULT_MAX_DRIFT_MS
-  const resolveAudiences = options.audiences
-  /** The caller's audiences: a sorted, deduplicated list, or null when nothing is filtered. */
-  const audiencesOf = (userId: string): Effect.Effect<ReadonlyArray<string> | null, SyncServer.ServerFailure> =>
-    resolveAudiences === undefined
-      ? Effect.succeed(null)
-      : resolveAudiences(userId).pipe(
-        Effect.map((keys) => [...new Set(keys)].sort()),
-        Effect.catchTag("SqlError", failed("resolving the caller's audiences"))
-      )
+  const role = options.role === false
+    ? null
+    : options.role ?? (yield* Effect.orDie(installedRole(sql)))
+  const mode: Session.Mode = { role, visibility: options.audiences ?? (role === null ? "everyone" : "database") }
+  const caller = (userId: string, claims: SyncServer.Claims | undefined): Session.Caller => ({ userId, claims })
+  const prepare = (userId: string) =>
+    Session.prepare(mode, userId).pipe(Effect.catchTag("SqlError", failed("resolving the caller's audiences")))
 
-  const upload = Effect.fn("SyncService.upload")(function*(callerUserId: string, request: SyncProtocol.UploadRequest) {
-    const checked = validate(request, { callerUserId, nowMs: yield* Clock.currentTimeMillis, maxDriftMs })
-    if (checked instanceof SyncProtocol.UploadRejected) return yield* checked
-    const callerAudiences = yield* audiencesOf(callerUserId)
-    const misplaced = callerAudiences === null ? undefined : misplacedCorrection(request.actions, callerAudiences)
-    if (misplaced !== undefined) return yield* misplaced
-    return yield* Store.store(sql, { callerUserId, request, args: checked, callerAudiences }).pipe(
-      Effect.catchTag("SqlError", failed("storing the upload"))
-    )
-  })
+  const upload = Effect.fn("SyncService.upload")(
+    function*(callerUserId: string, request: SyncProtocol.UploadRequest, claims?: SyncServer.Claims) {
+      const checked = validate(request, { callerUserId, nowMs: yield* Clock.currentTimeMillis, maxDriftMs })
+      if (checked instanceof SyncProtocol.UploadRejected) return yield* checked
+      const prepared = yield* prepare(callerUserId)
+      return yield* Store.store(sql, {
+        callerUserId,
+        request,
+        args: checked,
+        caller: caller(callerUserId, claims),
+        mode,
+        prepared
+      }).pipe(Effect.catchTag("SqlError", failed("storing the upload")))
+    }
+  )
 
   /** The stored page of a checked request. */
-  const readPage = (callerUserId: string, request: SyncProtocol.FetchRequest) =>
+  const readPage = (callerUserId: string, request: SyncProtocol.FetchRequest, claims: SyncServer.Claims | undefined) =>
     Effect.gen(function*() {
       const rejected = checkFetch(request)
       if (rejected !== undefined) return yield* rejected
-      const audiences = yield* audiencesOf(callerUserId)
-      return yield* Page.readPage(sql, callerUserId, request, audiences).pipe(
+      const prepared = yield* prepare(callerUserId)
+      return yield* Page.readPage(sql, { mode, caller: caller(callerUserId, claims), prepared }, request).pipe(
         Effect.catchTag("SqlError", failed("reading the log"))
       )
     })
 
-  const fetch = Effect.fn("SyncService.fetch")(function*(callerUserId: string, request: SyncProtocol.FetchRequest) {
-    const page = yield* readPage(callerUserId, request)
-    return { ...page, actions: yield* Effect.orDie(decodePage(page.actions)) }
-  })
-
-  const fetchEncoded = Effect.fn("SyncCodec.EncodedFetch.fetch")(
-    function*(callerUserId: string, request: SyncProtocol.FetchRequest) {
-      return Page.toJson(yield* readPage(callerUserId, request))
+  const fetch = Effect.fn("SyncService.fetch")(
+    function*(callerUserId: string, request: SyncProtocol.FetchRequest, claims?: SyncServer.Claims) {
+      const page = yield* readPage(callerUserId, request, claims)
+      return { ...page, actions: yield* Effect.orDie(decodePage(page.actions)) }
     }
   )
 
-  const head = Effect.fn("SyncService.head")(function*(_callerUserId: string) {
-    return yield* Page.readHead(sql).pipe(Effect.catchTag("SqlError", failed("reading the head")))
+  const fetchEncoded = Effect.fn("SyncCodec.EncodedFetch.fetch")(
+    function*(callerUserId: string, request: SyncProtocol.FetchRequest, claims?: SyncServer.Claims) {
+      return Page.toJson(yield* readPage(callerUserId, request, claims))
+    }
+  )
+
+  // The head is no one's secret (sequences are dense); with a role it is read as the caller too.
+  const head = Effect.fn("SyncService.head")(function*(callerUserId: string, claims?: SyncServer.Claims) {
+    const read = role === null
+      ? Page.readHead(sql)
+      : sql.withTransaction(
+        Effect.zipRight(Session.enter(sql, mode, caller(callerUserId, claims), undefined), Page.readHead(sql))
+      )
+    return yield* read.pipe(Effect.catchTag("SqlError", failed("reading the head")))
   })
 
   const service: SyncServiceShape = { upload, fetch, head }
   const encodedFetch: SyncCodec.EncodedFetchShape = { fetch: fetchEncoded }
   return { service, encodedFetch }
 })
+
+const decodeRole = Schema.decodeUnknown(Schema.Array(Schema.Struct({ role: Schema.String })))
+
+/** The role `Rls.install` recorded in the database, or null. */
+const installedRole = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    Effect.flatMap(sql`SELECT role FROM reprise_server.rls_settings`, decodeRole),
+    (rows) => rows[0]?.role ?? null
+  )
 
 /**
  * Builds the service: installs the server schema if needed (`ServerSchema.install`).

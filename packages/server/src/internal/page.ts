@@ -7,9 +7,10 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { SqlArray, type SyncProtocol } from "@reprise/core"
+import { SqlArray, SyncProtocol } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Session from "./session.js"
 import * as Log from "./sql/log.js"
 
 /** One page as stored: `actions` holds the JSON text of each encoded `RemoteAction`. @internal */
@@ -31,22 +32,29 @@ export const readHead = (sql: SqlClient.SqlClient): Effect.Effect<number, SqlErr
   Effect.flatMap(Log.head(sql), (rows) => Effect.map(Effect.orDie(decodeHead(rows)), ([row]) => row?.head ?? 0))
 
 /**
- * The page of `request` for `callerUserId`, whose audiences are `audiences` (sorted, or null
- * when nothing is filtered), read in one transaction with `reprise.user_id` set to the caller
- * for RLS policies. @internal
+ * The page of `request` for `caller`, read in one transaction under the caller's identity
+ * (`Session.begin`: the RLS role and settings, whose policies filter the log as the query
+ * does). A cursor beyond the head is `FetchRejected`: the log was reset, or the cursor is
+ * another server's. @internal
  */
 export const readPage = (
   sql: SqlClient.SqlClient,
-  callerUserId: string,
-  request: SyncProtocol.FetchRequest,
-  audiences: ReadonlyArray<string> | null
-): Effect.Effect<StoredPage, SqlError> =>
+  session: { readonly mode: Session.Mode; readonly caller: Session.Caller; readonly prepared: Session.Prepared },
+  request: SyncProtocol.FetchRequest
+): Effect.Effect<StoredPage, SqlError | SyncProtocol.FetchRejected> =>
   sql.withTransaction(Effect.gen(function*() {
-    yield* Log.setUser(sql, callerUserId)
+    const callerUserId = session.caller.userId
+    const audiences = yield* Session.begin(sql, session.mode, session.caller, session.prepared)
     // The head first, then the page up to it: every sequence up to the head is committed
     // (R-SYNC-7), so when the page is the last one the cursor may move to the head, past
     // actions the caller may not see.
     const head = yield* readHead(sql)
+    if (request.since > head) {
+      return yield* new SyncProtocol.FetchRejected({
+        detail: `since is ${request.since}, beyond this server's head ${head}: the cursor is not this server's ` +
+          `(its log was reset, or the cursor comes from another server); fetch from 0 to start again`
+      })
+    }
     const rows = yield* Effect.orDie(decodeRows(
       yield* Log.fetchPage(sql, {
         since: request.since,
@@ -65,11 +73,11 @@ export const readPage = (
     const last = page[page.length - 1]
     const next = hasMore && last !== undefined
       ? (yield* Effect.orDie(decodeLastSeq(last.action))).serverSeq
-      : Math.max(head, request.since)
+      : head
     return {
       actions: [...page, ...rows.filter((row) => row.extra)].map((row) => row.action),
       next,
-      head: Math.max(head, next),
+      head,
       hasMore,
       audiences
     }

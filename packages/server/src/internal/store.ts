@@ -1,7 +1,10 @@
 /**
- * Storing a validated upload, in ONE transaction: sequencing lock, idempotency check against
- * stored actions, head gate, the tracked-table check, storing the new actions and their
- * patches, moving the head and materializing them. Nothing is written on any failure.
+ * Storing a validated upload, in ONE transaction under the caller's identity (`session.ts`):
+ * sequencing lock, idempotency check against stored actions, head gate, the tracked-table
+ * check, the audience check (a patch labeled with an audience the caller is not in is
+ * `Forbidden`), storing the new actions and their patches, moving the head and materializing
+ * them under their author's identity, where the app tables' policies and the real audience keys
+ * are checked (`Forbidden`). Nothing is written on any failure.
  *
  * @internal
  */
@@ -11,7 +14,9 @@ import { Hlc, SqlArray, SyncProtocol } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { causeMessage, sqlState } from "./failure.js"
+import * as Session from "./session.js"
 import * as Log from "./sql/log.js"
+import { misplacedCorrection } from "./validate.js"
 
 /** What `store` needs: the request, its actions' encoded args (from `validate`), the caller. @internal */
 export interface Upload {
@@ -19,8 +24,11 @@ export interface Upload {
   readonly request: SyncProtocol.UploadRequest
   /** The JSON text of each action's args, in request order. */
   readonly args: ReadonlyArray<string>
-  /** The caller's audiences (sorted), or null when nothing is filtered. */
-  readonly callerAudiences: ReadonlyArray<string> | null
+  /** The caller and how the service meets the database. */
+  readonly caller: Session.Caller
+  readonly mode: Session.Mode
+  /** The caller's in-code audiences, resolved before the transaction (`Session.prepare`). */
+  readonly prepared: Session.Prepared
 }
 
 const Seq = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
@@ -41,17 +49,25 @@ export const store = (
 ): Effect.Effect<SyncProtocol.UploadResponse, SyncProtocol.UploadRejected | SyncProtocol.BehindHead | SqlError> =>
   sql.withTransaction(Effect.gen(function*() {
     const { callerUserId, request } = upload
+    const callerAudiences = yield* Session.begin(sql, upload.mode, upload.caller, upload.prepared)
+    const misplaced = callerAudiences === null ? undefined : misplacedCorrection(request.actions, callerAudiences)
+    if (misplaced !== undefined) return yield* misplaced
     const entries = request.actions.map((action, i) => ({ action, json: encodeAction(action, upload.args[i]!, i) }))
-    const audiences = upload.callerAudiences === null ? null : SqlArray.text(upload.callerAudiences)
+    const audiences = callerAudiences === null ? null : SqlArray.text(callerAudiences)
+    // The idempotency check compares with what is stored, whoever may see it.
+    const bookkeeping = <A, E>(effect: Effect.Effect<A, E>) =>
+      callerAudiences === null ? effect : Session.asSystem(sql, effect)
     yield* Log.lockSequence(sql)
     const ids = request.actions.map((a) => a.id)
     const present = new Set(
-      (yield* Effect.orDie(decodeIds(yield* Log.storedIds(sql, SqlArray.text(ids))))).map((r) => r.id)
+      (yield* Effect.orDie(decodeIds(yield* bookkeeping(Log.storedIds(sql, SqlArray.text(ids)))))).map((r) => r.id)
     )
     const seqs = new Map<string, number>()
     if (present.size > 0) {
       const existing = entries.filter((e) => present.has(e.action.id.toLowerCase()))
-      const compared = yield* Effect.orDie(decodeCompared(yield* Log.compareStored(sql, jsonArray(existing))))
+      const compared = yield* Effect.orDie(
+        decodeCompared(yield* bookkeeping(Log.compareStored(sql, jsonArray(existing))))
+      )
       for (const row of compared) {
         if (!row.same) {
           return yield* new SyncProtocol.UploadRejected({
@@ -72,7 +88,13 @@ export const store = (
       const visible = heads?.visible ?? 0
       if (visible > request.basis) return yield* new SyncProtocol.BehindHead({ basis: request.basis, head: visible })
       yield* checkTracked(sql, fresh.map((e) => e.action))
-      const stored = yield* Effect.orDie(decodeStored(yield* Log.storeActions(sql, jsonArray(fresh), String(head), audiences)))
+      if (callerAudiences !== null) {
+        const forged = foreignAudience(fresh.map((e) => e.action), callerAudiences)
+        if (forged !== undefined) return yield* forged
+      }
+      const stored = yield* Effect.orDie(decodeStored(
+        yield* Effect.catchIf(Log.storeActions(sql, jsonArray(fresh), String(head), audiences), isRlsRefusal, refused)
+      ))
       for (const row of stored) seqs.set(row.id, row.server_seq)
       head += stored.length
       yield* Log.setHead(sql, String(head))
@@ -81,7 +103,7 @@ export const store = (
         Log.materialize(sql, SqlArray.text(fresh.map((e) => e.action.id))),
         isDataError,
         (error) =>
-          new SyncProtocol.UploadRejected({
+          isRlsRefusal(error) ? refused(error) : new SyncProtocol.UploadRejected({
             reason: "Malformed",
             actionId: null,
             detail: `the patches cannot be applied to the canonical tables: ${causeMessage(error)}`
@@ -150,8 +172,56 @@ const encodeAction = (action: SyncProtocol.ActionWire, args: string, ord: number
 const jsonArray = (entries: ReadonlyArray<{ readonly json: string }>): string => `[${entries.map((e) => e.json).join(",")}]`
 
 // Data and integrity errors (SQLSTATE classes 22 and 23) and Reprise's own apply errors (RP...)
-// raised while applying patches mean the upload's patches do not fit the canonical tables.
+// raised while applying patches mean the upload's patches do not fit the canonical tables; a
+// row-level security refusal means the author may not write them.
 const isDataError = (error: SqlError): boolean => {
   const code = sqlState(error.cause)
-  return code !== undefined && /^(22|23|RP)/.test(code)
+  return (code !== undefined && /^(22|23|RP)/.test(code)) || isRlsRefusal(error)
+}
+
+/**
+ * The author's policies refused a write (materialization's RP010), a claimed audience key is not
+ * the row's (RP011), or Postgres refused a row under a row-level security policy (42501 with
+ * that message; other 42501s are the server's own missing privileges, a `ServerFailure`).
+ */
+const isRlsRefusal = (error: SqlError): boolean => {
+  const code = sqlState(error.cause)
+  return code === "RP010" || code === "RP011" ||
+    (code === "42501" && /row-level security/.test(causeMessage(error)))
+}
+
+const refused = (error: SqlError): SyncProtocol.UploadRejected => {
+  const cause: unknown = error.cause
+  const detail = typeof cause === "object" && cause !== null && "detail" in cause && typeof cause.detail === "string"
+    ? cause.detail
+    : ""
+  return new SyncProtocol.UploadRejected({
+    reason: "Forbidden",
+    actionId: /^[0-9a-f-]{36}$/i.test(detail) ? detail : null,
+    detail: `${causeMessage(error)}; nothing of the upload was stored`
+  })
+}
+
+/**
+ * The first patch labeled with an audience the uploader is not in: a user writes only rows of
+ * its own audiences, or public ones (null).
+ */
+const foreignAudience = (
+  actions: ReadonlyArray<SyncProtocol.ActionWire>,
+  audiences: ReadonlyArray<string>
+): SyncProtocol.UploadRejected | undefined => {
+  for (const action of actions) {
+    for (const p of action.patches) {
+      if (p.audienceKey === null || audiences.includes(p.audienceKey)) continue
+      return new SyncProtocol.UploadRejected({
+        reason: "Forbidden",
+        actionId: action.id,
+        detail: `${p.op} of row ${JSON.stringify(p.rowId)} of ${JSON.stringify(`${p.schema}.${p.table}`)} is labeled ` +
+          `with audience ${JSON.stringify(p.audienceKey)}, which is not one of the uploader's ` +
+          `(${audiences.map((a) => JSON.stringify(a)).join(", ") || "none"}); a user writes only rows of its own ` +
+          `audiences or public ones; nothing of the upload was stored`
+      })
+    }
+  }
+  return undefined
 }

@@ -103,8 +103,9 @@ const patchColumnsJson =
 
 /**
  * Stores the actions of `payload` (none of them stored yet) with sequences `after + 1`, ... in
- * `ord` order, the audiences of their author (a text[] literal, or null) and their patches,
- * in ONE statement. @internal
+ * `ord` order, the audiences of their author (a text[] literal, or null), their patches and,
+ * for corrections, the actions they restate with who may see them (`restatements`, which the
+ * log's policies read), in ONE statement. @internal
  */
 export const storeActions = (
   sql: SqlClient.SqlClient,
@@ -129,6 +130,21 @@ export const storeActions = (
       SELECT r.id, e.seq, e.schema, e."table", e."rowId", e.op, e.forward::jsonb, e.reverse::jsonb, e."audienceKey"
       FROM req r CROSS JOIN LATERAL json_to_recordset(r.patches) AS e(${sql.literal(patchColumnsJson)})
       RETURNING 1
+    ),
+    restated AS (
+      INSERT INTO reprise_server.restatements (correction_id, restated_id, user_id, audiences, public)
+      SELECT DISTINCT ON (r.id, x.id::uuid) r.id, x.id::uuid, r.user_id,
+        coalesce(ARRAY(SELECT DISTINCT k FROM (
+          SELECT e ->> 'audienceKey' AS k FROM json_array_elements(r.patches) AS e
+          UNION SELECT r.args::jsonb -> 'input' ->> 'audience') AS keys WHERE k IS NOT NULL), '{}'),
+        EXISTS (SELECT 1 FROM json_array_elements(r.patches) AS e WHERE e ->> 'audienceKey' IS NULL)
+          OR (r.args::jsonb -> 'input' ? 'audience' AND r.args::jsonb -> 'input' ->> 'audience' IS NULL)
+      FROM req r
+      CROSS JOIN LATERAL jsonb_array_elements_text(
+        CASE WHEN jsonb_typeof(r.args::jsonb -> 'input' -> 'restates') = 'array' THEN r.args::jsonb -> 'input' -> 'restates'
+             ELSE '[]'::jsonb END) AS x(id)
+      WHERE r.kind = 'correction' AND x.id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+      RETURNING 1
     )
     SELECT s.id::text AS id, s.server_seq::text AS server_seq, (SELECT count(*) FROM patched)::int AS patches
     FROM stored s`
@@ -150,10 +166,6 @@ export const setHead = (sql: SqlClient.SqlClient, headValue: string) =>
 /** Materializes the given stored actions (see `materialize.ts`); returns the rows written. @internal */
 export const materialize = (sql: SqlClient.SqlClient, idsLiteral: string) =>
   sql`SELECT reprise_server.materialize(${idsLiteral}::uuid[]) AS written`
-
-/** Sets the caller's identity for RLS, transaction-locally. @internal */
-export const setUser = (sql: SqlClient.SqlClient, userId: string) =>
-  sql`SELECT set_config('reprise.user_id', ${userId}, true)`
 
 /**
  * Up to `limit` actions the caller may see after `since` and up to `head`, in server order,

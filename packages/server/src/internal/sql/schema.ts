@@ -10,7 +10,7 @@
  */
 
 /** @internal */
-export const SERVER_SCHEMA_VERSION = 2
+export const SERVER_SCHEMA_VERSION = 3
 
 /** The advisory lock key (hashed with `hashtext`) that serializes installers. @internal */
 export const installLockKey = "reprise_server.schema"

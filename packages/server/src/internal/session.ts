@@ -1,0 +1,107 @@
+/**
+ * A request's identity in the database: every request of `SyncService` runs in one
+ * transaction that starts by switching to the service's RLS role (`SET LOCAL ROLE`, when it has
+ * one) and setting, transaction-locally, the caller's user id, its token claims (Supabase-style
+ * `request.jwt.claims`) and what it may see (see `sql/rls.ts`); the log's and the app tables'
+ * policies read them.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { SqlArray, type SyncServer } from "@reprise/core"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+
+/**
+ * Who sees what: `"everyone"` (nothing filtered), `"database"` (the caller's audiences from
+ * `reprise_server.caller_audiences()`), or the caller's audiences computed by the app's code.
+ * @internal
+ */
+export type Visibility =
+  | "everyone"
+  | "database"
+  | ((userId: string) => Effect.Effect<ReadonlyArray<string>, SqlError>)
+
+/** How the service meets the database: its RLS role (null: none) and the visibility. @internal */
+export interface Mode {
+  readonly role: string | null
+  readonly visibility: Visibility
+}
+
+/** The authenticated caller. @internal */
+export interface Caller {
+  readonly userId: string
+  readonly claims: SyncServer.Claims | undefined
+}
+
+/**
+ * What can be known before the transaction: the in-code audiences (sorted, deduplicated),
+ * null for `"everyone"`, undefined for `"database"` (read inside the transaction). @internal
+ */
+export type Prepared = ReadonlyArray<string> | null | undefined
+
+const normalize = (keys: ReadonlyArray<string>): ReadonlyArray<string> => [...new Set(keys)].sort()
+
+/** Resolves the in-code audiences, outside any transaction. @internal */
+export const prepare = (mode: Mode, userId: string): Effect.Effect<Prepared, SqlError> => {
+  const visibility = mode.visibility
+  if (visibility === "everyone") return Effect.succeed(null)
+  if (visibility === "database") return Effect.succeed(undefined)
+  return Effect.map(visibility(userId), normalize)
+}
+
+const decodeKeys = Schema.decodeUnknown(Schema.Array(Schema.Struct({ keys: Schema.parseJson(Schema.Array(Schema.String)) })))
+
+/**
+ * Sets the role and the caller's settings inside the transaction; `prepared` says what it may
+ * see (see `Prepared`; undefined leaves it to `reprise_server.caller_audiences()`). @internal
+ */
+export const enter = (
+  sql: SqlClient.SqlClient,
+  mode: Mode,
+  caller: Caller,
+  prepared: Prepared
+): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const claims = JSON.stringify(caller.claims ?? { sub: caller.userId })
+    const audiences = prepared === null || prepared === undefined ? "" : SqlArray.text(prepared)
+    const seeAll = prepared === null ? "on" : ""
+    yield* sql`SELECT set_config('reprise.user_id', ${caller.userId}, true),
+      set_config('request.jwt.claims', ${claims}, true),
+      set_config('reprise.audiences', ${audiences}, true),
+      set_config('reprise.see_all', ${seeAll}, true),
+      set_config('reprise_server.scope', '', true)`
+    if (mode.role !== null) yield* sql`SELECT set_config('role', ${mode.role}, true)`
+  })
+
+/**
+ * Starts the request inside its transaction: the role, the caller's settings; returns the
+ * caller's audiences (sorted), or null when nothing is filtered. @internal
+ */
+export const begin = (
+  sql: SqlClient.SqlClient,
+  mode: Mode,
+  caller: Caller,
+  prepared: Prepared
+): Effect.Effect<ReadonlyArray<string> | null, SqlError> =>
+  Effect.gen(function*() {
+    yield* enter(sql, mode, caller, prepared)
+    if (prepared !== undefined) return prepared
+    const rows = yield* sql`SELECT array_to_json(reprise_server.caller_audiences())::text AS keys`
+    const [row] = yield* Effect.orDie(decodeKeys(rows))
+    return normalize(row?.keys ?? [])
+  })
+
+/**
+ * Runs `effect` with the whole log visible (`reprise_server.scope = 'system'`): the service's
+ * own bookkeeping (the idempotency check), never a caller's read. @internal
+ */
+export const asSystem = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
+  Effect.zipLeft(
+    Effect.zipRight(sql`SELECT set_config('reprise_server.scope', 'system', true)`, effect),
+    sql`SELECT set_config('reprise_server.scope', '', true)`
+  )
