@@ -179,6 +179,36 @@ layer(PgliteClient.layer({}), { excludeTestServices: true, timeout: "120 seconds
       assert.deepStrictEqual(received.map((p) => p.actions.length), range(8).map(() => limit), "full pages")
     }))
 
+  /** Verifies: R-SRV-5 (a NOTIFY's payload is only a hint: a forged one neither loops the subscriber nor blocks later commits) */
+  it.scoped("forged notifications on the head channel cost at most one read each, and later commits still arrive", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      let reads = 0
+      const counting: SyncServer.SyncServerShape = {
+        ...world.sync,
+        fetch: (userId, request) => Effect.zipRight(Effect.sync(() => reads++), world.sync.fetch(userId, request))
+      }
+      const realtime = yield* realtimeOn(counting)
+      yield* realtime.awaitListening
+      const since = yield* world.sync.head("reader")
+      const pages = yield* Queue.unbounded<SyncProtocol.FetchResponse>()
+      yield* Effect.forkScoped(
+        Stream.runForEach(realtime.subscribe(caller("reader"), { since, limit: 10 }), (page) => Queue.offer(pages, page))
+      )
+      yield* collectUntil(pages, (got) => got.length === 1, "5 seconds")
+      const before = reads
+      // Any role may NOTIFY any channel: a head far ahead, garbage, another process's ping.
+      for (const payload of ["999999999999", "not a head", "ping:someone:1", String(since)]) {
+        yield* world.sql`SELECT pg_notify('reprise_server_head', ${payload})`
+      }
+      yield* Effect.sleep("300 millis")
+      assert.isAtMost(reads - before, 1, "one read for the forged head, none for the rest")
+      assert.strictEqual(yield* Queue.size(pages), 0, "nothing new was sent")
+      const { head } = yield* world.put("writer", "w1", [{ id: "after-forgery", audience: null }])
+      const got = yield* collectUntil(pages, (all) => all.length === 1, "5 seconds")
+      assert.deepStrictEqual(seqs(got), [head])
+    }))
+
   /** Verifies: R-SRV-7 (subscriptions per user are limited; a closed stream frees its slot) */
   it.scoped("a user holds at most maxSubscriptionsPerUser subscriptions; closing one frees its slot", () =>
     Effect.gen(function*() {
