@@ -144,6 +144,13 @@ export const UploadErrors = Schema.Union(
 /** The errors a fetch or a subscription answers with. */
 export const FetchErrors = Schema.Union(SyncProtocol.FetchRejected, SyncServer.ServerFailure, LimitExceeded)
 
+/**
+ * The errors a subscription ends with: a fetch's, and `Unauthorized` (`TokenExpired`) when the
+ * caller's token expires while the stream is open, so the client refreshes it and subscribes
+ * again from its cursor.
+ */
+export const SubscribeErrors = Schema.Union(SyncProtocol.FetchRejected, SyncServer.ServerFailure, LimitExceeded, Unauthorized)
+
 /** The request of `Subscribe`: stream pages after `since`, each of at most `limit` actions. */
 export const SubscribeRequest = SyncProtocol.FetchRequest
 export type SubscribeRequest = typeof SubscribeRequest.Type
@@ -163,7 +170,7 @@ export class SyncRpcs extends RpcGroup.make(
   Rpc.make("Subscribe", {
     payload: checked(SubscribeRequest),
     success: SyncProtocol.FetchResponse,
-    error: FetchErrors,
+    error: SubscribeErrors,
     stream: true
   }),
   Rpc.make("Head", {

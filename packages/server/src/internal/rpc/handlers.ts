@@ -1,0 +1,95 @@
+/**
+ * The server's side of `SyncRpc.SyncRpcs`: the handlers (the authenticated caller's upload,
+ * fetch, head through `SyncServer`, its subscription through `Realtime`) and the two
+ * `Authentication` middlewares (one per transport: over WebSocket it also counts connections
+ * per user).
+ */
+import { SyncProtocol, SyncRpc, SyncServer } from "@reprise/core"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Auth from "../../Auth.js"
+import * as Realtime from "../../Realtime.js"
+import type { Connections } from "./connections.js"
+import { connectionHeader } from "./envelope.js"
+
+/**
+ * A defect in a handler (a bug, or input the server failed to foresee) is answered as a
+ * `ServerFailure` with the cause logged, instead of `@effect/rpc`'s defect message: the client
+ * gets a typed error it can retry, the process keeps serving.
+ */
+const noDefects = (procedure: string) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SyncServer.ServerFailure, R> =>
+  Effect.catchAllDefect(effect, (defect) =>
+    Effect.zipRight(
+      Effect.logError(`SyncRpc.${procedure}: a defect answered as ServerFailure`, defect),
+      Effect.fail(new SyncServer.ServerFailure({ detail: `${procedure} failed unexpectedly (the server logged why)` }))
+    ))
+
+/** The ms until `expiresAtMs`, or none when the token does not expire. */
+const untilExpiry = (caller: SyncRpc.CallerShape) =>
+  Effect.map(Clock.currentTimeMillis, (now) =>
+    caller.expiresAtMs === null ? undefined : Math.max(0, caller.expiresAtMs - now))
+
+/**
+ * Ends `stream` with `Unauthorized` (`TokenExpired`) when the caller's token expires, so the
+ * client refreshes the token and subscribes again from its last cursor.
+ */
+const untilTokenExpires = <A, E, R>(caller: SyncRpc.CallerShape, stream: Stream.Stream<A, E, R>) =>
+  Stream.unwrap(Effect.map(untilExpiry(caller), (ms) =>
+    ms === undefined ? stream : Stream.interruptWhen(
+      stream,
+      Effect.zipRight(
+        Effect.sleep(ms),
+        Effect.fail(
+          new SyncRpc.Unauthorized({
+            reason: "TokenExpired",
+            detail: "the token this subscription was opened with has expired: refresh it and subscribe again from the last page's `next`"
+          })
+        )
+      )
+    )))
+
+/** The handlers of `SyncRpc.SyncRpcs`, over the `SyncServer` and `Realtime` in context. */
+export const handlers = Effect.gen(function*() {
+  const server = yield* SyncServer.SyncServer
+  const realtime = yield* Realtime.Realtime
+  return SyncRpc.SyncRpcs.of({
+    Upload: (payload) =>
+      payload instanceof SyncRpc.InvalidPayload
+        ? Effect.fail(new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: payload.detail }))
+        : Effect.flatMap(SyncRpc.Caller, (caller) => server.upload(caller.userId, payload)).pipe(noDefects("Upload")),
+    Fetch: (payload) =>
+      payload instanceof SyncRpc.InvalidPayload
+        ? Effect.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
+        : Effect.flatMap(SyncRpc.Caller, (caller) => server.fetch(caller.userId, payload)).pipe(noDefects("Fetch")),
+    Subscribe: (payload) =>
+      payload instanceof SyncRpc.InvalidPayload
+        ? Stream.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
+        : Stream.unwrap(Effect.map(SyncRpc.Caller, (caller) =>
+          untilTokenExpires(caller, realtime.subscribe(caller, payload)).pipe(
+            Stream.catchAllCause((cause) =>
+              Stream.fromEffect(noDefects("Subscribe")(Effect.failCause(cause)))
+            )
+          ))),
+    Head: () => Effect.flatMap(SyncRpc.Caller, (caller) => server.head(caller.userId)).pipe(noDefects("Head"))
+  })
+})
+
+/** The bearer token of a request's headers (the HTTP request's, merged with the message's own). */
+const tokenOf = (headers: Readonly<Record<string, string | undefined>>) => Auth.bearer(headers["authorization"])
+
+/** `Authentication` for HTTP: each request's bearer token, verified. */
+export const httpAuthentication = Effect.map(Auth.Authenticator, (auth) =>
+  Context.make(SyncRpc.Authentication, ({ headers }) => auth.verify(tokenOf(headers))))
+
+/**
+ * `Authentication` for WebSocket: each request's bearer token (a browser sends it in the RPC
+ * message's headers), verified, and the connection counted for the caller, within
+ * `connections`' per-user limit.
+ */
+export const socketAuthentication = (connections: Connections) =>
+  Effect.map(Auth.Authenticator, (auth) =>
+    Context.make(SyncRpc.Authentication, ({ headers }) =>
+      Effect.tap(auth.verify(tokenOf(headers)), (caller) => connections.admit(headers[connectionHeader], caller.userId))))

@@ -1,0 +1,144 @@
+/**
+ * The server's HTTP application: `POST /rpc` (the group over HTTP, JSON serialization),
+ * `GET /rpc/ws` (the group over WebSocket) and `GET /health`. The limits are enforced here,
+ * before `@effect/rpc` parses anything: a body or a message over its limit, or one that is not
+ * a message of the protocol, is refused with a typed answer (HTTP 413 / 400 with a JSON body
+ * naming the error; a WebSocket close code with a reason).
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import * as RpcServer from "@effect/rpc/RpcServer"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SyncRpc } from "@reprise/core"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Connections from "./connections.js"
+import { checkHttpBody, connectionHeader } from "./envelope.js"
+import { handlers, httpAuthentication, socketAuthentication } from "./handlers.js"
+import { guard } from "./socket.js"
+
+/** The limits the network layer enforces (the protocol's own are `SyncProtocol.Limits`). */
+export interface Limits {
+  /** The largest HTTP request body, in bytes. */
+  readonly maxBodyBytes: number
+  /** The largest WebSocket message, in bytes. */
+  readonly maxMessageBytes: number
+  /** How many WebSocket connections one user may hold open. */
+  readonly maxConnectionsPerUser: number
+}
+
+/** The JSON body of a refused HTTP request: a typed error a client can decode. */
+const refusal = (status: number, error: SyncRpc.LimitExceeded | MalformedRequest) =>
+  HttpServerResponse.unsafeJson(error, { status })
+
+/**
+ * An HTTP request (or WebSocket upgrade) that is not a message of the sync protocol, answered
+ * with status 400 (426 for a WebSocket endpoint requested without an upgrade); nothing was
+ * read or written.
+ */
+export class MalformedRequest extends Schema.TaggedError<MalformedRequest>()("MalformedRequest", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Malformed request: ${this.detail}`
+  }
+}
+
+const malformed = (detail: string) => refusal(400, new MalformedRequest({ detail }))
+
+const bodyTooLarge = (max: number, detail: string) =>
+  refusal(413, new SyncRpc.LimitExceeded({ limit: "maxBodyBytes", max, detail }))
+
+/** `POST /rpc`: the body's size and shape checked, then `rpc` answers it. */
+const httpEndpoint = <E, R>(limits: Limits, rpc: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const declared = Number(request.headers["content-length"] ?? "0")
+    if (declared > limits.maxBodyBytes) {
+      return bodyTooLarge(limits.maxBodyBytes, `the request body is ${declared} bytes`)
+    }
+    // The body is read once (the request caches it) under the limit; `rpc` reads the same text.
+    const body = yield* Effect.either(
+      HttpIncomingMessage.withMaxBodySize(request.text, Option.some(limits.maxBodyBytes))
+    )
+    if (Either.isLeft(body)) {
+      return bodyTooLarge(limits.maxBodyBytes, "the request body could not be read within the limit")
+    }
+    const checked = checkHttpBody(body.right)
+    if (Either.isLeft(checked)) return malformed(checked.left)
+    return yield* rpc
+  })
+
+/**
+ * `GET /rpc/ws`: the connection registered (for the per-user limit) and its socket guarded,
+ * then `rpc` serves it until it closes.
+ */
+const socketEndpoint = <E, R>(
+  limits: Limits,
+  connections: Connections.Connections,
+  rpc: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) => {
+  let nextId = 0
+  return Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if ((request.headers["upgrade"] ?? "").toLowerCase() !== "websocket") {
+      const detail = "GET /rpc/ws is a WebSocket endpoint: open it with an Upgrade: websocket request"
+      return HttpServerResponse.unsafeJson(new MalformedRequest({ detail }), { status: 426, headers: { upgrade: "websocket" } })
+    }
+    const id = String(nextId++)
+    // `@effect/rpc` reads the upgrade's headers into every message (so the middleware sees the
+    // connection's id) and the socket from `upgrade` (so it reads through the guard).
+    const served: HttpServerRequest.HttpServerRequest = Object.create(
+      request.modify({ headers: Headers.set(request.headers, connectionHeader, id) }),
+      { upgrade: { value: Effect.map(request.upgrade, (socket) => guard(socket, limits.maxMessageBytes)) } }
+    )
+    return yield* connections.open(id, Effect.provideService(rpc, HttpServerRequest.HttpServerRequest, served))
+  })
+}
+
+/** How long the health check waits for the database. */
+const healthTimeout = "3 seconds"
+
+/** `GET /health`: 200 when `SELECT 1` answers, else 503 with a one-line reason. */
+const health = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const result = yield* sql`SELECT 1`.pipe(
+    Effect.timeoutFail({ duration: healthTimeout, onTimeout: () => new Error(`no answer within ${healthTimeout}`) }),
+    Effect.either
+  )
+  if (Either.isRight(result)) return HttpServerResponse.unsafeJson({ status: "ok" })
+  const reason = `database unavailable: ${result.left.message}`.replace(/\s+/g, " ").slice(0, 500)
+  return HttpServerResponse.unsafeJson({ status: "unavailable", reason }, { status: 503 })
+})
+
+/** The server's HTTP application, its RPC servers running in the scope. */
+export const makeApp = (limits: Limits) =>
+  Effect.gen(function*() {
+    const handlerContext = yield* SyncRpc.SyncRpcs.toHandlersContext(handlers)
+    const serialization = Context.make(RpcSerialization.RpcSerialization, RpcSerialization.json)
+    const options = { spanPrefix: "SyncRpc", disableFatalDefects: true }
+
+    const httpRpc = yield* RpcServer.toHttpApp(SyncRpc.SyncRpcs, options).pipe(
+      Effect.provide(Context.merge(handlerContext, serialization)),
+      Effect.provide(yield* httpAuthentication)
+    )
+    const connections = Connections.make(limits.maxConnectionsPerUser)
+    const socketRpc = yield* RpcServer.toHttpAppWebsocket(SyncRpc.SyncRpcs, options).pipe(
+      Effect.provide(Context.merge(handlerContext, serialization)),
+      Effect.provide(yield* socketAuthentication(connections))
+    )
+    const sql = yield* SqlClient.SqlClient
+
+    return HttpRouter.empty.pipe(
+      HttpRouter.post("/rpc", httpEndpoint(limits, httpRpc)),
+      HttpRouter.get("/rpc/ws", socketEndpoint(limits, connections, socketRpc)),
+      HttpRouter.get("/health", Effect.provideService(health, SqlClient.SqlClient, sql))
+    )
+  })
