@@ -127,7 +127,8 @@ export const make = (
     ): Stream.Stream<SyncProtocol.FetchResponse, SyncServer.FetchError | SyncRpc.LimitExceeded> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         yield* slots.take(caller.userId)
-        const read: Subscription.ReadPage = (since) => server.fetch(caller.userId, { since, limit: request.limit })
+        const read: Subscription.ReadPage = (since) =>
+          server.fetch(caller.userId, { since, limit: request.limit }, caller.claims)
         return Subscription.pages(signal, read, request.since)
       })).pipe(
         Stream.interruptWhenDeferred(shutdown),
@@ -145,6 +146,10 @@ export const make = (
 /**
  * The service on Postgres: the server's `PgClient` holds the process's LISTEN connection (one
  * dedicated connection outside its pool) and sends the pings through its pool.
+ *
+ * `PgClient` shares that one connection among all its `listen` streams and replaces it only
+ * when the last of them ends; so that a dropped connection can be replaced, nothing else in the
+ * process should hold a `listen` stream of the same `PgClient` open for good.
  */
 export const layer = (
   options: Options = {}

@@ -98,7 +98,7 @@ layer(PgFixture.layerUrl, { excludeTestServices: true, timeout: "120 seconds" })
           `p50 ${percentile(sortedAfterAck, 50)} ms, max ${sortedAfterAck[sortedAfterAck.length - 1]} ms ` +
           `(safety re-check: 10 minutes)`
       )
-      assert.isBelow(sorted[sorted.length - 1]!, 2000, "delivered by NOTIFY, far before any re-check")
+      assert.isBelow(sorted[sorted.length - 1]!, 5000, "delivered by NOTIFY, long before any re-check (10 minutes)")
     }))
 
   /** Verifies: R-SRV-5 (a dropped LISTEN connection is replaced; subscribers resume from their cursors, no gap) */

@@ -139,9 +139,17 @@ layer(PgliteClient.layer({}), { excludeTestServices: true, timeout: "120 seconds
     Effect.gen(function*() {
       const world = yield* makeWorld()
       let reads = 0
+      const claimsSeen = new Set<string>()
       const counting: SyncServer.SyncServerShape = {
         ...world.sync,
-        fetch: (userId, request) => Effect.zipRight(Effect.sync(() => reads++), world.sync.fetch(userId, request))
+        fetch: (userId, request, claims) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              reads++
+              claimsSeen.add(JSON.stringify(claims))
+            }),
+            world.sync.fetch(userId, request, claims)
+          )
       }
       const realtime = yield* realtimeOn(counting)
       yield* realtime.awaitListening
@@ -177,6 +185,7 @@ layer(PgliteClient.layer({}), { excludeTestServices: true, timeout: "120 seconds
       assert.isAtMost(maxAhead, 1, "at most one page read ahead of the consumer")
       assert.deepStrictEqual(seqs(received), range(32).map((i) => start + i + 1))
       assert.deepStrictEqual(received.map((p) => p.actions.length), range(8).map(() => limit), "full pages")
+      assert.deepStrictEqual([...claimsSeen], [JSON.stringify({ sub: "reader" })], "every read carries the caller's claims")
     }))
 
   /** Verifies: R-SRV-5 (a NOTIFY's payload is only a hint: a forged one neither loops the subscriber nor blocks later commits) */
@@ -186,7 +195,8 @@ layer(PgliteClient.layer({}), { excludeTestServices: true, timeout: "120 seconds
       let reads = 0
       const counting: SyncServer.SyncServerShape = {
         ...world.sync,
-        fetch: (userId, request) => Effect.zipRight(Effect.sync(() => reads++), world.sync.fetch(userId, request))
+        fetch: (userId, request, claims) =>
+          Effect.zipRight(Effect.sync(() => reads++), world.sync.fetch(userId, request, claims))
       }
       const realtime = yield* realtimeOn(counting)
       yield* realtime.awaitListening
