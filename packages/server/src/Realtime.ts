@@ -11,9 +11,12 @@
  *   is exactly what `fetch` would return to it, page for page: catch-up pages after `since`
  *   first, then, once caught up, one page per wake-up. Each page starts at the previous page's
  *   `next`, so nothing is skipped and nothing repeats.
- * - Pull-based: the next page is read only when the consumer has taken the previous one (over
- *   `@effect/rpc` the client's acknowledgement is the pull). A slow consumer gets bigger pages
- *   later, never a queue that grows; a page holds at most the request's `limit` actions.
+ * - Pull-based: the next page is read only when the consumer has taken the previous one. A
+ *   slow consumer gets fuller pages (each of at most the request's `limit` actions) later,
+ *   never a queue that grows. Over `@effect/rpc`, the server pulls the next page once the
+ *   client has acknowledged the previous one, which its client does when the page fits in the
+ *   call's stream buffer (`streamBufferSize`, 16 pages by default): the read-ahead over the
+ *   network is bounded by that buffer.
  * - Which pages are sent: the first page always (even empty: it tells the subscriber the head
  *   and that the subscription is live), then every page that has actions OR moves `next` or
  *   `head`. A client must learn the new cursor even when every new action is outside its
