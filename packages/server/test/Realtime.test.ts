@@ -219,6 +219,28 @@ layer(PgliteClient.layer({}), { excludeTestServices: true, timeout: "120 seconds
       assert.deepStrictEqual(seqs(got), [head])
     }))
 
+  /** Verifies: R-SRV-5 (the safety re-check: with a LISTEN that hears nothing, commits still arrive, at its pace) */
+  it.scoped("when the LISTEN hears nothing (as behind a transaction pooler), the re-check still delivers and it reports not listening", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const client = yield* PgliteClient.PgliteClient
+      // A real LISTEN, on a channel nothing is sent to: no ping comes back, no commit is heard.
+      const deaf: Realtime.Listen = (channel) => client.listen(`${channel}_deaf`)
+      const realtime = yield* Realtime.make(deaf, { recheckInterval: "400 millis", pingTimeout: "200 millis" }).pipe(
+        Effect.provideService(SyncServer.SyncServer, world.sync)
+      )
+      const since = yield* world.sync.head("reader")
+      const pages = yield* Queue.unbounded<SyncProtocol.FetchResponse>()
+      yield* Effect.forkScoped(
+        Stream.runForEach(realtime.subscribe(caller("reader"), { since, limit: 10 }), (page) => Queue.offer(pages, page))
+      )
+      yield* collectUntil(pages, (got) => got.length === 1, "5 seconds")
+      const { head } = yield* world.put("writer", "w1", [{ id: "heard-by-recheck", audience: null }])
+      const got = yield* collectUntil(pages, (all) => seqs(all).length === 1, "5 seconds")
+      assert.deepStrictEqual(seqs(got), [head])
+      assert.isFalse(yield* realtime.isListening, "it says it is not listening")
+    }))
+
   /** Verifies: R-SRV-7 (subscriptions per user are limited; a closed stream frees its slot) */
   it.scoped("a user holds at most maxSubscriptionsPerUser subscriptions; closing one frees its slot", () =>
     Effect.gen(function*() {
