@@ -133,10 +133,7 @@ export const make = (
         const read: Subscription.ReadPage = (since) =>
           server.fetch(caller.userId, { since, limit: request.limit }, caller.claims)
         return Subscription.pages(signal, read, request.since)
-      })).pipe(
-        Stream.interruptWhenDeferred(shutdown),
-        Stream.withSpan("Realtime.subscribe", { attributes: { userId: caller.userId, since: request.since } })
-      )
+      })).pipe(Stream.interruptWhenDeferred(shutdown))
 
     const shape: RealtimeShape = {
       subscribe,
