@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import { createRequire } from "node:module"
 import { BadOptions } from "./errors.js"
 import { migrate } from "./migrate.js"
+import { serve } from "./serve.js"
 import { token } from "./token.js"
 
 const version = (createRequire(import.meta.url)("../../package.json") as { version: string }).version
@@ -25,7 +26,7 @@ export const command = Command.make("reprise-server").pipe(
     "The Reprise sync server. Start it with `reprise-server serve --dev` for local development (embedded " +
       "PostgreSQL, dev tokens from `reprise-server token <user>`); see docs/server.md."
   ),
-  Command.withSubcommands([migrate, token])
+  Command.withSubcommands([serve, migrate, token])
 )
 
 /**

@@ -17,22 +17,32 @@ const fromEnv = <A>(option: Options.Options<A>, description: string, variable: s
     Options.withFallbackConfig(config)
   )
 
-const invalid = (text: string) => ValidationError.invalidValue(HelpDoc.p(text))
+/** A bad value, reported in the one-line form of every other failure. */
+const invalid = (text: string) => ValidationError.invalidValue(HelpDoc.p(`reprise-server: error: ${text}`))
 
-/** An integer option, refused outside `[min, max]` (whether it came from a flag or a variable). */
-const bounded = (
+/**
+ * An integer option in `[min, max]` that may be absent, from the flag or the variable; parsed here (not
+ * by `Options.integer`) so that a bad value's message names both the flag and the variable.
+ */
+export const integerIn = (
   name: string,
   variable: string,
   description: string,
-  bounds: { readonly min: number; readonly max: number; readonly fallback: number }
-): Options.Options<number> =>
-  fromEnv(Options.integer(name), description, variable, Config.integer(variable)).pipe(
-    Options.withDefault(bounds.fallback),
-    Options.mapEffect((value) =>
-      value >= bounds.min && value <= bounds.max
-        ? Effect.succeed(value)
-        : Effect.fail(invalid(`--${name} (or ${variable}) must be between ${bounds.min} and ${bounds.max}, got ${value}`))
-    )
+  bounds: { readonly min: number; readonly max: number }
+): Options.Options<Option.Option<number>> =>
+  Options.optional(
+    fromEnv(Options.text(name).pipe(Options.withPseudoName("integer")), description, variable, Config.string(variable))
+  ).pipe(
+    Options.mapEffect((value) => {
+      if (Option.isNone(value)) return Effect.succeed(Option.none())
+      const text = value.value.trim()
+      const n = /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN
+      return Number.isSafeInteger(n) && n >= bounds.min && n <= bounds.max
+        ? Effect.succeed(Option.some(n))
+        : Effect.fail(invalid(
+          `--${name} (or ${variable}) must be an integer from ${bounds.min} to ${bounds.max}, got ${JSON.stringify(value.value)}`
+        ))
+    })
   )
 
 /** A text option that may be absent. */
@@ -93,11 +103,10 @@ export const dev: Options.Options<boolean> = fromEnv(
 
 /** The HTTP listener: `--port` / `REPRISE_PORT` (default 4000), `--host` / `REPRISE_HOST` (default 127.0.0.1). */
 export const listen = Options.all({
-  port: bounded("port", "REPRISE_PORT", "The port to listen on (0: any free port; default 4000).", {
+  port: integerIn("port", "REPRISE_PORT", "The port to listen on (0: any free port; default 4000).", {
     min: 0,
-    max: 65535,
-    fallback: 4000
-  }),
+    max: 65535
+  }).pipe(Options.map(Option.getOrElse(() => 4000))),
   host: fromEnv(
     Options.text("host"),
     "The address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).",
@@ -124,31 +133,35 @@ export const jwt = Options.all({
   claims
 })
 
-/** Per-request and per-user limits (R-SRV-7). */
+/** An optional positive integer option: absent means the library's default. */
+const optionalLimit = (name: string, variable: string, description: string, max: number) =>
+  integerIn(name, variable, description, { min: 1, max })
+
+/** Per-request and per-user limits (R-SRV-7); each absent one keeps the server's default. */
 export const limits = Options.all({
-  maxBodyBytes: bounded(
+  maxBodyBytes: optionalLimit(
     "max-body-bytes",
     "REPRISE_MAX_BODY_BYTES",
-    "The largest request body accepted, in bytes (default 1048576).",
-    { min: 1024, max: 1024 * 1024 * 1024, fallback: 1024 * 1024 }
+    "The largest HTTP request body accepted, in bytes (default 16777216, 16 MiB).",
+    1024 * 1024 * 1024
   ),
-  maxActionsPerUpload: bounded(
-    "max-actions-per-upload",
-    "REPRISE_MAX_ACTIONS_PER_UPLOAD",
-    "The most actions one upload may carry (default 1000).",
-    { min: 1, max: 1_000_000, fallback: 1000 }
+  maxMessageBytes: optionalLimit(
+    "max-message-bytes",
+    "REPRISE_MAX_MESSAGE_BYTES",
+    "The largest WebSocket message accepted, in bytes (default 16777216, 16 MiB).",
+    1024 * 1024 * 1024
   ),
-  maxSubscriptionsPerUser: bounded(
+  maxSubscriptionsPerUser: optionalLimit(
     "max-subscriptions-per-user",
     "REPRISE_MAX_SUBSCRIPTIONS_PER_USER",
-    "The most subscriptions one user may hold open at once (default 16).",
-    { min: 1, max: 100_000, fallback: 16 }
+    "The most subscriptions one user may hold open at once (default 10).",
+    1_000_000
   ),
-  maxConnectionsPerUser: bounded(
+  maxConnectionsPerUser: optionalLimit(
     "max-connections-per-user",
     "REPRISE_MAX_CONNECTIONS_PER_USER",
     "The most WebSocket connections one user may hold open at once (default 16).",
-    { min: 1, max: 100_000, fallback: 16 }
+    1_000_000
   )
 })
 
