@@ -4,6 +4,7 @@
  */
 export * as InProcessTransport from "./InProcessTransport.js"
 export * as Realtime from "./Realtime.js"
+export * as Rls from "./Rls.js"
 export * as ServerSchema from "./ServerSchema.js"
 export * as SyncCodec from "./SyncCodec.js"
 export * as SyncService from "./SyncService.js"
