@@ -39,11 +39,11 @@ const claims = (sub: string | null = "alice", extra: jose.JWTPayload = {}): jose
 }
 const hs256 = (payload: jose.JWTPayload, key: Uint8Array = secretKey) => signWith(payload, key, "HS256")
 
-/** Realtime on the database in context, given how that database LISTENs. */
-export type RealtimeFor = Layer.Layer<Realtime.Realtime, never, SqlClient.SqlClient | SyncServer.SyncServer>
+/** Realtime on the database in context (`D`: the driver's own service, for its LISTEN). */
+export type RealtimeFor<D> = Layer.Layer<Realtime.Realtime, never, SqlClient.SqlClient | SyncServer.SyncServer | D>
 
 /** The database, the sync service and a tracked `notes` table, shared by the cases. */
-const world = (database: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+const world = <D>(database: Layer.Layer<SqlClient.SqlClient | D, unknown>) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE IF NOT EXISTS notes (id text PRIMARY KEY, title text, audience_key text)`
@@ -51,8 +51,8 @@ const world = (database: Layer.Layer<SqlClient.SqlClient, unknown>) =>
   })).pipe(Layer.provideMerge(SyncService.layer()), Layer.provideMerge(database))
 
 /** A server on port 0 authenticating with `config`, over the world in context, for `f`. */
-const withServer = <A, E, R>(
-  realtime: RealtimeFor,
+const withServer = <A, E, R, D>(
+  realtime: RealtimeFor<D>,
   config: Auth.Config,
   f: (address: SyncRpcServer.AddressShape) => Effect.Effect<A, E, R>
 ) =>
@@ -132,10 +132,10 @@ const refusedEverywhere = (kind: Kind, address: SyncRpcServer.AddressShape, toke
     }))
 
 /** Registers the cases for a server on `database` (`name` in the titles). */
-export const authNetworkCases = (
+export const authNetworkCases = <D>(
   name: string,
-  database: () => Layer.Layer<SqlClient.SqlClient, unknown>,
-  realtime: RealtimeFor
+  database: () => Layer.Layer<SqlClient.SqlClient | D, unknown>,
+  realtime: RealtimeFor<D>
 ) =>
   layer(world(database()), { excludeTestServices: true, timeout: "180 seconds" })(`Auth over the network (${name})`, (it) => {
     const hsConfig: Auth.Config = { secret: SECRET, issuer: ISSUER, audience: AUDIENCE }
