@@ -176,6 +176,53 @@ BEGIN
 END
 $fn$;
 
+-- Applies one patch like core's reprise.apply_patch (same statements, quoted identifiers, the
+-- recorded id type, untracked tables refused) and returns, in the same statement, the audience
+-- key of the row it wrote (after an INSERT or UPDATE, before a DELETE): n = rows written, or
+-- -1 for an UPDATE that sets no column.
+CREATE OR REPLACE FUNCTION reprise_server.apply_keyed(
+  p_schema text, p_table text, p_row_id text, p_op text, p_data jsonb, OUT n integer, OUT audience_key text
+) LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_tracked record;
+  v_table text := format('%I.%I', p_schema, p_table);
+  v_expr text;
+  v_cols text;
+  v_vals text;
+BEGIN
+  SELECT id_type, audience INTO v_tracked FROM reprise.tracked_tables
+    WHERE table_schema = p_schema AND table_name = p_table;
+  IF v_tracked IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'RP002',
+      MESSAGE = format('Reprise: cannot apply a patch to %s: the table is not tracked', v_table),
+      HINT = 'Install tracking on the table (Tracking.install) on every replica before syncing it.';
+  END IF;
+  v_expr := reprise_server.audience_sql(v_tracked.audience);
+  IF p_op = 'INSERT' THEN
+    SELECT string_agg(format('%I', k), ', '), string_agg(format('p.%I', k), ', ')
+      INTO v_cols, v_vals FROM jsonb_object_keys(p_data) AS k;
+    EXECUTE format('INSERT INTO %s AS r (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS p RETURNING (%s)::text',
+      v_table, v_cols, v_vals, v_table, v_expr) INTO audience_key USING p_data;
+  ELSIF p_op = 'UPDATE' THEN
+    SELECT string_agg(format('%I = p.%I', k, k), ', ') INTO v_cols
+      FROM jsonb_object_keys(p_data) AS k WHERE k <> 'id';
+    IF v_cols IS NULL THEN
+      n := -1;
+      RETURN;
+    END IF;
+    EXECUTE format('UPDATE %s AS r SET %s FROM jsonb_populate_record(NULL::%s, $1) AS p WHERE r.id = $2::%s '
+        'RETURNING (%s)::text', v_table, v_cols, v_table, v_tracked.id_type, v_expr)
+      INTO audience_key USING p_data, p_row_id;
+  ELSIF p_op = 'DELETE' THEN
+    EXECUTE format('DELETE FROM %s AS r WHERE r.id = $1::%s RETURNING (%s)::text', v_table, v_tracked.id_type, v_expr)
+      INTO audience_key USING p_row_id;
+  ELSE
+    RAISE EXCEPTION USING ERRCODE = 'RP003', MESSAGE = format('Reprise: unknown patch operation %L', p_op);
+  END IF;
+  GET DIAGNOSTICS n = ROW_COUNT;
+END
+$fn$;
+
 -- Applies patch items ({ schema, table, rowId, op, forward, audienceKey, action, synthetic })
 -- in order under the current identity. With p_check (an upload's own patches), a write the
 -- author's policies refuse (an error, or an UPDATE/DELETE that matches no row although the row
@@ -186,36 +233,30 @@ CREATE OR REPLACE FUNCTION reprise_server.apply_checked(p_items jsonb, p_check b
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_item jsonb;
-  v_check boolean;
   v_row record;
-  v_count integer;
+  v_applied record;
   v_total integer := 0;
 BEGIN
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
-      v_check := p_check AND NOT coalesce((v_item ->> 'synthetic')::boolean, false);
-      IF v_check AND v_item ->> 'op' = 'DELETE' THEN
-        SELECT * INTO v_row FROM reprise_server.row_audience(v_item ->> 'schema', v_item ->> 'table', v_item ->> 'rowId');
-        IF v_row.present AND v_row.audience_key IS DISTINCT FROM v_item ->> 'audienceKey' THEN
-          PERFORM reprise_server.refuse('RP011', v_item, format('the patch claims audience key %s but the row''s is %s',
-            coalesce(to_jsonb(v_item ->> 'audienceKey')::text, 'null'), coalesce(to_jsonb(v_row.audience_key)::text, 'null')));
-        END IF;
+      IF NOT p_check OR coalesce((v_item ->> 'synthetic')::boolean, false) THEN
+        v_total := v_total + reprise.apply_patch(v_item ->> 'schema', v_item ->> 'table', v_item ->> 'rowId',
+          v_item ->> 'op', v_item -> 'forward');
+        CONTINUE;
       END IF;
-      v_count := reprise.apply_patch(v_item ->> 'schema', v_item ->> 'table', v_item ->> 'rowId', v_item ->> 'op',
-        v_item -> 'forward');
-      v_total := v_total + v_count;
-      CONTINUE WHEN NOT v_check;
-      IF v_count = 0 AND v_item ->> 'op' <> 'INSERT' THEN
+      SELECT * INTO v_applied FROM reprise_server.apply_keyed(v_item ->> 'schema', v_item ->> 'table',
+        v_item ->> 'rowId', v_item ->> 'op', v_item -> 'forward');
+      CONTINUE WHEN v_applied.n < 0;
+      v_total := v_total + v_applied.n;
+      IF v_applied.n = 0 THEN
+        -- No row: gone (a conflict: nothing to do), or hidden from the author by its policies.
         SELECT * INTO v_row FROM reprise_server.row_audience(v_item ->> 'schema', v_item ->> 'table', v_item ->> 'rowId');
         IF v_row.present THEN
           PERFORM reprise_server.refuse('RP010', v_item, 'the author''s row-level security policies do not allow it');
         END IF;
-      ELSIF v_item ->> 'op' <> 'DELETE' THEN
-        SELECT * INTO v_row FROM reprise_server.row_audience(v_item ->> 'schema', v_item ->> 'table', v_item ->> 'rowId');
-        IF v_row.audience_key IS DISTINCT FROM v_item ->> 'audienceKey' THEN
-          PERFORM reprise_server.refuse('RP011', v_item, format('the patch claims audience key %s but the row''s is %s',
-            coalesce(to_jsonb(v_item ->> 'audienceKey')::text, 'null'), coalesce(to_jsonb(v_row.audience_key)::text, 'null')));
-        END IF;
+      ELSIF v_applied.audience_key IS DISTINCT FROM v_item ->> 'audienceKey' THEN
+        PERFORM reprise_server.refuse('RP011', v_item, format('the patch claims audience key %s but the row''s is %s',
+          coalesce(to_jsonb(v_item ->> 'audienceKey')::text, 'null'), coalesce(to_jsonb(v_applied.audience_key)::text, 'null')));
       END IF;
     END LOOP;
   EXCEPTION WHEN insufficient_privilege THEN
