@@ -275,7 +275,7 @@ const fromResolved = (resolved: Resolved): AuthenticatorShape => ({
         claims: payload,
         expiresAtMs: typeof exp === "number" ? Math.floor(exp * 1000) : null
       } satisfies SyncRpc.CallerShape
-    })
+    }).pipe(Effect.withSpan("Auth.verify"))
 })
 
 const warnDev = (resolved: Resolved) =>

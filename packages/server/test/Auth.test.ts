@@ -20,7 +20,8 @@ import {
   publicJwk,
   signWith,
   sleepReal,
-  unsigned
+  unsigned,
+  weakRsa
 } from "./auth.network.helpers.js"
 
 /** The test clock's time in every HS256 case: 2027-01-15T08:00:00Z. */
@@ -396,6 +397,12 @@ describe("Auth: JWKS over HTTP", () => {
         const failure = yield* refusal(auth, token, "KeysUnavailable")
         if (mode === "hang") assert.include(failure.detail, "timed out")
       }
+      // a key jose will not verify with (RSA under 2048 bits) is the key set's fault
+      server.setMode("ok")
+      const weak = weakRsa(claims(), "weak")
+      server.setKeys([weak.jwk])
+      const tooShort = yield* refusal(yield* jwksAuth(server.url), weak.token, "KeysUnavailable")
+      assert.include(tooShort.detail, "2048")
       // a private key in the set is refused as a key set, not used
       server.setMode("ok")
       const privateJwk = yield* Effect.promise(() => jose.exportJWK(rsa.privateKey))

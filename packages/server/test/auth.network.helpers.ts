@@ -3,6 +3,7 @@
  * `node:http` server on 127.0.0.1 (a free port), whose keys and behaviour a test changes while it
  * runs and whose requests it counts.
  */
+import * as nodeCrypto from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Effect from "effect/Effect"
@@ -19,6 +20,19 @@ export const publicJwk = (publicKey: jose.CryptoKey, kid: string | undefined, al
     const jwk = await jose.exportJWK(publicKey)
     return { ...jwk, ...(kid === undefined ? {} : { kid }), alg, use: "sig" } satisfies jose.JWK
   })
+
+/**
+ * A 1024-bit RSA key (jose refuses to make or sign with one) as a public JWK labelled `kid`,
+ * and an RS256 token over `claims` signed with it by `node:crypto`.
+ */
+export const weakRsa = (claims: jose.JWTPayload, kid: string) => {
+  const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync("rsa", { modulusLength: 1024 })
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+  const input = `${encode({ alg: "RS256", kid })}.${encode(claims)}`
+  const signature = nodeCrypto.sign("sha256", Buffer.from(input), privateKey).toString("base64url")
+  const jwk: jose.JWK = { ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" }
+  return { jwk, token: `${input}.${signature}` }
+}
 
 /** A token with `alg: "none"` and no signature. */
 export const unsigned = (claims: jose.JWTPayload): string => new jose.UnsecuredJWT(claims).encode()
