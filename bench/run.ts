@@ -5,6 +5,7 @@
  * W1  1000 executions of an action inserting one note, vs 1000 raw PGlite inserts (each its
  *     own transaction), and vs the same inserts through @reprise/sql-pglite (driver cost).
  * W2  1000 executions of an action updating one column of one row, vs raw PGlite UPDATEs.
+ * W3n, W7, W8  over the network: a server process on real Postgres (bench/network.ts).
  * W3–W5  sync: upload, fast-forward, and reconcile of interleaved offline histories, with the
  *     server on PGlite and on Postgres (bench/sync.ts).
  *
@@ -25,6 +26,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { createNote, NOTES_DDL, renameNote } from "./notes.js"
 import { countStatements } from "./statementCounter.js"
+import { networkBench, updateNetworkBlock } from "./network.js"
 import { syncBench, updateSyncBlock } from "./sync.js"
 
 const N = Number(process.env["BENCH_N"] ?? 1000)
@@ -216,15 +218,21 @@ const w2 = () => {
 const fmt = (ms: number) => ms.toFixed(3)
 
 /**
- * `BENCH_ONLY=write` runs W1/W2 only, `BENCH_ONLY=sync` W3–W5 only (for quick iterations);
+ * `BENCH_ONLY=write` runs W1/W2 only, `BENCH_ONLY=sync` W3–W5 only, `BENCH_ONLY=network` W3n, W7
+ * and W8 only (for quick iterations);
  * neither writes BENCHMARKS.md or the JSON results, which only a full run updates.
  */
 const ONLY = process.env["BENCH_ONLY"]
 
 const main = async () => {
   console.log(`Reprise benchmarks: N=${N}, warm-up ${WARMUP}, ${RUNS} runs, node ${process.version}`)
-  if (ONLY !== undefined && ONLY !== "write" && ONLY !== "sync") {
-    throw new Error(`BENCH_ONLY must be "write" or "sync", not ${JSON.stringify(ONLY)}`)
+  if (ONLY !== undefined && ONLY !== "write" && ONLY !== "sync" && ONLY !== "network") {
+    throw new Error(`BENCH_ONLY must be "write", "sync" or "network", not ${JSON.stringify(ONLY)}`)
+  }
+  if (ONLY === "network") {
+    const network = await networkBench()
+    console.log(network.markdown)
+    return
   }
   if (ONLY === "sync") {
     const sync = await syncBench()
@@ -278,6 +286,8 @@ const main = async () => {
   if (ONLY === "write") return
   // W3–W5 (bench/sync.ts); it fails the whole run if replicas and server do not converge.
   const sync = await syncBench()
+  // W3 over HTTP, W7, W8 (bench/network.ts): a server process on real Postgres.
+  const network = await networkBench()
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -286,12 +296,14 @@ const main = async () => {
     runs: RUNS,
     rows: rows.map(({ series, statements, workload }) => ({ workload, name: series.name, runsMs: series.runsMs, perOpMs: stats(series), statements })),
     ratios,
-    sync: sync.json
+    sync: sync.json,
+    network: network.json
   }
   await fs.mkdir(path.join(root, "bench/results"), { recursive: true })
   await fs.writeFile(path.join(root, "bench/results/latest.json"), JSON.stringify(result, null, 2))
   await updateBenchmarksMd(table, result.date)
   await updateSyncBlock(path.join(root, "BENCHMARKS.md"), sync.markdown)
+  await updateNetworkBlock(path.join(root, "BENCHMARKS.md"), network.markdown)
 }
 
 const START = "<!-- bench:write-path:start -->"
