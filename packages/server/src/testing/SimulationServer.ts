@@ -22,7 +22,7 @@ export const driver = (options: SyncService.Options = {}): Driver => ({
   make: SyncService.make(options),
   reset: Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.asVoid(Effect.zipRight(
-      sql`TRUNCATE reprise_server.actions, reprise_server.patches`,
+      sql`TRUNCATE reprise_server.actions, reprise_server.patches, reprise_server.restatements`,
       sql`UPDATE reprise_server.state SET head = 0`
     )))
 })
