@@ -143,7 +143,17 @@ export const layer = (config: Config): Layer.Layer<Authenticator, AuthConfigErro
 
 /**
  * Dev mode (UNSAFE, never in production): the `Authenticator` and `DevTokens` sharing one
- * HS256 secret (`config.secret`, or a random one), with a loud warning logged once.
+ * HS256 secret (`config.secret`, or a random one), with a loud warning logged once when the
+ * layer is built.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const tokens = yield* Auth.DevTokens
+ *   const token = yield* tokens.issue("alice")
+ *   const caller = yield* (yield* Auth.Authenticator).verify(token) // { userId: "alice", ... }
+ * }).pipe(Effect.provide(Auth.layerDev()))
+ * ```
  */
 export const layerDev = (config: Omit<Config, "dev" | "jwksUrl"> = {}): Layer.Layer<Authenticator | DevTokens, AuthConfigError> =>
   Layer.effectContext(Effect.gen(function*() {
@@ -188,6 +198,12 @@ export interface DevTokenOptions {
 /**
  * An HS256 token for `userId`, signed with `secret`, issued now (the `Clock`'s time): what dev
  * mode hands out for named users, and what tests use.
+ *
+ * @example
+ * ```ts
+ * const token = yield* Auth.issueDevToken({ secret, userId: "alice", ttlSeconds: 600 })
+ * // send it as `authorization: Bearer ${token}` to a server verifying with `secret`
+ * ```
  */
 export const issueDevToken: (options: DevTokenOptions) => Effect.Effect<string, AuthConfigError> = Effect.fn(
   "Auth.issueDevToken"
@@ -212,7 +228,14 @@ export const issueDevToken: (options: DevTokenOptions) => Effect.Effect<string, 
   const claims: jose.JWTPayload = { ...options.claims, [userClaim]: options.userId, iat: now, exp: now + Math.ceil(ttl) }
   if (options.issuer !== undefined) claims.iss = options.issuer
   if (options.audience !== undefined) claims.aud = options.audience
-  return yield* Effect.promise(() => new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(key))
+  return yield* Effect.tryPromise({
+    try: () => new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(key),
+    catch: (error) =>
+      new AuthConfigError({
+        reason: "InvalidOption",
+        detail: `cannot issue a token: its claims must be JSON values (${error instanceof Error ? error.message : String(error)})`
+      })
+  })
 })
 
 const resolveConfig = (config: Config) =>

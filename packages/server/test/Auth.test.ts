@@ -291,6 +291,8 @@ describe("Auth: dev mode", () => {
       assert.strictEqual(long.reason, "InvalidOption")
       const ttl = yield* Effect.flip(Auth.issueDevToken({ secret: SECRET, userId: "carol", ttlSeconds: -5 }))
       assert.strictEqual(ttl.reason, "InvalidOption")
+      const notJson = yield* Effect.flip(Auth.issueDevToken({ secret: SECRET, userId: "carol", claims: { n: 1n } }))
+      assert.strictEqual(notJson.reason, "InvalidOption")
     }))
 })
 
