@@ -43,9 +43,12 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SyncServer } from "@reprise/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type * as Auth from "./Auth.js"
+import * as Drain from "./internal/drain.js"
 import { type Limits, makeApp, MalformedRequest } from "./internal/rpc/http.js"
 import type * as Realtime from "./Realtime.js"
 
@@ -62,6 +65,9 @@ export const defaultLimits: Limits = {
   maxMessageBytes: 16 * 1024 * 1024,
   maxConnectionsPerUser: 16
 }
+
+/** How long closing the server waits for HTTP requests in flight before it cuts them. */
+const drainGraceMs = 10_000
 
 /** Where and how the server listens. */
 export interface Options {
@@ -102,7 +108,8 @@ const checkLimits = (limits: Limits) =>
 
 /**
  * The server, listening on `options.host`:`options.port` until the layer's scope closes (which
- * stops accepting, ends subscriptions, and closes the connections). Fails with `ServeError`
+ * stops accepting, lets HTTP requests in flight finish for up to 10 s, closes every WebSocket
+ * with 1001 (going away), ending its subscriptions, and closes the rest). Fails with `ServeError`
  * when it cannot listen (the port is in use).
  */
 export const layer = (options: Options): Layer.Layer<Address, ServeError, Requirements> =>
@@ -112,9 +119,14 @@ export const layer = (options: Options): Layer.Layer<Address, ServeError, Requir
       const limits: Limits = { ...defaultLimits, ...options.limits }
       yield* checkLimits(limits)
       const host = options.host ?? "127.0.0.1"
-      const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: options.port, host })
-      const app = yield* makeApp(limits)
-      yield* HttpServer.serveEffect()(app).pipe(Effect.provideService(HttpServer.HttpServer, server))
+      // The server lives in a scope of its own, drained before it closes (see internal/drain.ts).
+      const nodeServer = Http.createServer()
+      const drain = Drain.track(nodeServer)
+      const inner = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      yield* Effect.addFinalizer(() => drain.shutdown(drainGraceMs))
+      const server = yield* NodeHttpServer.make(() => nodeServer, { port: options.port, host }).pipe(Scope.extend(inner))
+      const app = yield* makeApp(limits).pipe(Scope.extend(inner))
+      yield* HttpServer.serveEffect()(app).pipe(Effect.provideService(HttpServer.HttpServer, server), Scope.extend(inner))
       const port = server.address._tag === "TcpAddress" ? server.address.port : options.port
       const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`
       return {
