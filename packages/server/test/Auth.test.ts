@@ -55,7 +55,7 @@ const authenticator = (config: Partial<Auth.Config> = {}) =>
  * `verify(token)`'s failure: asserts its reason is `reason` and that its detail quotes no part of
  * the token longer than a few characters.
  */
-export const refusal = (auth: Auth.AuthenticatorShape, token: string | undefined, reason: SyncRpc.Unauthorized["reason"]) =>
+const refusal = (auth: Auth.AuthenticatorShape, token: string | undefined, reason: SyncRpc.Unauthorized["reason"]) =>
   Effect.gen(function*() {
     const result = yield* Effect.either(auth.verify(token))
     if (Either.isRight(result)) return assert.fail(`expected ${reason}, but the token verified as ${result.right.userId}`)

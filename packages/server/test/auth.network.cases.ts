@@ -14,10 +14,12 @@ import type * as Socket from "@effect/platform/Socket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import { RpcTransport, type SyncRpc, type SyncServer, Tracking } from "@reprise/core"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -50,15 +52,27 @@ const world = <D>(database: Layer.Layer<SqlClient.SqlClient | D, unknown>) =>
     yield* Tracking.install(["notes"])
   })).pipe(Layer.provideMerge(SyncService.layer()), Layer.provideMerge(database))
 
-/** A server on port 0 authenticating with `config`, over the world in context, for `f`. */
+/**
+ * A server on port 0 authenticating with `config`, over the world in context, for `f`; every
+ * line the server logs (message and cause) is appended to `logs`.
+ */
 const withServer = <A, E, R, D>(
   realtime: RealtimeFor<D>,
   config: Auth.Config,
-  f: (address: SyncRpcServer.AddressShape) => Effect.Effect<A, E, R>
+  f: (address: SyncRpcServer.AddressShape) => Effect.Effect<A, E, R>,
+  logs: Array<string> = []
 ) =>
   Effect.scoped(Effect.gen(function*() {
+    const capture = Logger.make(({ cause, logLevel, message }) => {
+      const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+      logs.push(`${logLevel.label} ${text}${Cause.isEmpty(cause) ? "" : ` ${Cause.pretty(cause)}`}`)
+    })
     const context = yield* Layer.build(
-      SyncRpcServer.layer({ port: 0, host: "127.0.0.1" }).pipe(Layer.provide(realtime), Layer.provide(Auth.layer(config)))
+      SyncRpcServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
+        Layer.provide(realtime),
+        Layer.provide(Auth.layer(config)),
+        Layer.provide(Logger.replace(Logger.defaultLogger, capture))
+      )
     )
     return yield* f(Context.get(context, SyncRpcServer.Address))
   }))
@@ -142,8 +156,11 @@ export const authNetworkCases = <D>(
 
     for (const kind of ["http", "websocket"] as const) {
       describe(kind, () => {
-        it.effect("the token matrix: each refused with its exact typed reason, nothing written", () =>
-          withServer(realtime, hsConfig, (address) =>
+        it.effect("the token matrix: each refused with its exact typed reason, nothing written or logged", () => {
+          // dev mode verifies exactly as without it (no bypass); its startup warning shows that
+          // `logs` receives what the server logs
+          const logs: Array<string> = []
+          return withServer(realtime, { ...hsConfig, dev: true }, (address) =>
             Effect.gen(function*() {
               const before = yield* logSize
               const valid = yield* hs256(claims())
@@ -166,15 +183,19 @@ export const authNetworkCases = <D>(
                 [yield* hs256(claims("alice", { aud: "someone-else" })), "WrongAudience"],
                 [yield* hs256(claims(null)), "MissingSubject"]
               ]
+              assert.isTrue(logs.some((line) => line.includes("UNSAFE")), "the log capture sees the server's logs")
+              const logged = logs.length
               for (const [token, reason] of cases) yield* refusedEverywhere(kind, address, token, reason)
               assert.deepStrictEqual(yield* logSize, before, "no refused request wrote to the log")
+              assert.deepStrictEqual(logs.slice(logged), [], "no refused request was logged")
 
               // the same server accepts a valid token: the refusals were the tokens' doing
               const accepted = yield* withTransport(kind, address, valid, (t) =>
                 Effect.flatMap(t.head(), (basis) => t.upload(uploadOf("alice", `ok-${kind}`, basis))))
               assert.strictEqual(accepted.accepted.length, 1)
               assert.strictEqual((yield* logSize).actions, before.actions + 1)
-            })))
+            }), logs)
+        })
 
         it.effect("an upload whose action claims another author is refused as WrongAuthor, nothing written", () =>
           withServer(realtime, hsConfig, (address) =>
