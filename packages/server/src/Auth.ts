@@ -52,7 +52,9 @@ export interface Config {
   readonly secret?: Redacted.Redacted<string> | undefined
   /**
    * The http(s) URL of the issuer's JSON Web Key Set (public keys). Keys are cached for
-   * `jwksCacheMaxAgeSeconds` and refetched early when a token names an unknown `kid`.
+   * `jwksCacheMaxAgeSeconds` and refetched early when a token names an unknown `kid` (at most
+   * once per `jwksCooldownSeconds`). While the key set cannot be fetched, requests fail with
+   * `KeysUnavailable`, and a failed fetch is retried at most once a second.
    */
   readonly jwksUrl?: string | undefined
   /** When set, the `iss` every token must carry. */
