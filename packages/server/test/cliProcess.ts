@@ -99,7 +99,10 @@ export const startServer = (args: ReadonlyArray<string>, options: RunOptions = {
       const match = /^reprise-server listening on (http:\/\/\S+) .*$/m.exec(stdout)
       if (match !== null) {
         clearTimeout(timer)
-        resolve({ child, url: match[1]!, line: match[0], stdout: () => stdout, stderr: () => stderr, exited })
+        const server: Server = { child, url: match[1]!, line: match[0], stdout: () => stdout, stderr: () => stderr, exited }
+        running.set(server, options.cwd ?? repoRoot)
+        void exited.then(() => running.delete(server))
+        resolve(server)
       }
     })
     void exited.then((finished) => {
@@ -148,4 +151,46 @@ export const embeddedUrl = (server: Server, dataDir: string): { url: string; por
   const password = fs.readFileSync(path.join(dataDir, "postgres-password"), "utf8").trim()
   const port = Number(match[1])
   return { url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${match[2]}`, port }
+}
+
+/** Servers started here and not yet seen to exit. */
+const running = new Map<Server, string>()
+
+/**
+ * Stops what a test left running under `dir` (`serve` processes with SIGTERM, then a Postgres a
+ * killed server left behind, found through its `postmaster.pid`) and deletes `dir`.
+ */
+export const cleanUp = async (dir: string): Promise<void> => {
+  for (const [server, cwd] of running) {
+    if (cwd.startsWith(dir) || server.child.spawnargs.some((arg) => arg.startsWith(dir))) {
+      await stopServer(server, "SIGTERM")
+      running.delete(server)
+    }
+  }
+  const pidFiles: Array<string> = []
+  const walk = (at: string, depth: number) => {
+    if (depth > 3) return
+    for (const entry of fs.readdirSync(at, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(path.join(at, entry.name), depth + 1)
+      else if (entry.name === "postmaster.pid") pidFiles.push(path.join(at, entry.name))
+    }
+  }
+  walk(dir, 0)
+  for (const file of pidFiles) {
+    const pid = Number.parseInt(fs.readFileSync(file, "utf8").split("\n")[0] ?? "", 10)
+    let command = ""
+    try {
+      command = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
+    } catch {
+      continue // not running (or no /proc to tell): leave it alone
+    }
+    if (!command.includes(path.dirname(file))) continue // a reused process id
+    try {
+      process.kill(pid, "SIGQUIT")
+    } catch {
+      // gone already
+    }
+  }
+  if (pidFiles.length > 0) await new Promise((resolve) => setTimeout(resolve, 1000))
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 })
 }
