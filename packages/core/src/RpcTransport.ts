@@ -99,7 +99,13 @@ export const makeHttp = (options: Options): Effect.Effect<RpcTransportShape, nev
       HttpClient.transformResponse(Effect.flatMap(refusedStatus))
     )
     const protocol = yield* RpcClient.makeProtocolHttp(http).pipe(Effect.provide(serialization))
-    return yield* fromProtocol(protocol, options)
+    const shape = yield* fromProtocol(protocol, options)
+    return {
+      ...shape,
+      // An HTTP exchange answers once: a subscription would never be answered.
+      subscribe: () =>
+        Stream.fail(new SyncTransport.TransportError({ detail: "subscribe needs the WebSocket transport (makeWebSocket)" }))
+    }
   })
 
 /** A transport over one WebSocket to `url`, opened with the `WebSocketConstructor` in context. */

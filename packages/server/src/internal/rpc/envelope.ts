@@ -77,13 +77,17 @@ const reservedHeader = (headers: ReadonlyArray<readonly [string, string]>): stri
 
 /**
  * Checks the body of an HTTP request to the RPC endpoint (JSON serialization: one request per
- * body); `Left` says what is wrong with it.
+ * body, and not `Subscribe`); `Left` says what is wrong with it.
  */
 export const checkHttpBody = (text: string): Either.Either<void, string> =>
   Either.flatMap(parse(text), (json) =>
     Either.match(decodeRequest(json), {
       onLeft: (issue) => Either.left(explain(issue)),
-      onRight: () => Either.void
+      onRight: (request) =>
+        request.tag === "Subscribe"
+          // An HTTP exchange answers once, when the stream ends: a subscription never would.
+          ? Either.left("Subscribe streams its pages: call it over the WebSocket endpoint (GET /rpc/ws)")
+          : Either.void
     }))
 
 /**

@@ -1,9 +1,11 @@
 /**
  * The server's side of `SyncRpc.SyncRpcs`: the handlers (the authenticated caller's upload,
- * fetch, head through `SyncServer`, its subscription through `Realtime`) and the two
+ * fetch, head through `SyncServer`, with the claims of its token for row-level security; its
+ * subscription through `Realtime`) and the two
  * `Authentication` middlewares (one per transport: over WebSocket it also counts connections
  * per user).
  */
+import type * as RpcGroup from "@effect/rpc/RpcGroup"
 import { SyncProtocol, SyncRpc, SyncServer } from "@reprise/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -51,19 +53,22 @@ const untilTokenExpires = <A, E, R>(caller: SyncRpc.CallerShape, stream: Stream.
       )
     )))
 
+/** The handlers of `SyncRpc.SyncRpcs`. */
+export type Handlers = RpcGroup.HandlersFrom<RpcGroup.Rpcs<typeof SyncRpc.SyncRpcs>>
+
 /** The handlers of `SyncRpc.SyncRpcs`, over the `SyncServer` and `Realtime` in context. */
-export const handlers = Effect.gen(function*() {
+export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Realtime.Realtime> = Effect.gen(function*() {
   const server = yield* SyncServer.SyncServer
   const realtime = yield* Realtime.Realtime
   return SyncRpc.SyncRpcs.of({
     Upload: (payload) =>
       payload instanceof SyncRpc.InvalidPayload
         ? Effect.fail(new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: payload.detail }))
-        : Effect.flatMap(SyncRpc.Caller, (caller) => server.upload(caller.userId, payload)).pipe(noDefects("Upload")),
+        : Effect.flatMap(SyncRpc.Caller, (caller) => server.upload(caller.userId, payload, caller.claims)).pipe(noDefects("Upload")),
     Fetch: (payload) =>
       payload instanceof SyncRpc.InvalidPayload
         ? Effect.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
-        : Effect.flatMap(SyncRpc.Caller, (caller) => server.fetch(caller.userId, payload)).pipe(noDefects("Fetch")),
+        : Effect.flatMap(SyncRpc.Caller, (caller) => server.fetch(caller.userId, payload, caller.claims)).pipe(noDefects("Fetch")),
     Subscribe: (payload) =>
       payload instanceof SyncRpc.InvalidPayload
         ? Stream.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
@@ -73,7 +78,7 @@ export const handlers = Effect.gen(function*() {
               Stream.fromEffect(noDefects("Subscribe")(Effect.failCause(cause)))
             )
           ))),
-    Head: () => Effect.flatMap(SyncRpc.Caller, (caller) => server.head(caller.userId)).pipe(noDefects("Head"))
+    Head: () => Effect.flatMap(SyncRpc.Caller, (caller) => server.head(caller.userId, caller.claims)).pipe(noDefects("Head"))
   })
 })
 

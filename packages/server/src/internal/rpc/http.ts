@@ -13,12 +13,15 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { SyncRpc } from "@reprise/core"
+import { SyncRpc, type SyncServer } from "@reprise/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Auth from "../../Auth.js"
+import type * as Realtime from "../../Realtime.js"
 import * as Connections from "./connections.js"
 import { checkHttpBody, connectionHeader } from "./envelope.js"
 import { handlers, httpAuthentication, socketAuthentication } from "./handlers.js"
@@ -118,8 +121,11 @@ const health = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ status: "unavailable", reason }, { status: 503 })
 })
 
+/** What the application needs: the sync server, the authenticator, realtime push, the database. */
+export type Requirements = SyncServer.SyncServer | Auth.Authenticator | Realtime.Realtime | SqlClient.SqlClient
+
 /** The server's HTTP application, its RPC servers running in the scope. */
-export const makeApp = (limits: Limits) =>
+export const makeApp = (limits: Limits): Effect.Effect<HttpRouter.HttpRouter<never, Scope.Scope>, never, Scope.Scope | Requirements> =>
   Effect.gen(function*() {
     const handlerContext = yield* SyncRpc.SyncRpcs.toHandlersContext(handlers)
     const serialization = Context.make(RpcSerialization.RpcSerialization, RpcSerialization.json)

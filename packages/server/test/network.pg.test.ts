@@ -1,0 +1,30 @@
+/**
+ * The network on real Postgres (a fresh database per group from `@reprise/pg-fixture`): the
+ * sync suite with every replica syncing through `RpcTransport` over loopback HTTP and over
+ * WebSocket to a `SyncRpcServer` (R-SYNC-1..6, R-ACT-1, R-SRV-3), the server's own cases
+ * (R-SRV-3, R-SRV-4, R-SRV-5 with Postgres's LISTEN, R-SRV-7), and the health check once the
+ * database refuses connections.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgFixture from "@reprise/pg-fixture"
+import * as Effect from "effect/Effect"
+import { SyncSuite } from "../../sync-suite/src/index.js"
+import { healthWhenDatabaseGone, networkCases } from "./networkCases.js"
+import { harness } from "./networkWorld.js"
+
+const version = `PostgreSQL ${PgFixture.serverVersion()}`
+
+SyncSuite.run(harness("http", `RPC over HTTP, server on ${version}`, () => PgFixture.layer()))
+SyncSuite.run(harness("websocket", `RPC over WebSocket, server on ${version}`, () => PgFixture.layer()))
+
+networkCases(version, () => PgFixture.layer())
+
+/** The database stops accepting connections and every session on it is ended. */
+const refuseConnections = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [row] = yield* sql<{ name: string }>`SELECT current_database() AS name`
+  yield* sql.unsafe(`ALTER DATABASE "${row!.name}" ALLOW_CONNECTIONS false`)
+  yield* Effect.ignore(sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()`)
+})
+
+healthWhenDatabaseGone(version, () => PgFixture.layer(), refuseConnections)

@@ -1,0 +1,21 @@
+/**
+ * The network on PGlite: the sync suite with every replica syncing through `RpcTransport`
+ * over loopback HTTP and over WebSocket to a `SyncRpcServer` (R-SYNC-1..6, R-ACT-1, R-SRV-3),
+ * and the server's own cases (R-SRV-3, R-SRV-4, R-SRV-5, R-SRV-7).
+ */
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import { SyncSuite } from "../../sync-suite/src/index.js"
+import { healthWhenDatabaseGone, networkCases } from "./networkCases.js"
+import { harness } from "./networkWorld.js"
+
+SyncSuite.run(harness("http", "RPC over HTTP, server on PGlite", () => PgliteClient.layer({})))
+SyncSuite.run(harness("websocket", "RPC over WebSocket, server on PGlite", () => PgliteClient.layer({})))
+
+networkCases("PGlite", () => PgliteClient.layer({}))
+
+healthWhenDatabaseGone(
+  "PGlite",
+  () => PgliteClient.layer({}),
+  Effect.flatMap(PgliteClient.PgliteClient, (client) => Effect.promise(() => client.pglite.close()))
+)
