@@ -194,6 +194,29 @@ describe("reprise-server serve on DATABASE_URL", () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }), 300_000)
 
+  it("migrate installs the schema and the service's role, and running it again changes nothing", () =>
+    withDatabase(async (url) => {
+      const snapshot = () =>
+        query(
+          url,
+          `SELECT (SELECT max(version) FROM reprise_server.schema_version) AS version,
+                  (SELECT count(*)::int FROM pg_roles WHERE rolname = 'reprise_server_user'
+                     AND NOT rolsuper AND NOT rolbypassrls) AS roles,
+                  (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = 'reprise_server' AND c.relkind = 'r' AND c.relforcerowsecurity) AS forced`
+        )
+      for (const attempt of [1, 2]) {
+        const result = await run(["migrate"], { cwd: tempDir(), env: { DATABASE_URL: url }, timeoutMs: 120_000 })
+        expect(result.code, `attempt ${attempt}: ${result.stderr}`).toBe(0)
+        expect(result.stdout).toContain("installed in postgres://postgres:***@")
+        expect(result.stderr).not.toContain("embedded PostgreSQL")
+      }
+      const [state] = await snapshot()
+      expect(state).toMatchObject({ roles: 1 })
+      expect(Number(state!["version"])).toBeGreaterThanOrEqual(3)
+      expect(Number(state!["forced"])).toBeGreaterThan(0)
+    }), 300_000)
+
   it("a port in use: one line, exit code 1", () =>
     withDatabase(async (url) => {
       const blocker = net.createServer()

@@ -12,7 +12,7 @@ const config = {
   databaseUrl,
   dataDir,
   reset,
-  quiet: Options.boolean("quiet").pipe(Options.withDescription("Print nothing on success."))
+  quiet: Options.boolean("quiet").pipe(Options.withDescription("Print nothing on stdout on success."))
 }
 
 /** The parsed options of `migrate`. */
