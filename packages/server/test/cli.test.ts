@@ -6,7 +6,7 @@
  * Verifies: R-SRV-6 (the CLI surface of the zero-setup default), R-SRV-4 (no JWT configuration
  * outside dev mode is refused; dev tokens verify).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as jose from "jose"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -19,7 +19,15 @@ const strip = (text: string) => text.replaceAll(ansi, "")
 /** The lines of stderr that are not blank. */
 const errorLines = (stderr: string) => strip(stderr).split("\n").filter((line) => line.trim() !== "")
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "reprise-cli-"))
+const made: Array<string> = []
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reprise-cli-"))
+  made.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
 
 /** A secret long enough for HS256 (the checks under test come before it is used). */
 const secret = "an-hs256-secret-of-more-than-32-bytes-for-tests"
