@@ -57,30 +57,32 @@ const untilTokenExpires = <A, E, R>(caller: SyncRpc.CallerShape, stream: Stream.
 export type Handlers = RpcGroup.HandlersFrom<RpcGroup.Rpcs<typeof SyncRpc.SyncRpcs>>
 
 /** The handlers of `SyncRpc.SyncRpcs`, over the `SyncServer` and `Realtime` in context. */
-export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Realtime.Realtime> = Effect.gen(function*() {
-  const server = yield* SyncServer.SyncServer
-  const realtime = yield* Realtime.Realtime
-  return SyncRpc.SyncRpcs.of({
-    Upload: (payload) =>
-      payload instanceof SyncRpc.InvalidPayload
-        ? Effect.fail(new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: payload.detail }))
-        : Effect.flatMap(SyncRpc.Caller, (caller) => server.upload(caller.userId, payload, caller.claims)).pipe(noDefects("Upload")),
-    Fetch: (payload) =>
-      payload instanceof SyncRpc.InvalidPayload
-        ? Effect.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
-        : Effect.flatMap(SyncRpc.Caller, (caller) => server.fetch(caller.userId, payload, caller.claims)).pipe(noDefects("Fetch")),
-    Subscribe: (payload) =>
-      payload instanceof SyncRpc.InvalidPayload
-        ? Stream.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
-        : Stream.unwrap(Effect.map(SyncRpc.Caller, (caller) =>
-          untilTokenExpires(caller, realtime.subscribe(caller, payload)).pipe(
-            Stream.catchAllCause((cause) =>
-              Stream.fromEffect(noDefects("Subscribe")(Effect.failCause(cause)))
-            )
-          ))),
-    Head: () => Effect.flatMap(SyncRpc.Caller, (caller) => server.head(caller.userId, caller.claims)).pipe(noDefects("Head"))
+export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Realtime.Realtime> =
+  Effect.gen(function*() {
+    const server = yield* SyncServer.SyncServer
+    const realtime = yield* Realtime.Realtime
+    /** A unary procedure for the caller, its defects answered as failures. */
+    const unary = <A, E>(procedure: string, f: (caller: SyncRpc.CallerShape) => Effect.Effect<A, E>) =>
+      noDefects(procedure)(Effect.flatMap(SyncRpc.Caller, f))
+    return SyncRpc.SyncRpcs.of({
+      Upload: (payload) =>
+        payload instanceof SyncRpc.InvalidPayload
+          ? Effect.fail(new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: payload.detail }))
+          : unary("Upload", (caller) => server.upload(caller.userId, payload, caller.claims)),
+      Fetch: (payload) =>
+        payload instanceof SyncRpc.InvalidPayload
+          ? Effect.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
+          : unary("Fetch", (caller) => server.fetch(caller.userId, payload, caller.claims)),
+      Subscribe: (payload) =>
+        payload instanceof SyncRpc.InvalidPayload
+          ? Stream.fail(new SyncProtocol.FetchRejected({ detail: payload.detail }))
+          : Stream.unwrap(Effect.map(SyncRpc.Caller, (caller) =>
+            untilTokenExpires(caller, realtime.subscribe(caller, payload)).pipe(
+              Stream.catchAllCause((cause) => Stream.fromEffect(noDefects("Subscribe")(Effect.failCause(cause))))
+            ))),
+      Head: () => unary("Head", (caller) => server.head(caller.userId, caller.claims))
+    })
   })
-})
 
 /** The bearer token of a request's headers (the HTTP request's, merged with the message's own). */
 const tokenOf = (headers: Readonly<Record<string, string | undefined>>) => Auth.bearer(headers["authorization"])

@@ -117,7 +117,9 @@ const health = Effect.gen(function*() {
     Effect.either
   )
   if (Either.isRight(result)) return HttpServerResponse.unsafeJson({ status: "ok" })
-  const reason = `database unavailable: ${result.left.message}`.replace(/\s+/g, " ").slice(0, 500)
+  const error = result.left
+  const cause = "cause" in error && error.cause instanceof Error ? ` (${error.cause.message})` : ""
+  const reason = `database unavailable: ${error.message}${cause}`.replace(/\s+/g, " ").slice(0, 500)
   return HttpServerResponse.unsafeJson({ status: "unavailable", reason }, { status: 503 })
 })
 
@@ -125,7 +127,9 @@ const health = Effect.gen(function*() {
 export type Requirements = SyncServer.SyncServer | Auth.Authenticator | Realtime.Realtime | SqlClient.SqlClient
 
 /** The server's HTTP application, its RPC servers running in the scope. */
-export const makeApp = (limits: Limits): Effect.Effect<HttpRouter.HttpRouter<never, Scope.Scope>, never, Scope.Scope | Requirements> =>
+export const makeApp = (
+  limits: Limits
+): Effect.Effect<HttpRouter.HttpRouter<never, Scope.Scope>, never, Scope.Scope | Requirements> =>
   Effect.gen(function*() {
     const handlerContext = yield* SyncRpc.SyncRpcs.toHandlersContext(handlers)
     const serialization = Context.make(RpcSerialization.RpcSerialization, RpcSerialization.json)
