@@ -8,14 +8,14 @@
  * refused, and `Rls.install` refuses an unsafe role.
  */
 import { assert, layer } from "@effect/vitest"
-import { SyncProtocol } from "@reprise/core"
+import { SyncProtocol, Tracking } from "@reprise/core"
 import * as PgFixture from "@reprise/pg-fixture"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Rls, SyncService } from "../src/index.js"
 import { action, asRole, type Claimed, dropRole, type Env, ITEMS, NOTES, roleName, setup, snapshot, upload } from "./rlsHelpers.js"
-import { failureOf } from "./suites/helpers.js"
+import { failureOf, request } from "./suites/helpers.js"
 
 const ROLE = roleName("reprise_rls_forged")
 const MODES_ROLE = roleName("reprise_rls_modes")
@@ -177,3 +177,55 @@ layer(PgFixture.layer(), { excludeTestServices: true, timeout: "300 seconds" })(
 /** Another service on the same database, with other options (it finds the same role). */
 const setupAgain = (_env: Env, options: SyncService.Options) =>
   Effect.map(Effect.scoped(Layer.build(SyncService.layer(options))), (built) => Context.get(built, SyncService.SyncService))
+
+const APP_ROLE = roleName("reprise_rls_app")
+
+layer(PgFixture.layer(), { excludeTestServices: true, timeout: "300 seconds" })("The app's own policies (PostgreSQL)", (it) => {
+  /** Verifies: R-SRV-3 (issue 15 item 5: an app may write its own policies, and the server honours them) */
+  it.effect("policies on request.jwt.claims and reprise.user_id decide what an upload may write", () =>
+    Effect.gen(function*() {
+      const env = yield* setup(APP_ROLE)
+      const { sql } = env
+      // Anyone reads; only a "pro" token inserts; only the row's owner updates or deletes.
+      yield* sql`CREATE TABLE plans (id text PRIMARY KEY, owner text, title text, audience_key text)`
+      yield* Tracking.install(["plans"])
+      yield* Rls.install({ role: APP_ROLE })
+      yield* sql.unsafe(`ALTER TABLE plans ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE plans FORCE ROW LEVEL SECURITY;
+        CREATE POLICY read ON plans FOR SELECT USING (true);
+        CREATE POLICY pro ON plans FOR INSERT WITH CHECK (
+          (current_setting('request.jwt.claims', true)::jsonb ->> 'plan') = 'pro'
+          AND owner = current_setting('reprise.user_id', true));
+        CREATE POLICY own ON plans FOR UPDATE USING (owner = current_setting('reprise.user_id', true));
+        CREATE POLICY own_delete ON plans FOR DELETE USING (owner = current_setting('reprise.user_id', true));`)
+      const row = (id: string, owner: string) => ({ id, owner, title: "t", audience_key: null })
+      const put = (user: string, claims: Record<string, unknown> | undefined, patch: Claimed) =>
+        Effect.exit(Effect.flatMap(env.sync.head(user), (basis) =>
+          env.sync.upload(user, request(`${user}-client`, basis, [action(user, [patch])]), claims)))
+      const ok = yield* put("alice", { sub: "alice", plan: "pro" },
+        { op: "INSERT", table: "plans", rowId: "p1", forward: row("p1", "alice"), reverse: null, audienceKey: null })
+      assert.strictEqual(ok._tag, "Success")
+      const before = yield* snapshot(env)
+      const [plansBefore] = yield* sql<{ rows: string }>`SELECT json_agg(p ORDER BY id)::text AS rows FROM plans p`
+      for (
+        const [user, claims, patch] of [
+          ["bob", { sub: "bob", plan: "free" }, { op: "INSERT", table: "plans", rowId: "p2", forward: row("p2", "bob"), reverse: null, audienceKey: null }],
+          ["bob", undefined, { op: "INSERT", table: "plans", rowId: "p3", forward: row("p3", "bob"), reverse: null, audienceKey: null }],
+          ["bob", { sub: "bob", plan: "pro" }, { op: "UPDATE", table: "plans", rowId: "p1", forward: { title: "bob" }, reverse: { title: "t" }, audienceKey: null }],
+          ["bob", { sub: "bob", plan: "pro" }, { op: "DELETE", table: "plans", rowId: "p1", forward: null, reverse: row("p1", "alice"), audienceKey: null }]
+        ] as const
+      ) {
+        const exit = yield* put(user, claims, patch)
+        const error = failureOf(exit) as SyncProtocol.UploadRejected
+        assert.strictEqual(error.reason, "Forbidden", error.message)
+        assert.include(error.detail, `"public.plans"`)
+        assert.include(error.detail, JSON.stringify(patch.rowId))
+      }
+      assert.strictEqual(yield* snapshot(env), before)
+      const [plansAfter] = yield* sql<{ rows: string }>`SELECT json_agg(p ORDER BY id)::text AS rows FROM plans p`
+      assert.strictEqual(plansAfter?.rows, plansBefore?.rows)
+      const own = yield* put("alice", { sub: "alice" },
+        { op: "UPDATE", table: "plans", rowId: "p1", forward: { title: "mine" }, reverse: { title: "t" }, audienceKey: null })
+      assert.strictEqual(own._tag, "Success")
+    }).pipe(Effect.ensuring(dropRole(APP_ROLE))))
+})

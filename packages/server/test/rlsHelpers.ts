@@ -5,7 +5,7 @@
  * snapshots of everything the server holds.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Hlc, type SyncProtocol, Tracking } from "@reprise/core"
+import { Hlc, type SyncProtocol, type SyncServer, Tracking } from "@reprise/core"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -46,8 +46,15 @@ export const TABLES = [
   }
 ] as const
 
+/** What `setup` gives: the database, the service on it, and the role. */
+export interface Env {
+  readonly sql: SqlClient.SqlClient
+  readonly sync: SyncService.SyncServiceShape
+  readonly role: string
+}
+
 /** The database set up for `role`, and the service on it (which finds the role itself). */
-export const setup = (role: string, options: SyncService.Options = {}) =>
+export const setup = (role: string, options: SyncService.Options = {}): Effect.Effect<Env, unknown, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* Rls.install({ role })
@@ -60,9 +67,6 @@ export const setup = (role: string, options: SyncService.Options = {}) =>
     const built = yield* Effect.scoped(Layer.build(SyncService.layer(options)))
     return { sql, sync: Context.get(built, SyncService.SyncService), role }
   })
-
-/** What `setup` gives. */
-export type Env = Effect.Effect.Success<ReturnType<typeof setup>>
 
 /** A patch as a client claims it. */
 export interface Claimed {
@@ -107,7 +111,11 @@ export const action = (
 }
 
 /** Uploads `actions` as `user` at the current head. */
-export const upload = (env: Env, user: string, actions: ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>) =>
+export const upload = (
+  env: Env,
+  user: string,
+  actions: ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>
+): Effect.Effect<SyncProtocol.UploadResponse, SyncServer.UploadError> =>
   Effect.flatMap(env.sync.head(user), (basis) =>
     env.sync.upload(user, request(`${user || "anon"}-client`, basis, actions)))
 

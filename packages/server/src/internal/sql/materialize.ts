@@ -1,7 +1,8 @@
 /**
  * Materialization inside the database: PL/pgSQL that applies stored actions' patches to the
  * canonical tables in canonical `(hlc, id)` order, each action under its author's identity
- * (`reprise_server.act_as`: its user id and the audiences stored with it), so the app tables'
+ * (`reprise_server.act_as`: its user id and the audiences stored with it; `request.jwt.claims`
+ * are the uploader's for its own actions, `{ "sub": author }` for others' it replays), so the app tables'
  * row-level security policies apply when the service runs as its RLS role (see `rls.ts`). The
  * upload's own patches are checked: a write the author's policies refuse raises RP010 and an
  * audience key that is not the row's (its audience column or expression, after an insert or
@@ -82,6 +83,7 @@ DECLARE
   v_prev_audiences text := current_setting('reprise.audiences', true);
   v_prev_see_all text := current_setting('reprise.see_all', true);
   v_prev_scope text := current_setting('reprise_server.scope', true);
+  v_prev_claims text := current_setting('request.jwt.claims', true);
   v_step record;
   v_bad record;
   v_image jsonb;
@@ -227,18 +229,24 @@ BEGIN
       CONTINUE;
     END IF;
 
+    -- Other authors' actions run with their user id; their token claims are not known here, so
+    -- request.jwt.claims says only who they are.
     FOR i IN REVERSE array_length(v_later_ids, 1) .. 1 LOOP
       PERFORM reprise_server.act_as(v_later_users[i], v_later_audiences[i]);
+      PERFORM set_config('request.jwt.claims', jsonb_build_object('sub', coalesce(v_later_users[i], ''))::text, true);
       v_total := v_total + reprise_server.apply_checked(
         reprise_server.patch_batch(v_later_ids[i], v_step.id, true, true), false);
     END LOOP;
     PERFORM reprise_server.act_as(v_step.user_id, v_step.audiences);
+    PERFORM set_config('request.jwt.claims', coalesce(v_prev_claims, ''), true);
     v_total := v_total + reprise_server.apply_checked(reprise_server.patch_batch(v_step.id, NULL, false, true), true);
     FOR i IN 1 .. array_length(v_later_ids, 1) LOOP
       PERFORM reprise_server.act_as(v_later_users[i], v_later_audiences[i]);
+      PERFORM set_config('request.jwt.claims', jsonb_build_object('sub', coalesce(v_later_users[i], ''))::text, true);
       v_total := v_total + reprise_server.apply_checked(
         reprise_server.patch_batch(v_later_ids[i], v_step.id, false, true), false);
     END LOOP;
+    PERFORM set_config('request.jwt.claims', coalesce(v_prev_claims, ''), true);
   END LOOP;
   PERFORM set_config('reprise.capture', coalesce(v_prev_capture, ''), true);
   PERFORM set_config('reprise.user_id', coalesce(v_prev_user, ''), true);
