@@ -8,7 +8,8 @@
  *   killed server left running; a second server on the same data directory is refused;
  *   `--reset` wipes the data. One cold start (plus one for `--reset`) for all of it.
  * - `DATABASE_URL`: no embedded Postgres is started; an open subscription is closed by SIGTERM
- *   and the process exits 0; a port in use is a one-line error with exit code 1.
+ *   and the process exits 0; an upload in flight at SIGTERM is answered and stored first;
+ *   `migrate` is idempotent; a port in use is a one-line error with exit code 1.
  *
  * Verifies: R-SRV-6, R-SRV-4 (dev tokens accepted, a bad token refused), R-SRV-5 (shutdown ends
  * subscriptions).
@@ -17,13 +18,14 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as PgFixture from "@reprise/pg-fixture"
-import { RpcTransport, SyncRpc } from "@reprise/core"
+import { Hlc, RpcTransport, SyncProtocol, SyncRpc } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
@@ -192,6 +194,65 @@ describe("reprise-server serve on DATABASE_URL", () => {
       const ended = await Effect.runPromise(Fiber.await(subscription).pipe(Effect.timeoutOption("20 seconds")))
       expect(Option.isSome(ended)).toBe(true)
       await Effect.runPromise(Scope.close(scope, Exit.void))
+    }), 300_000)
+
+  it("SIGTERM lets an upload in flight finish (answered, stored) before the process exits 0", () =>
+    withDatabase(async (url) => {
+      const cwd = tempDir()
+      used.push(cwd)
+      const server = await startServer(["--port", "0"], { cwd, env: { DATABASE_URL: url, REPRISE_JWT_SECRET: secret } })
+      const token = await Effect.runPromise(Auth.issueDevToken({ secret: Redacted.make(secret), userId: "uma" }))
+      const wallMs = Date.now()
+      const actionId = crypto.randomUUID()
+      const request = Schema.decodeUnknownSync(SyncProtocol.UploadRequest)({
+        clientId: "drain-client",
+        basis: 0,
+        actions: [{
+          id: actionId,
+          tag: "drain.touch.v1",
+          args: { input: {}, timestamp: wallMs },
+          clientId: "drain-client",
+          userId: "uma",
+          hlc: Hlc.encode(new Hlc.Hlc({ wallMs, counter: 0, nodeId: Hlc.NodeId.make("drain-client") })),
+          kind: "action",
+          patches: []
+        }]
+      })
+      // The test holds the server's sequencing lock, so the upload waits inside the server.
+      const holder = new pg.Client({ connectionString: url })
+      await holder.connect()
+      try {
+        await holder.query("SELECT pg_advisory_lock(hashtext('reprise_server.sequence'))")
+        const answer = Effect.runPromise(
+          Effect.scoped(Effect.flatMap(
+            RpcTransport.makeHttp({ url: `${server.url}/rpc`, token: () => Effect.succeed(token) }),
+            (client) => Effect.either(client.upload(request))
+          )).pipe(Effect.provide(FetchHttpClient.layer))
+        )
+        const deadline = Date.now() + 30_000
+        let waiting = 0
+        while (waiting === 0 && Date.now() < deadline) {
+          const rows = await holder.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' " +
+              "AND datname = current_database()"
+          )
+          waiting = rows.rows[0].n
+          if (waiting === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        expect(waiting).toBe(1)
+        server.child.kill("SIGTERM")
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        expect(server.child.exitCode).toBeNull() // still draining
+        await holder.query("SELECT pg_advisory_unlock(hashtext('reprise_server.sequence'))")
+        const result = await answer
+        expect(Either.isRight(result), String(result)).toBe(true)
+        const stopped = await server.exited
+        expect(stopped.code, stopped.stderr).toBe(0)
+        const stored = await holder.query("SELECT server_seq::int AS seq FROM reprise_server.actions WHERE id = $1", [actionId])
+        expect(stored.rows).toEqual([{ seq: 1 }])
+      } finally {
+        await holder.end()
+      }
     }), 300_000)
 
   it("migrate installs the schema and the service's role, and running it again changes nothing", () =>
