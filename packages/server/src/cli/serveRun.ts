@@ -25,6 +25,7 @@ const shutdownGraceMs = 20_000
 
 /** The authenticator `serve` runs with, checked before anything starts. */
 const authLayer = (options: {
+  readonly host: string
   readonly dev: boolean
   readonly dataDir: string
   readonly jwt: Jwt
@@ -44,9 +45,13 @@ const authLayer = (options: {
         })
       }
       const devSecret = yield* DevSecret.load(options.dataDir)
+      const exposed = options.host === "127.0.0.1" || options.host === "::1" || options.host === "localhost"
+        ? []
+        : [`It listens on ${options.host}, not only on this machine: anyone who can reach it and get a dev token is in.`]
       yield* DevSecret.banner([
         "DEV MODE - UNSAFE. Anyone who can run `reprise-server token <user>` here gets a token",
         `for ANY user (signed with ${DevSecret.file(options.dataDir)}).`,
+        ...exposed,
         "Never use --dev in production: give --jwt-secret or --jwks-url instead."
       ])
       return Auth.layerDev({ ...common, secret: devSecret })
@@ -68,7 +73,7 @@ const listenError = (host: string, port: number) => (error: ServeError) => {
 export const run = (options: ServeOptions) =>
   Effect.gen(function*() {
       const { host, port } = options.listen
-      const auth = yield* Effect.flatMap(authLayer(options), Layer.build).pipe(
+      const auth = yield* Effect.flatMap(authLayer({ ...options, host }), Layer.build).pipe(
         Effect.mapError((error) => error._tag === "AuthConfigError" ? new BadOptions({ reason: error.message }) : error)
       )
       const database = yield* Database.acquire(options)
