@@ -1,10 +1,10 @@
 /**
  * The dev-mode token secret, shared by `serve --dev` and `token` through `<data-dir>/dev-secret`
- * (mode 600), generated on first use. A `--jwt-secret` given to both wins over the file.
+ * (mode 600), generated on first use. Dev mode never uses `--jwt-secret`, so `token` can never
+ * sign a token a production server would accept.
  */
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import * as fsp from "node:fs/promises"
@@ -36,13 +36,6 @@ export const load = (dataDir: string): Effect.Effect<Redacted.Redacted<string>, 
     catch: failed
   }).pipe(Effect.map(Redacted.make))
 }
-
-/** The secret dev mode signs with: `--jwt-secret` when given, else the data directory's. */
-export const resolve = (
-  given: Option.Option<Redacted.Redacted<string>>,
-  dataDir: string
-): Effect.Effect<Redacted.Redacted<string>, DevSecretFailed> =>
-  Option.match(given, { onSome: Effect.succeed, onNone: () => load(dataDir) })
 
 /** The warning dev mode prints on stderr, framed so nobody misses it. */
 export const banner = (lines: ReadonlyArray<string>): Effect.Effect<void> => {

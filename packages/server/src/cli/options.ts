@@ -165,8 +165,5 @@ export const limits = Options.all({
   )
 })
 
-/** The limits `serve` applies. */
-export type Limits = typeof limits extends Options.Options<infer A> ? A : never
-
 /** The JWT settings `serve` was given. */
 export type Jwt = typeof jwt extends Options.Options<infer A> ? A : never
