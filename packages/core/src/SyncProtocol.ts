@@ -7,33 +7,193 @@
  */
 import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
+import { scanObjectText, textProblem, walkValue } from "./internal/jsonLimits.js"
 import * as Patch from "./Patch.js"
 
-/** Upper bounds every upload is checked against (R-SYNC-9). */
+/**
+ * Upper bounds every request is checked against (R-SYNC-9, R-SRV-7), on the server before
+ * anything reaches its database. The Schemas below apply those a Schema can check cheaply
+ * (lengths, ranges, patterns); the server checks the rest (JSON depth and size) before it
+ * stores an upload.
+ *
+ * Honest replicas stay within them for any app whose rows and args do: an app whose single
+ * row image (an INSERT's full row, an UPDATE's changed columns, a DELETE's old row, as JSON)
+ * or args could exceed `maxRowImageChars` / `maxArgsChars` keeps large values out of synced
+ * rows (a blob store, with the reference synced) or splits them over several rows.
+ */
 export const Limits = {
   /** Actions in one upload. */
   maxActionsPerUpload: 500,
   /** Patches carried by one action. */
   maxPatchesPerAction: 10_000,
-  /** Encoded size of one action's args, in characters of JSON. */
+  /** Encoded size of one action's args (`{ input, timestamp }`), in characters of JSON. */
   maxArgsChars: 256 * 1024,
   /** Actions in one fetch page. */
-  maxFetchLimit: 1000
+  maxFetchLimit: 1000,
+  /**
+   * Nesting of JSON values (args, row images): containers inside containers, the outermost
+   * being level 1 (a row image's column values are at level 2). Deeper input is refused
+   * before it is parsed further, so it can neither overflow a stack nor reach Postgres.
+   */
+  maxJsonDepth: 64,
+  /** Size of one patch row image (`forward` or `reverse`), in characters of JSON. */
+  maxRowImageChars: 256 * 1024,
+  /** A user id: the caller's (from its token) and an action's author. */
+  maxUserIdChars: 256,
+  /** A patch's audience key (and a correction's audience). */
+  maxAudienceKeyChars: 256,
+  /** A schema or table name: a Postgres identifier, at most 63 bytes of UTF-8. */
+  maxIdentifierBytes: 63,
+  /** A patch's row id (the row's key as text). */
+  maxRowIdChars: 1024,
+  /** An action tag. */
+  maxTagChars: 200,
+  /** A patch's sequence within its action: 1 up to this (Postgres `integer`). */
+  maxPatchSeq: 2_147_483_647,
+  /** A server sequence (`basis`, `since`): 0 up to this, exact in JavaScript and in Postgres `bigint`. */
+  maxServerSeq: Number.MAX_SAFE_INTEGER
 } as const
+
+/**
+ * Text of at most `max` characters that Postgres can store as `text` (no U+0000, no unpaired
+ * surrogate); `limit` names the `Limits` entry in the message.
+ */
+const boundedText = (max: number, limit: keyof typeof Limits) =>
+  Schema.String.pipe(
+    Schema.filter(
+      (s) =>
+        s.length > max
+          ? `it is ${s.length} characters long; the limit is ${max} (SyncProtocol.Limits.${limit})`
+          : textProblem(s),
+      { jsonSchema: { maxLength: max } }
+    )
+  )
+
+const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length
+
+/** A user id: at most `Limits.maxUserIdChars`, storable as Postgres text. */
+export const UserId = boundedText(Limits.maxUserIdChars, "maxUserIdChars")
+
+/** An audience key: at most `Limits.maxAudienceKeyChars`, storable as Postgres text. */
+export const AudienceKey = boundedText(Limits.maxAudienceKeyChars, "maxAudienceKeyChars")
+
+/** A patch's row id: at most `Limits.maxRowIdChars`, storable as Postgres text. */
+export const RowId = boundedText(Limits.maxRowIdChars, "maxRowIdChars")
+
+/** A schema or table name: a Postgres identifier of 1 to `Limits.maxIdentifierBytes` bytes. */
+export const Identifier = Schema.String.pipe(
+  Schema.filter((s) => {
+    const max = Limits.maxIdentifierBytes
+    if (s.length === 0) return "it is empty; a Postgres identifier has 1 to 63 bytes"
+    const bytes = s.length > max ? s.length : utf8Bytes(s)
+    if (bytes > max) return `it is ${bytes} bytes or more; a Postgres identifier has at most ${max} (SyncProtocol.Limits.maxIdentifierBytes)`
+    return textProblem(s)
+  })
+)
 
 /** An action tag as recorded: 1–200 of `A-Z a-z 0-9 _ . : -`. */
 export const Tag = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.:-]{1,200}$/))
 
+/** The tag of the built-in correction (R-SYNC-3): the only tag of records of kind `correction`. */
+export const CorrectionTag = "reprise.correction.v1"
+
+/** The tag of the built-in adoption: local to a replica, never uploaded. */
+export const AdoptionTag = "reprise.adoption.v1"
+
+/**
+ * Why `text` is not a row image the server accepts (one JSON object of at most
+ * `Limits.maxRowImageChars` characters, nested at most `Limits.maxJsonDepth` levels, holding
+ * nothing Postgres `jsonb` refuses), or undefined. `tooLarge`: a limit was exceeded. One
+ * left-to-right pass with a bounded stack: linear, and no input overflows the call stack.
+ */
+export const rowImageProblem = (text: string): { readonly tooLarge: boolean; readonly detail: string } | undefined =>
+  scanObjectText(text, Limits.maxJsonDepth, Limits.maxRowImageChars)
+
+/**
+ * Why `value` (an action's `args.input`, as parsed) is not JSON the server accepts (nested at
+ * most `Limits.maxJsonDepth` levels, about `Limits.maxArgsChars` characters at most, nothing
+ * Postgres `jsonb` refuses), or undefined. Walked with an explicit stack, stopping at the first
+ * problem or once it is known to be too large.
+ */
+export const jsonValueProblem = (value: unknown): { readonly tooLarge: boolean; readonly detail: string } | undefined =>
+  walkValue(value, Limits.maxJsonDepth, Limits.maxArgsChars)
+
+const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Why `args` is not the record an action's args are (`{ input, timestamp }`: `input` the
+ * encoded args, absent when they encode to nothing; `timestamp` the time captured when the
+ * action ran, an integer from 0 to `Hlc.MAX_WALL_MS`; nothing else), or undefined. Only the
+ * shape: `jsonValueProblem` checks the input's depth and size.
+ */
+export const argsShapeProblem = (args: unknown): string | undefined => {
+  if (!isRecord(args)) {
+    return `they are ${args === null ? "null" : Array.isArray(args) ? "an array" : `a ${typeof args}`}; an action's args are the record { input, timestamp }`
+  }
+  for (const key of Object.keys(args)) {
+    if (key !== "input" && key !== "timestamp") {
+      return `they have the field ${JSON.stringify(key.slice(0, 40))}; an action's args are the record { input, timestamp } and nothing else`
+    }
+  }
+  const timestamp = args["timestamp"]
+  if (typeof timestamp !== "number" || !Number.isInteger(timestamp) || timestamp < 0 || timestamp > Hlc.MAX_WALL_MS) {
+    return `their timestamp is ${typeof timestamp === "number" ? timestamp : `a ${typeof timestamp}`}; it is the time the ` +
+      `action ran, an integer number of ms from 0 to ${Hlc.MAX_WALL_MS}`
+  }
+  return undefined
+}
+
+/**
+ * An action's args as recorded and sent: the record `{ input, timestamp }` (see
+ * `argsShapeProblem`). Its type stays `unknown`: the app's own Schema decodes the input when a
+ * replica replays the action.
+ */
+export const ActionArgs = Schema.Unknown.pipe(
+  Schema.filter((args) => argsShapeProblem(args), {
+    arbitrary: () => (fc) =>
+      fc.record({ input: fc.jsonValue({ maxDepth: 3 }), timestamp: fc.integer({ min: 0, max: Hlc.MAX_WALL_MS }) })
+  })
+)
+
+/**
+ * The input of a correction (the built-in action tagged `CorrectionTag`, R-SYNC-3), as the
+ * engine records it and as replicas and the server decode it: the rows it sets, the actions it
+ * restates and its audience.
+ */
+export const CorrectionInput = Schema.Struct({
+  rows: Schema.Array(Schema.Struct({
+    schema: Schema.String,
+    table: Schema.String,
+    rowId: Schema.String,
+    /** The row's JSON text as to_jsonb rendered it, or null when the row must not exist. */
+    image: Schema.NullOr(Schema.String)
+  })),
+  /**
+   * The actions whose replay wrote these rows otherwise than their authors: the server hands
+   * them out with the correction to every user who receives it, so a replica that sees a
+   * corrected row also replays what changed it.
+   */
+  restates: Schema.optionalWith(Schema.Array(Schema.UUID), { default: () => [] }),
+  /**
+   * The audience key of its rows (null: public): the server shows the correction, and the
+   * actions it restates, to the users of this audience, even when it sets no row (a
+   * correction that only restates actions hidden from the audience). Absent in corrections
+   * made before it existed; their patches say where they are seen.
+   */
+  audience: Schema.optional(Schema.NullOr(AudienceKey))
+})
+
 /** One row change, as uploaded and fetched. */
 export const PatchWire = Schema.Struct({
-  seq: Schema.Int.pipe(Schema.positive()),
-  schema: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(63 * 4)),
-  table: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(63 * 4)),
-  rowId: Schema.String.pipe(Schema.maxLength(1024)),
+  seq: Schema.Int.pipe(Schema.between(1, Limits.maxPatchSeq)),
+  schema: Identifier,
+  table: Identifier,
+  rowId: RowId,
   op: Patch.Operation,
   forward: Schema.NullOr(Patch.RowJson),
   reverse: Schema.NullOr(Patch.RowJson),
-  audienceKey: Schema.NullOr(Schema.String)
+  audienceKey: Schema.NullOr(AudienceKey)
 })
 export type PatchWire = typeof PatchWire.Type
 
@@ -48,10 +208,10 @@ export const Kind = Schema.Literal("action", "correction")
 export const ActionWire = Schema.Struct({
   id: Schema.UUID,
   tag: Tag,
-  /** `{ input, timestamp }`: the encoded args and the captured time. */
-  args: Schema.Unknown,
+  /** `{ input, timestamp }`: the encoded args and the captured time (`ActionArgs`). */
+  args: ActionArgs,
   clientId: Hlc.NodeId,
-  userId: Schema.NullOr(Schema.String),
+  userId: Schema.NullOr(UserId),
   hlc: Hlc.HlcFromString,
   kind: Kind,
   patches: Schema.Array(PatchWire).pipe(Schema.maxItems(Limits.maxPatchesPerAction))
@@ -112,7 +272,7 @@ export const encodeRemoteAction = (action: RemoteAction): typeof RemoteAction.En
 export const UploadRequest = Schema.Struct({
   clientId: Hlc.NodeId,
   /** The client has fetched and applied every visible action up to this sequence. */
-  basis: Schema.Int.pipe(Schema.nonNegative()),
+  basis: Schema.Int.pipe(Schema.between(0, Limits.maxServerSeq)),
   actions: Schema.Array(ActionWire).pipe(Schema.minItems(1), Schema.maxItems(Limits.maxActionsPerUpload))
 })
 export type UploadRequest = typeof UploadRequest.Type
@@ -126,7 +286,7 @@ export type UploadResponse = typeof UploadResponse.Type
 
 /** A fetch: actions after `since`, at most `limit`. */
 export const FetchRequest = Schema.Struct({
-  since: Schema.Int.pipe(Schema.nonNegative()),
+  since: Schema.Int.pipe(Schema.between(0, Limits.maxServerSeq)),
   limit: Schema.Int.pipe(Schema.between(1, Limits.maxFetchLimit))
 })
 export type FetchRequest = typeof FetchRequest.Type

@@ -25,25 +25,36 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { checkCounts } from "./internal/validate.js"
+import { checkSizes } from "./internal/validate.js"
 
 const decodeUpload = Schema.decodeUnknown(SyncProtocol.UploadRequest, { errors: "all", onExcessProperty: "ignore" })
 const decodeFetch = Schema.decodeUnknown(SyncProtocol.FetchRequest, { errors: "all" })
 const encodeUpload = Schema.encode(Schema.parseJson(SyncProtocol.UploadResponse))
 
+/** The longest Schema account of a malformed body a rejection carries, in characters. */
+export const maxDetailChars = 4000
+
+/** A Schema's account of a body's problems, cut to `maxDetailChars` (a garbage body can have thousands). */
+export const boundedDetail = (detail: string): string =>
+  detail.length <= maxDetailChars
+    ? detail
+    : `${detail.slice(0, maxDetailChars)}… (${detail.length - maxDetailChars} more characters of problems)`
+
 /**
- * Decodes an upload body (parsed JSON). Counts are checked first, so an oversized batch is
- * `TooLarge` with the limit (and is not walked in full); anything else that does not decode is
- * `Malformed`, with the Schema's account of every problem.
+ * Decodes an upload body (parsed JSON). Counts and string lengths are checked first
+ * (`SyncProtocol.Limits`), so an oversized body is `TooLarge` naming the field and the limit,
+ * and is never walked in full; anything else that does not decode is `Malformed`, with the
+ * Schema's account of the problems. The service checks the rest (JSON depth and size,
+ * authorship, ...) when it is called.
  */
 export const decodeUploadRequest = (
   body: unknown
 ): Effect.Effect<SyncProtocol.UploadRequest, SyncProtocol.UploadRejected> => {
-  const tooLarge = checkCounts(body)
+  const tooLarge = checkSizes(body)
   if (tooLarge !== undefined) return Effect.fail(tooLarge)
   return Effect.mapError(
     decodeUpload(body),
-    (error) => new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: error.message })
+    (error) => new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: boundedDetail(error.message) })
   )
 }
 
@@ -51,7 +62,7 @@ export const decodeUploadRequest = (
 export const decodeFetchRequest = (
   body: unknown
 ): Effect.Effect<SyncProtocol.FetchRequest, SyncProtocol.FetchRejected> =>
-  Effect.mapError(decodeFetch(body), (error) => new SyncProtocol.FetchRejected({ detail: error.message }))
+  Effect.mapError(decodeFetch(body), (error) => new SyncProtocol.FetchRejected({ detail: boundedDetail(error.message) }))
 
 /** An upload's response as the JSON text of its encoded form. */
 export const encodeUploadResponse = (

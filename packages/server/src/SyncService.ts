@@ -157,7 +157,7 @@ const build = Effect.fnUntraced(function*(options: Options) {
   /** The stored page of a checked request. */
   const readPage = (callerUserId: string, request: SyncProtocol.FetchRequest, claims: SyncServer.Claims | undefined) =>
     Effect.gen(function*() {
-      const rejected = checkFetch(request)
+      const rejected = checkFetch(request, callerUserId)
       if (rejected !== undefined) return yield* rejected
       const prepared = yield* prepare(callerUserId)
       return yield* Page.readPage(sql, { mode, caller: caller(callerUserId, claims), prepared }, request).pipe(

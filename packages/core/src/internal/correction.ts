@@ -3,9 +3,10 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Action from "../Action.js"
 import * as ActionIds from "../ActionIds.js"
+import * as SyncProtocol from "../SyncProtocol.js"
 
 /** @internal */
-export const CORRECTION_TAG = "reprise.correction.v1"
+export const CORRECTION_TAG = SyncProtocol.CorrectionTag
 
 /**
  * The built-in correction (R-SYNC-3). Replicas replay every action's code, so their own state
@@ -23,28 +24,7 @@ export const CORRECTION_TAG = "reprise.correction.v1"
  */
 export const correction = Action.make({
   tag: CORRECTION_TAG,
-  args: Schema.Struct({
-    rows: Schema.Array(Schema.Struct({
-      schema: Schema.String,
-      table: Schema.String,
-      rowId: Schema.String,
-      /** The row's JSON text as to_jsonb rendered it, or null when the row must not exist. */
-      image: Schema.NullOr(Schema.String)
-    })),
-    /**
-     * The actions whose replay wrote these rows otherwise than their authors: the server hands
-     * them out with the correction to every user who receives it, so a replica that sees a
-     * corrected row also replays what changed it.
-     */
-    restates: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
-    /**
-     * The audience key of its rows (null: public): the server shows the correction, and the
-     * actions it restates, to the users of this audience, even when it sets no row (a
-     * correction that only restates actions hidden from the audience). Absent in corrections
-     * made before it existed; their patches say where they are seen.
-     */
-    audience: Schema.optional(Schema.NullOr(Schema.String))
-  }),
+  args: SyncProtocol.CorrectionInput,
   run: () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -55,7 +35,7 @@ export const correction = Action.make({
 })
 
 /** @internal */
-export const ADOPTION_TAG = "reprise.adoption.v1"
+export const ADOPTION_TAG = SyncProtocol.AdoptionTag
 
 /**
  * The built-in adoption (R-SYNC-3 with R-SRV-3). When a replica's replay leaves a row other

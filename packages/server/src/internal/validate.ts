@@ -1,16 +1,30 @@
 /**
- * Request validation that needs no database and that Schema decoding does not do: size limits,
- * authorship, client, clock drift, the shape of every patch, where a correction may go, and a
- * fetch's range. Pure functions returning the first problem found, so the service can refuse a
- * request before opening a transaction. The service runs them on every decoded request (a
- * caller can build any value of the decoded types); the transports' decoding (`SyncCodec`)
- * runs `checkCounts` on the raw body too, before decoding it.
+ * Request validation that needs no database (R-SRV-7): every field of a request is checked
+ * here, before anything reaches Postgres, so hostile input is a typed rejection naming the
+ * field and the limit (`SyncProtocol.Limits`), never a database error, a crash or a hang.
+ *
+ * - `checkSizes`: counts and string lengths of an upload, raw or decoded: the transports'
+ *   decoding (`SyncCodec`) runs it on the raw body before decoding, so an oversized body is
+ *   `TooLarge` and never walked in full by the Schema.
+ * - `validate`: the whole decoded upload. The service runs it on every request (a caller can
+ *   build any value of the decoded types): sizes, each field the Schema checks (again, for
+ *   values built without decoding), authorship, client, clock drift, the `{ input, timestamp }`
+ *   args record and its JSON (depth and size, walked without recursion), the tag against the
+ *   record's kind, a correction's input, and each patch (seq range, images by operation, each
+ *   image scanned once without recursion).
+ * - `checkFetch`: a fetch's range and the caller.
+ *
+ * Pure functions returning the first problem found.
  *
  * @internal
  */
 import { Hlc, SyncProtocol } from "@reprise/core"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 type Rejection = SyncProtocol.UploadRejected
+const { Limits } = SyncProtocol
 
 const reject = (reason: Rejection["reason"], actionId: string | null, detail: string): Rejection =>
   new SyncProtocol.UploadRejected({ reason, actionId, detail })
@@ -18,34 +32,99 @@ const reject = (reason: Rejection["reason"], actionId: string | null, detail: st
 const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
+/** A string field longer than `max`: its description, else undefined. */
+const overLength = (value: unknown, max: number, what: string, limit: keyof typeof Limits): string | undefined =>
+  typeof value === "string" && value.length > max
+    ? `${what} is ${value.length} characters long; the limit is ${max} (SyncProtocol.Limits.${limit})`
+    : undefined
+
 /**
- * The counts of an upload, raw or decoded: checked before decoding, an oversized batch is
- * reported as `TooLarge` (with the limit) rather than as a schema failure, and is never walked
- * in full.
+ * The counts and string lengths of an upload, raw or decoded (the fields have the same names):
+ * actions per upload, patches per action, and the lengths of the author, tag, schema, table,
+ * row id, audience key and row images. Each breach is `TooLarge`, naming the field and the
+ * limit. Reads only lengths: linear in the number of patches, whatever the strings hold.
  */
-export const checkCounts = (request: unknown): Rejection | undefined => {
+export const checkSizes = (request: unknown): Rejection | undefined => {
   if (!isRecord(request) || !Array.isArray(request["actions"])) return undefined
   const actions: ReadonlyArray<unknown> = request["actions"]
-  if (actions.length > SyncProtocol.Limits.maxActionsPerUpload) {
+  if (actions.length > Limits.maxActionsPerUpload) {
     return reject(
       "TooLarge",
       null,
-      `${actions.length} actions in one upload; the limit is ${SyncProtocol.Limits.maxActionsPerUpload}. Upload in batches.`
+      `${actions.length} actions in one upload; the limit is ${Limits.maxActionsPerUpload} ` +
+        `(SyncProtocol.Limits.maxActionsPerUpload). Upload in batches.`
     )
   }
   for (const action of actions) {
-    if (!isRecord(action) || !Array.isArray(action["patches"])) continue
-    const count = action["patches"].length
-    if (count > SyncProtocol.Limits.maxPatchesPerAction) {
-      const id = typeof action["id"] === "string" ? action["id"] : null
+    if (!isRecord(action)) continue
+    const id = typeof action["id"] === "string" && action["id"].length <= 36 ? action["id"] : null
+    const own = overLength(action["userId"], Limits.maxUserIdChars, "the action's author user id", "maxUserIdChars") ??
+      overLength(action["tag"], Limits.maxTagChars, "the action's tag", "maxTagChars")
+    if (own !== undefined) return reject("TooLarge", id, own)
+    const patches = action["patches"]
+    if (!Array.isArray(patches)) continue
+    if (patches.length > Limits.maxPatchesPerAction) {
       return reject(
         "TooLarge",
         id,
-        `the action carries ${count} patches; the limit is ${SyncProtocol.Limits.maxPatchesPerAction}`
+        `the action carries ${patches.length} patches; the limit is ${Limits.maxPatchesPerAction} ` +
+          `(SyncProtocol.Limits.maxPatchesPerAction)`
       )
+    }
+    for (let i = 0; i < patches.length; i++) {
+      const patch: unknown = patches[i]
+      if (!isRecord(patch)) continue
+      const at = `patch #${i + 1}'s`
+      const problem = overLength(patch["schema"], Limits.maxIdentifierBytes, `${at} schema`, "maxIdentifierBytes") ??
+        overLength(patch["table"], Limits.maxIdentifierBytes, `${at} table`, "maxIdentifierBytes") ??
+        overLength(patch["rowId"], Limits.maxRowIdChars, `${at} rowId`, "maxRowIdChars") ??
+        overLength(patch["audienceKey"], Limits.maxAudienceKeyChars, `${at} audienceKey`, "maxAudienceKeyChars") ??
+        overLength(patch["forward"], Limits.maxRowImageChars, `${at} forward row image`, "maxRowImageChars") ??
+        overLength(patch["reverse"], Limits.maxRowImageChars, `${at} reverse row image`, "maxRowImageChars")
+      if (problem !== undefined) return reject("TooLarge", id, problem)
     }
   }
   return undefined
+}
+
+/** The first problem `schema`'s own checks find in `value` (its type side), or undefined. */
+const checker = <A, I>(schema: Schema.Schema<A, I, never>) => {
+  const check = Schema.validateEither(schema)
+  return (value: unknown): string | undefined => {
+    const result = check(value)
+    if (Either.isRight(result)) return undefined
+    const [first] = ParseResult.ArrayFormatter.formatIssueSync(result.left.issue)
+    return first === undefined ? "it is not valid" : `${first.path.map(String).join(".") || "value"}: ${first.message}`
+  }
+}
+
+const actionFieldsProblem = checker(Schema.Struct({
+  id: Schema.UUID,
+  tag: SyncProtocol.Tag,
+  clientId: Hlc.NodeId,
+  userId: Schema.NullOr(SyncProtocol.UserId),
+  hlc: Hlc.Hlc,
+  kind: SyncProtocol.Kind,
+  patches: Schema.Array(Schema.Unknown)
+}))
+const patchFieldsProblem = checker(SyncProtocol.PatchWire)
+const userIdProblem = checker(SyncProtocol.UserId)
+const correctionProblem = (() => {
+  const decode = Schema.decodeUnknownEither(SyncProtocol.CorrectionInput)
+  return (input: unknown): string | undefined => {
+    const result = decode(input)
+    if (Either.isRight(result)) return undefined
+    const [first] = ParseResult.ArrayFormatter.formatIssueSync(result.left.issue)
+    return `${first?.path.map(String).join(".") ?? ""}: ${first?.message ?? "not valid"}`
+  }
+})()
+
+/** The caller's user id, from its token: too long (`TooLarge`) or not storable (`Malformed`). */
+const callerProblem = (callerUserId: string): { readonly tooLarge: boolean; readonly detail: string } | undefined => {
+  const long = overLength(callerUserId, Limits.maxUserIdChars, "the caller's user id", "maxUserIdChars")
+  if (long !== undefined) return { tooLarge: true, detail: long }
+  const bad = userIdProblem(callerUserId)
+  return bad === undefined ? undefined : { tooLarge: false, detail: `the caller's user id: ${bad}` }
 }
 
 /**
@@ -73,15 +152,27 @@ export const misplacedCorrection = (
   return undefined
 }
 
-/** The problem of a fetch request whose values are outside the protocol's range, if any. */
-export const checkFetch = (request: SyncProtocol.FetchRequest): SyncProtocol.FetchRejected | undefined => {
+/**
+ * The problem of a fetch request whose values are outside the protocol's range, or of its
+ * caller's user id (when given), if any.
+ */
+export const checkFetch = (
+  request: SyncProtocol.FetchRequest,
+  callerUserId?: string
+): SyncProtocol.FetchRejected | undefined => {
   const { limit, since } = request
-  if (!Number.isSafeInteger(since) || since < 0) {
-    return new SyncProtocol.FetchRejected({ detail: `since is ${since}; it is a server sequence, an integer ≥ 0` })
+  if (callerUserId !== undefined) {
+    const caller = callerProblem(callerUserId)
+    if (caller !== undefined) return new SyncProtocol.FetchRejected({ detail: caller.detail })
   }
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > SyncProtocol.Limits.maxFetchLimit) {
+  if (!Number.isSafeInteger(since) || since < 0) {
     return new SyncProtocol.FetchRejected({
-      detail: `limit is ${limit}; it is an integer from 1 to ${SyncProtocol.Limits.maxFetchLimit}`
+      detail: `since is ${since}; it is a server sequence, an integer from 0 to ${Limits.maxServerSeq}`
+    })
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > Limits.maxFetchLimit) {
+    return new SyncProtocol.FetchRejected({
+      detail: `limit is ${limit}; it is an integer from 1 to ${Limits.maxFetchLimit}`
     })
   }
   return undefined
@@ -102,66 +193,104 @@ export const validate = (
   request: SyncProtocol.UploadRequest,
   context: Context
 ): Rejection | ReadonlyArray<string> => {
-  const tooLarge = checkCounts(request)
+  const caller = callerProblem(context.callerUserId)
+  if (caller !== undefined) return reject(caller.tooLarge ? "TooLarge" : "Malformed", null, caller.detail)
+  const tooLarge = checkSizes(request)
   if (tooLarge !== undefined) return tooLarge
   if (request.actions.length === 0) return reject("Malformed", null, "the upload carries no actions")
   if (!Number.isSafeInteger(request.basis) || request.basis < 0) {
-    return reject("Malformed", null, `basis is ${request.basis}; it is a server sequence, an integer ≥ 0`)
+    return reject("Malformed", null, `basis is ${request.basis}; it is a server sequence, an integer from 0 to ${Limits.maxServerSeq}`)
   }
   const seen = new Set<string>()
   const args: Array<string> = []
   for (const action of request.actions) {
     const id = action.id
+    const fields = actionFieldsProblem(action)
+    if (fields !== undefined) return reject("Malformed", typeof id === "string" ? id.slice(0, 36) : null, fields)
     if (seen.has(id.toLowerCase())) return reject("Malformed", id, "the action appears twice in the upload")
     seen.add(id.toLowerCase())
-    if (action.userId !== context.callerUserId) {
-      return reject(
-        "WrongAuthor",
-        id,
-        `the action is authored by ${JSON.stringify(action.userId)}, but the upload comes from user ` +
-          `${JSON.stringify(context.callerUserId)}; a user can only upload their own actions`
-      )
-    }
-    if (action.clientId !== request.clientId) {
-      return reject(
-        "WrongClient",
-        id,
-        `the action comes from client ${JSON.stringify(action.clientId)}, but the upload is from client ` +
-          `${JSON.stringify(request.clientId)}; each client uploads only its own actions`
-      )
-    }
-    const driftMs = action.hlc.wallMs - context.nowMs
-    if (driftMs > context.maxDriftMs) {
-      return reject(
-        "ClockDrift",
-        id,
-        `the action's clock (${Hlc.encode(action.hlc)}) is ${driftMs} ms ahead of the server's, more than the ` +
-          `allowed ${context.maxDriftMs} ms; check the client's system clock`
-      )
-    }
+    const problem = checkAction(action, request.clientId, context)
+    if (problem !== undefined) return problem
     const encoded = encodeArgs(action.args)
-    if (encoded === undefined) return reject("Malformed", id, "the action's args are not JSON")
-    if (encoded.length > SyncProtocol.Limits.maxArgsChars) {
-      return reject(
-        "TooLarge",
-        id,
-        `the action's args are ${encoded.length} characters of JSON; the limit is ${SyncProtocol.Limits.maxArgsChars}`
-      )
-    }
+    if (typeof encoded !== "string") return reject(encoded.tooLarge ? "TooLarge" : "Malformed", id, `the action's args: ${encoded.detail}`)
     args.push(encoded)
-    const problem = checkPatches(action.patches)
-    if (problem !== undefined) return reject("Malformed", id, problem)
+    const patches = checkPatches(action.patches)
+    if (patches !== undefined) return reject(patches.tooLarge ? "TooLarge" : "Malformed", id, patches.detail)
   }
   return args
 }
 
-const encodeArgs = (args: unknown): string | undefined => {
-  try {
-    const text: unknown = JSON.stringify(args)
-    return typeof text === "string" ? text : undefined
-  } catch {
-    return undefined
+/** Authorship, client, clock, tag and kind of one action whose fields are valid. */
+const checkAction = (action: SyncProtocol.ActionWire, clientId: string, context: Context): Rejection | undefined => {
+  const id = action.id
+  if (action.userId !== context.callerUserId) {
+    return reject(
+      "WrongAuthor",
+      id,
+      `the action is authored by ${JSON.stringify(action.userId)}, but the upload comes from user ` +
+        `${JSON.stringify(context.callerUserId)}; a user can only upload their own actions`
+    )
   }
+  if (action.clientId !== clientId) {
+    return reject(
+      "WrongClient",
+      id,
+      `the action comes from client ${JSON.stringify(action.clientId)}, but the upload is from client ` +
+        `${JSON.stringify(clientId)}; each client uploads only its own actions`
+    )
+  }
+  if (action.hlc.nodeId !== action.clientId) {
+    return reject(
+      "WrongClient",
+      id,
+      `the action's clock (${Hlc.encode(action.hlc)}) names node ${JSON.stringify(action.hlc.nodeId)}, not its client ` +
+        `${JSON.stringify(action.clientId)}; a client stamps its actions with its own clock`
+    )
+  }
+  const driftMs = action.hlc.wallMs - context.nowMs
+  if (driftMs > context.maxDriftMs) {
+    return reject(
+      "ClockDrift",
+      id,
+      `the action's clock (${Hlc.encode(action.hlc)}) is ${driftMs} ms ahead of the server's, more than the ` +
+        `allowed ${context.maxDriftMs} ms; check the client's system clock`
+    )
+  }
+  if (action.tag === SyncProtocol.AdoptionTag) {
+    return reject("Malformed", id, `the tag ${action.tag} is a replica's local adoption, which is never uploaded`)
+  }
+  if ((action.tag === SyncProtocol.CorrectionTag) !== (action.kind === "correction")) {
+    return reject(
+      "Malformed",
+      id,
+      `the record is of kind ${action.kind} with the tag ${action.tag}; corrections, and only they, carry the tag ` +
+        `${SyncProtocol.CorrectionTag}`
+    )
+  }
+  const shape = SyncProtocol.argsShapeProblem(action.args)
+  if (shape !== undefined) return reject("Malformed", id, `the action's args: ${shape}`)
+  if (action.kind === "correction" && isRecord(action.args)) {
+    const correction = correctionProblem(action.args["input"])
+    if (correction !== undefined) return reject("Malformed", id, `the correction's input (args.input) ${correction}`)
+  }
+  return undefined
+}
+
+/** The args (a `{ input, timestamp }` record) as JSON text, once their input is known to be bounded JSON. */
+const encodeArgs = (args: unknown): string | { readonly tooLarge: boolean; readonly detail: string } => {
+  const input = isRecord(args) ? args["input"] : undefined
+  if (input !== undefined) {
+    const problem = SyncProtocol.jsonValueProblem(input)
+    if (problem !== undefined) return { tooLarge: problem.tooLarge, detail: `the input: ${problem.detail}` }
+  }
+  const text = JSON.stringify(args)
+  if (text.length > Limits.maxArgsChars) {
+    return {
+      tooLarge: true,
+      detail: `they are ${text.length} characters of JSON; the limit is ${Limits.maxArgsChars} (SyncProtocol.Limits.maxArgsChars)`
+    }
+  }
+  return text
 }
 
 /** Which row images each operation carries (the capture format, see DESIGN.md §4). */
@@ -171,29 +300,29 @@ const IMAGES = {
   DELETE: { forward: false, reverse: true }
 } as const
 
-const checkPatches = (patches: ReadonlyArray<SyncProtocol.PatchWire>): string | undefined => {
+const checkPatches = (
+  patches: ReadonlyArray<SyncProtocol.PatchWire>
+): { readonly tooLarge: boolean; readonly detail: string } | undefined => {
   const seqs = new Set<number>()
-  for (const patch of patches) {
+  for (let i = 0; i < patches.length; i++) {
+    const patch = patches[i]!
+    const fields = patchFieldsProblem(patch)
+    if (fields !== undefined) return { tooLarge: false, detail: `patch #${i + 1}: ${fields}` }
     const where = `patch ${patch.seq} (${patch.op} on ${JSON.stringify(`${patch.schema}.${patch.table}`)} row ${JSON.stringify(patch.rowId)})`
-    if (seqs.has(patch.seq)) return `patch sequence ${patch.seq} appears twice`
+    if (seqs.has(patch.seq)) return { tooLarge: false, detail: `patch sequence ${patch.seq} appears twice` }
     seqs.add(patch.seq)
     const expected = IMAGES[patch.op]
     for (const side of ["forward", "reverse"] as const) {
       const json = patch[side]
       if ((json !== null) !== expected[side]) {
-        return `${where}: ${side} must be ${expected[side] ? "a JSON object of column values" : "null"}`
+        return {
+          tooLarge: false,
+          detail: `${where}: ${side} must be ${expected[side] ? "a JSON object of column values" : "null"}`
+        }
       }
-      if (json !== null && !isJsonObject(json)) return `${where}: ${side} is not a JSON object`
+      const problem = json === null ? undefined : SyncProtocol.rowImageProblem(json)
+      if (problem !== undefined) return { tooLarge: problem.tooLarge, detail: `${where}: the ${side} row image: ${problem.detail}` }
     }
   }
   return undefined
-}
-
-// Parsed only to validate: the text itself is what is stored, so nothing is rounded.
-const isJsonObject = (text: string): boolean => {
-  try {
-    return isRecord(JSON.parse(text))
-  } catch {
-    return false
-  }
 }
