@@ -212,6 +212,28 @@ export const networkCases = (name: string, database: () => Layer.Layer<SqlClient
         const refused = Schema.decodeUnknownSync(SyncRpc.LimitExceeded)(raw.json)
         assert.strictEqual(refused.limit, "maxBodyBytes")
         assert.strictEqual(refused.max, limits.maxBodyBytes)
+        // A body that declares no length (chunked) is cut off at the limit: the server refuses it
+        // (413, or it closes the connection mid-body) and keeps serving.
+        const chunked = yield* Effect.promise(async () => {
+          const chunk = new TextEncoder().encode("x".repeat(16 * 1024))
+          let sent = 0
+          const body = new ReadableStream<Uint8Array>({
+            pull: (controller) => {
+              if (sent > limits.maxBodyBytes * 2) return controller.close()
+              sent += chunk.length
+              controller.enqueue(chunk)
+            }
+          })
+          const init = { method: "POST", body, duplex: "half", headers: { authorization: `Bearer ${token}` } }
+          try {
+            return (await fetch(rpcUrl, init as RequestInit)).status
+          } catch {
+            return "connection closed"
+          }
+        })
+        console.log(`[network] a chunked body over maxBodyBytes: ${chunked}`)
+        assert.include([413, "connection closed"], chunked)
+        assert.isAtLeast(yield* withTransport("http", "alice", (t) => t.head()), 0)
         // The engine's transport sees it as a TransportError standing for the LimitExceeded.
         const upload = uploadOf("alice", "note-too-big")
         const action = upload.actions[0]!
