@@ -1,8 +1,10 @@
 /**
  * Crash safety of the server process (issue 15, item 9): four clients upload over HTTP to a
- * real `reprise-server serve` process (the bin, on the run's Postgres); the process is killed
- * with `kill -9` while uploads are in flight, then started again on the same port. Each client
- * then retries the uploads it has no answer for (the same actions), as a client does.
+ * real `reprise-server serve` process (the bin, on the run's Postgres) through a TCP proxy;
+ * the process is killed with `kill -9` while uploads are in flight, then started again. Just
+ * before the kill the proxy stops passing answers on, so uploads commit whose answers never
+ * arrive (a server dying between its commit and its response). Each client then retries the
+ * uploads it has no answer for (the same actions), as a client does.
  *
  * Checked afterwards: every acknowledged action is in the log exactly once, at the sequence it
  * was acknowledged with; every unacknowledged one is in it exactly once after the retry
@@ -31,10 +33,11 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Auth from "../src/Auth.js"
-import { closedPort, run, type Server, startServer } from "./cliProcess.js"
+import { run, type Server, startServer } from "./cliProcess.js"
 
 const TABLE = "crash_notes"
 const CLIENTS = 4
@@ -65,6 +68,8 @@ interface Client {
   /** Batches sent without an answer (the server died): retried after the restart. */
   readonly unacked: Array<ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>>
   counter: number
+  /** The highest head the server has told this client of: the basis of its next upload. */
+  basis: number
 }
 
 /** A new action inserting one row of `TABLE`, as a client sends it. */
@@ -103,14 +108,13 @@ type Outcome =
  */
 const upload = (client: Client, actions: ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>) =>
   Effect.gen(function*() {
-    let basis = 0
     for (let attempt = 0; attempt < 200; attempt++) {
-      const request = decodeRequest({ clientId: client.clientId, basis, actions })
+      const request = decodeRequest({ clientId: client.clientId, basis: client.basis, actions })
       const result = yield* Effect.either(client.transport.upload(request))
       if (result._tag === "Right") return { _tag: "Accepted", response: result.right } as Outcome
       const error = result.left
       if (error._tag === "BehindHead") {
-        basis = error.head
+        client.basis = Math.max(client.basis, error.head)
         continue
       }
       if (error._tag === "TransportError" && Option.isNone(RpcTransport.cause(error))) {
@@ -123,6 +127,54 @@ const upload = (client: Client, actions: ReadonlyArray<typeof SyncProtocol.Actio
 
 const record = (client: Client, response: SyncProtocol.UploadResponse) => {
   for (const { id, serverSeq } of response.accepted) client.acked.set(id, serverSeq)
+  client.basis = Math.max(client.basis, response.head)
+}
+
+/**
+ * A TCP proxy in front of the server (whose port changes across the restart). `freeze` stops
+ * passing the server's bytes on to the clients (requests still pass): uploads then commit
+ * without their answers reaching anyone, as when a server dies between its commit and its
+ * response. `cutAll` drops every connection, as the kill does.
+ */
+const makeProxy = async () => {
+  let target = 0
+  let frozen = false
+  const sockets = new Set<net.Socket>()
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect({ host: "127.0.0.1", port: target })
+    sockets.add(client)
+    sockets.add(upstream)
+    client.on("data", (chunk) => upstream.write(chunk))
+    upstream.on("data", (chunk) => {
+      if (!frozen) client.write(chunk)
+    })
+    const close = () => {
+      client.destroy()
+      upstream.destroy()
+      sockets.delete(client)
+      sockets.delete(upstream)
+    }
+    client.on("close", close)
+    upstream.on("close", close)
+    client.on("error", close)
+    upstream.on("error", close)
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+  const address = proxy.address()
+  return {
+    port: address !== null && typeof address === "object" ? address.port : 0,
+    target: (port: number) => {
+      target = port
+      frozen = false
+    },
+    freeze: () => {
+      frozen = true
+    },
+    cutAll: () => {
+      for (const socket of sockets) socket.destroy()
+    },
+    close: () => new Promise((resolve) => proxy.close(resolve))
+  }
 }
 
 /** Uploads batches of 1–4 actions until the server stops answering. */
@@ -148,6 +200,7 @@ describe("kill -9 of the server process during uploads", () => {
     const scope = Effect.runSync(Scope.make())
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "reprise-crash-"))
     let server: Server | undefined
+    let proxy: Awaited<ReturnType<typeof makeProxy>> | undefined
     try {
       const url = await Effect.runPromise(Scope.extend(PgFixture.freshDatabase, scope))
       const env = { DATABASE_URL: url, REPRISE_JWT_SECRET: secret }
@@ -161,15 +214,17 @@ describe("kill -9 of the server process during uploads", () => {
         yield* db.unsafe(`CREATE TABLE ${TABLE} (id text PRIMARY KEY, body text NOT NULL, audience_key text)`)
         yield* Tracking.install([TABLE])
       }).pipe(Effect.provide(database)))
-      const port = await closedPort()
-      const serveArgs = ["--port", String(port)]
+      const serveArgs = ["--port", "0"]
       server = await startServer(serveArgs, { cwd, env })
+      const gate = await makeProxy()
+      proxy = gate
+      gate.target(Number(new URL(server.url).port))
 
       const clients: Array<Client> = await Effect.runPromise(
         Effect.forEach(Array.from({ length: CLIENTS }, (_, i) => i), (i) =>
           Effect.map(
             RpcTransport.makeHttp({
-              url: `http://127.0.0.1:${port}/rpc`,
+              url: `http://127.0.0.1:${gate.port}/rpc`,
               token: () => Effect.orDie(Auth.issueDevToken({ secret: Redacted.make(secret), userId: `crash-user-${i}` }))
             }),
             (transport): Client => ({
@@ -179,21 +234,31 @@ describe("kill -9 of the server process during uploads", () => {
               random: prng(Math.floor(random() * 2 ** 32)),
               acked: new Map(),
               unacked: [],
-              counter: 0
+              counter: 0,
+              basis: 0
             })
           )).pipe(Effect.provide(FetchHttpClient.layer), Scope.extend(scope))
       )
 
-      // Phase 1: the clients upload until the server dies; it is killed once they have some
-      // acknowledged work, at a seeded moment, with uploads in flight.
+      // Phase 1: the clients upload until the server dies. Once they have some acknowledged
+      // work (a seeded amount), the answers stop reaching them while their uploads go on
+      // committing; when the log has grown past what was answered, the server is killed with
+      // uploads in flight and the connections drop.
       const uploading = Effect.runPromise(Effect.forEach(clients, uploadUntilNoAnswer, { concurrency: "unbounded" }))
       const ackedCount = () => clients.reduce((n, c) => n + c.acked.size, 0)
+      const logCount = async () =>
+        (await Effect.runPromise(db<{ n: number }>`SELECT count(*)::int AS n FROM reprise_server.actions`))[0]?.n ?? 0
       const killAfter = 20 + Math.floor(random() * 40)
       const deadline = Date.now() + 120_000
       while (ackedCount() < killAfter && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
       expect(ackedCount()).toBeGreaterThanOrEqual(killAfter)
+      gate.freeze()
+      const answered = ackedCount()
+      const frozenUntil = Date.now() + 10_000
+      while ((await logCount()) <= answered && Date.now() < frozenUntil) await new Promise((resolve) => setTimeout(resolve, 20))
       server.child.kill("SIGKILL")
       await server.exited
+      gate.cutAll()
       await uploading
       const ackedBeforeCrash = new Map(clients.flatMap((c) => [...c.acked]))
       const unackedIds = clients.flatMap((c) => c.unacked.flat().map((a) => a.id))
@@ -202,9 +267,10 @@ describe("kill -9 of the server process during uploads", () => {
         db<{ n: number }>`SELECT count(*)::int AS n FROM reprise_server.actions WHERE id::text IN ${db.in(unackedIds)}`
       )
 
-      // Phase 2: the server comes back on the same port; each client retries what it has no
-      // answer for (the same actions), then goes on with new work.
+      // Phase 2: the server comes back (behind the same proxy address); each client retries
+      // what it has no answer for (the same actions), then goes on with new work.
       server = await startServer(serveArgs, { cwd, env })
+      gate.target(Number(new URL(server.url).port))
       await Effect.runPromise(Effect.forEach(clients, (client) =>
         Effect.gen(function*() {
           for (const batch of client.unacked.splice(0)) {
@@ -250,6 +316,7 @@ describe("kill -9 of the server process during uploads", () => {
         server.child.kill("SIGTERM")
         await server.exited
       }
+      await proxy?.close()
       await Effect.runPromise(Scope.close(scope, Exit.void))
       fs.rmSync(cwd, { recursive: true, force: true })
     }
