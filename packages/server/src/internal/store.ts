@@ -171,12 +171,12 @@ const encodeAction = (action: SyncProtocol.ActionWire, args: string, ord: number
 
 const jsonArray = (entries: ReadonlyArray<{ readonly json: string }>): string => `[${entries.map((e) => e.json).join(",")}]`
 
-// Data and integrity errors (SQLSTATE classes 22 and 23) and Reprise's own apply errors (RP...)
-// raised while applying patches mean the upload's patches do not fit the canonical tables; a
-// row-level security refusal means the author may not write them.
+// Data and integrity errors (SQLSTATE classes 22 and 23), a column the table lacks (42703) and
+// Reprise's own apply errors (RP...) raised while applying patches mean the upload's patches do
+// not fit the canonical tables; a row-level security refusal means the author may not write them.
 const isDataError = (error: SqlError): boolean => {
   const code = sqlState(error.cause)
-  return (code !== undefined && /^(22|23|RP)/.test(code)) || isRlsRefusal(error)
+  return (code !== undefined && /^(22|23|RP|42703$)/.test(code)) || isRlsRefusal(error)
 }
 
 /**
