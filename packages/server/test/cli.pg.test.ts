@@ -36,6 +36,12 @@ import pg from "pg"
 import * as Auth from "../src/Auth.js"
 import { cleanUp, embeddedUrl, isPortOpen, run, type Server, startServer, stopServer } from "./cliProcess.js"
 
+/** Directories of this file's runs: servers still running in them are stopped, then they are deleted. */
+const used: Array<string> = []
+afterEach(async () => {
+  for (const dir of used.splice(0)) await cleanUp(dir)
+})
+
 /**
  * A fresh directory others may enter: as root, Postgres runs as the `postgres` user, which must
  * reach the data directory inside (`mkdtemp` makes it 700).
@@ -43,6 +49,7 @@ import { cleanUp, embeddedUrl, isPortOpen, run, type Server, startServer, stopSe
 const tempDir = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reprise-cli-pg-"))
   fs.chmodSync(dir, 0o755)
+  used.push(dir)
   return dir
 }
 
@@ -74,16 +81,9 @@ const headWith = (server: Server, token: string) =>
     ).pipe(Effect.provide(FetchHttpClient.layer))
   )
 
-/** Directories of this file's runs: servers still running in them are stopped, then they are deleted. */
-const used: Array<string> = []
-afterEach(async () => {
-  for (const dir of used.splice(0)) await cleanUp(dir)
-})
-
 describe("reprise-server serve on embedded Postgres", () => {
   it("starts with no setup, keeps its data across restarts and kill -9, --reset wipes it, signals exit 0", async () => {
     const cwd = tempDir()
-    used.push(cwd)
     const dataDir = path.join(cwd, "data")
     const args = ["--dev", "--port", "0", "--data-dir", dataDir]
 
@@ -164,8 +164,7 @@ describe("reprise-server serve on DATABASE_URL", () => {
   it("starts no embedded Postgres; SIGTERM closes an open subscription and exits 0", () =>
     withDatabase(async (url) => {
       const cwd = tempDir()
-      used.push(cwd)
-      const server = await startServer(["--port", "0"], { cwd, env: { DATABASE_URL: url, REPRISE_JWT_SECRET: secret } })
+        const server = await startServer(["--port", "0"], { cwd, env: { DATABASE_URL: url, REPRISE_JWT_SECRET: secret } })
       const shown = new URL(url)
       shown.password = "***"
       expect(server.line).toBe(`reprise-server listening on ${server.url} (database: ${shown.toString()})`)
@@ -199,8 +198,7 @@ describe("reprise-server serve on DATABASE_URL", () => {
   it("SIGTERM lets an upload in flight finish (answered, stored) before the process exits 0", () =>
     withDatabase(async (url) => {
       const cwd = tempDir()
-      used.push(cwd)
-      const server = await startServer(["--port", "0"], { cwd, env: { DATABASE_URL: url, REPRISE_JWT_SECRET: secret } })
+        const server = await startServer(["--port", "0"], { cwd, env: { DATABASE_URL: url, REPRISE_JWT_SECRET: secret } })
       const token = await Effect.runPromise(Auth.issueDevToken({ secret: Redacted.make(secret), userId: "uma" }))
       const wallMs = Date.now()
       const actionId = crypto.randomUUID()
