@@ -137,12 +137,13 @@ const toLayer = <R>(make: Effect.Effect<RpcTransportShape, never, R>) =>
 
 const serialization = Layer.succeed(RpcSerialization.RpcSerialization, RpcSerialization.json)
 
-const decodeLimitExceeded = Schema.decodeUnknownOption(Schema.parseJson(SyncRpc.LimitExceeded))
+const decodeRefusal = Schema.decodeUnknownOption(Schema.parseJson(Schema.Union(SyncRpc.LimitExceeded, SyncRpc.Unauthorized)))
 
 /**
  * The server refuses a request it will not read with an HTTP status and a JSON body (413 with
- * `LimitExceeded`, 400 with `MalformedRequest`) instead of an RPC answer; such a response is a
- * failure of the request, carrying the `LimitExceeded` when that is what the body says.
+ * `LimitExceeded`, 401 with `Unauthorized`, 400 with `MalformedRequest`) instead of an RPC
+ * answer; such a response is a failure of the request, carrying the `LimitExceeded` or
+ * `Unauthorized` when that is what the body says.
  */
 const refusedStatus = (response: HttpClientResponse.HttpClientResponse) =>
   response.status >= 200 && response.status < 300
@@ -153,7 +154,7 @@ const refusedStatus = (response: HttpClientResponse.HttpClientResponse) =>
           request: response.request,
           response,
           reason: "StatusCode",
-          cause: Option.getOrUndefined(decodeLimitExceeded(text)),
+          cause: Option.getOrUndefined(decodeRefusal(text)),
           description: `the server refused the request: ${text.slice(0, 500)}`
         })
       ))
@@ -197,7 +198,7 @@ const isServerError = (u: unknown): u is ServerError =>
   u instanceof SyncRpc.Unauthorized || u instanceof SyncRpc.LimitExceeded ||
   u instanceof SyncServer.ServerFailure || u instanceof SyncProtocol.FetchRejected
 
-/** The typed error inside a failed HTTP exchange (a 413's `LimitExceeded`), if any. */
+/** The typed error inside a failed HTTP exchange (a 413's `LimitExceeded`, a 401's `Unauthorized`), if any. */
 const innerCause = (error: RpcClientError): unknown => {
   const inner = error.cause
   return inner instanceof HttpClientError.ResponseError && isServerError(inner.cause) ? inner.cause : inner

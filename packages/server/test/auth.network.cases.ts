@@ -13,7 +13,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Socket from "@effect/platform/Socket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { RpcTransport, type SyncRpc, type SyncServer, Tracking } from "@reprise/core"
+import { RpcTransport, SyncRpc, type SyncServer, Tracking } from "@reprise/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as jose from "jose"
@@ -260,9 +261,10 @@ export const authNetworkCases = <D>(
           const response = yield* Effect.promise(() =>
             fetch(address.rpcUrl, { method: "POST", body, headers: { "content-type": "application/json" } }).then(async (r) => ({ status: r.status, text: await r.text() }))
           )
-          const [answer] = JSON.parse(response.text) as ReadonlyArray<{ exit: { cause: { error: { _tag: string; reason: string } } } }>
-          assert.strictEqual(answer?.exit.cause.error._tag, "Unauthorized")
-          assert.strictEqual(answer?.exit.cause.error.reason, "BadSignature")
+          // R-SRV-4: a typed 401, its body the Unauthorized.
+          assert.strictEqual(response.status, 401)
+          const answer = Schema.decodeUnknownSync(Schema.parseJson(SyncRpc.Unauthorized))(response.text)
+          assert.strictEqual(answer.reason, "BadSignature")
           assert.notInclude(response.text, token.split(".")[2]!)
         })))
   })

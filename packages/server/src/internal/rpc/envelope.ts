@@ -77,9 +77,10 @@ const reservedHeader = (headers: ReadonlyArray<readonly [string, string]>): stri
 
 /**
  * Checks the body of an HTTP request to the RPC endpoint (JSON serialization: one request per
- * body, and not `Subscribe`); `Left` says what is wrong with it.
+ * body, and not `Subscribe`); `Left` says what is wrong with it, `Right` holds the message's
+ * own headers.
  */
-export const checkHttpBody = (text: string): Either.Either<void, string> =>
+export const checkHttpBody = (text: string): Either.Either<ReadonlyArray<readonly [string, string]>, string> =>
   Either.flatMap(parse(text), (json) =>
     Either.match(decodeRequest(json), {
       onLeft: (issue) => Either.left(explain(issue)),
@@ -87,7 +88,7 @@ export const checkHttpBody = (text: string): Either.Either<void, string> =>
         request.tag === "Subscribe"
           // An HTTP exchange answers once, when the stream ends: a subscription never would.
           ? Either.left("Subscribe streams its pages: call it over the WebSocket endpoint (GET /rpc/ws)")
-          : Either.void
+          : Either.right(request.headers)
     }))
 
 /**

@@ -85,7 +85,7 @@ export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Re
   })
 
 /** The bearer token of a request's headers (the HTTP request's, merged with the message's own). */
-const tokenOf = (headers: Readonly<Record<string, string | undefined>>) => Auth.bearer(headers["authorization"])
+export const tokenOf = (headers: Readonly<Record<string, string | undefined>>) => Auth.bearer(headers["authorization"])
 
 /** `Authentication` for HTTP: each request's bearer token, verified. */
 export const httpAuthentication = Effect.map(Auth.Authenticator, (auth) =>

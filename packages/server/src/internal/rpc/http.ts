@@ -20,11 +20,11 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Auth from "../../Auth.js"
+import * as Auth from "../../Auth.js"
 import type * as Realtime from "../../Realtime.js"
 import * as Connections from "./connections.js"
 import { checkHttpBody, connectionHeader } from "./envelope.js"
-import { handlers, httpAuthentication, socketAuthentication } from "./handlers.js"
+import { handlers, httpAuthentication, socketAuthentication, tokenOf } from "./handlers.js"
 import { guard } from "./socket.js"
 
 /** The limits the network layer enforces (the protocol's own are `SyncProtocol.Limits`). */
@@ -38,7 +38,7 @@ export interface Limits {
 }
 
 /** The JSON body of a refused HTTP request: a typed error a client can decode. */
-const refusal = (status: number, error: SyncRpc.LimitExceeded | MalformedRequest) =>
+const refusal = (status: number, error: SyncRpc.LimitExceeded | SyncRpc.Unauthorized | MalformedRequest) =>
   HttpServerResponse.unsafeJson(error, { status })
 
 /**
@@ -59,8 +59,16 @@ const malformed = (detail: string) => refusal(400, new MalformedRequest({ detail
 const bodyTooLarge = (max: number, detail: string) =>
   refusal(413, new SyncRpc.LimitExceeded({ limit: "maxBodyBytes", max, detail }))
 
-/** `POST /rpc`: the body's size and shape checked, then `rpc` answers it. */
-const httpEndpoint = <E, R>(limits: Limits, rpc: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+/**
+ * `POST /rpc`: the body's size and shape checked, the bearer token verified (a refused token is
+ * HTTP 401 with the `Unauthorized` as its body, R-SRV-4; the RPC middleware, which also serves
+ * WebSocket messages, verifies it again and provides the caller), then `rpc` answers it.
+ */
+const httpEndpoint = <E, R>(
+  limits: Limits,
+  authenticator: Auth.AuthenticatorShape,
+  rpc: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const declared = Number(request.headers["content-length"] ?? "0")
@@ -76,6 +84,10 @@ const httpEndpoint = <E, R>(limits: Limits, rpc: Effect.Effect<HttpServerRespons
     }
     const checked = checkHttpBody(body.right)
     if (Either.isLeft(checked)) return malformed(checked.left)
+    // The headers `@effect/rpc` gives the middleware: the HTTP request's, then the message's own.
+    const headers = Headers.fromInput([...Object.entries(request.headers), ...checked.right])
+    const caller = yield* Effect.either(authenticator.verify(tokenOf(headers)))
+    if (Either.isLeft(caller)) return refusal(401, caller.left)
     return yield* rpc
   })
 
@@ -145,9 +157,10 @@ export const makeApp = (
       Effect.provide(yield* socketAuthentication(connections))
     )
     const sql = yield* SqlClient.SqlClient
+    const authenticator = yield* Auth.Authenticator
 
     return HttpRouter.empty.pipe(
-      HttpRouter.post("/rpc", httpEndpoint(limits, httpRpc)),
+      HttpRouter.post("/rpc", httpEndpoint(limits, authenticator, httpRpc)),
       HttpRouter.get("/rpc/ws", socketEndpoint(limits, connections, socketRpc)),
       HttpRouter.get("/health", Effect.provideService(health, SqlClient.SqlClient, sql))
     )
