@@ -43,28 +43,64 @@ import * as SyncServer from "./SyncServer.js"
  * `detail` being the Schema's account of every problem.
  */
 export class InvalidPayload extends Schema.TaggedClass<InvalidPayload>()("InvalidPayload", {
-  detail: Schema.String
+  detail: Schema.String,
+  /** The payload is over one of `SyncProtocol.Limits`' counts (answered as `TooLarge`). */
+  tooLarge: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {}
 
 /**
+ * An upload over `SyncProtocol.Limits`' counts (actions per upload, patches per action),
+ * recognised before decoding so it is answered `TooLarge` with the limit, and never walked in
+ * full by the decoder.
+ */
+const uploadCounts = (input: unknown): InvalidPayload | undefined => {
+  if (typeof input !== "object" || input === null || !("actions" in input) || !Array.isArray(input.actions)) {
+    return undefined
+  }
+  const actions: ReadonlyArray<unknown> = input.actions
+  const { maxActionsPerUpload, maxPatchesPerAction } = SyncProtocol.Limits
+  if (actions.length > maxActionsPerUpload) {
+    return new InvalidPayload({
+      detail: `${actions.length} actions in one upload; the limit is ${maxActionsPerUpload}. Upload in batches.`,
+      tooLarge: true
+    })
+  }
+  for (const action of actions) {
+    if (typeof action !== "object" || action === null || !("patches" in action) || !Array.isArray(action.patches)) continue
+    if (action.patches.length > maxPatchesPerAction) {
+      return new InvalidPayload({
+        detail: `an action carries ${action.patches.length} patches; the limit is ${maxPatchesPerAction}`,
+        tooLarge: true
+      })
+    }
+  }
+  return undefined
+}
+
+/**
  * `schema`, decoded leniently: anything that does not decode becomes an `InvalidPayload`
- * (instead of failing the decode, which `@effect/rpc` would answer with a defect). Encoding is
- * `schema`'s; a client never sends an `InvalidPayload` (encoding one fails).
+ * (instead of failing the decode, which `@effect/rpc` would answer with a defect), and so does
+ * anything `precheck` refuses before decoding. Encoding is `schema`'s; a client never sends an
+ * `InvalidPayload` (encoding one fails).
  */
 export const checked = <A, I>(
-  schema: Schema.Schema<A, I, never>
+  schema: Schema.Schema<A, I, never>,
+  precheck: (input: unknown) => InvalidPayload | undefined = () => undefined
 ): Schema.Schema<A | InvalidPayload, unknown, never> => {
   const decode = ParseResult.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
   const encode = ParseResult.encodeUnknown(schema)
   const target = Schema.Union(Schema.typeSchema(schema), Schema.typeSchema(InvalidPayload))
   return Schema.transformOrFail(Schema.Unknown, target, {
     strict: true,
-    decode: (input) =>
-      decode(input).pipe(
+    decode: (input) => {
+      const refused = precheck(input)
+      if (refused !== undefined) return ParseResult.succeed<A | InvalidPayload>(refused)
+      return decode(input).pipe(
         Effect.catchAll((issue) =>
           Effect.succeed<A | InvalidPayload>(new InvalidPayload({ detail: ParseResult.TreeFormatter.formatIssueSync(issue) }))
         )
-      ),
+      )
+    },
     encode: (value, _, ast) =>
       value instanceof InvalidPayload
         ? ParseResult.fail(new ParseResult.Type(ast, value, "an InvalidPayload is never sent"))
@@ -158,7 +194,7 @@ export type SubscribeRequest = typeof SubscribeRequest.Type
 /** The sync protocol's procedures. */
 export class SyncRpcs extends RpcGroup.make(
   Rpc.make("Upload", {
-    payload: checked(SyncProtocol.UploadRequest),
+    payload: checked(SyncProtocol.UploadRequest, uploadCounts),
     success: SyncProtocol.UploadResponse,
     error: UploadErrors
   }),

@@ -9,7 +9,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Socket from "@effect/platform/Socket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { RpcTransport, type SyncProtocol, SyncRpc, type SyncServer, type SyncTransport, Tracking } from "@reprise/core"
+import { RpcTransport, SyncProtocol, SyncRpc, type SyncServer, type SyncTransport, Tracking } from "@reprise/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -197,6 +197,22 @@ export const networkCases = (name: string, database: () => Layer.Layer<SqlClient
           exit: Schema.Struct({ _tag: Schema.Literal("Success"), value: Schema.Number })
         })))(head.json)
         assert.isAtLeast(exit.exit.value, 0)
+        assert.strictEqual(yield* storedActions, before)
+      }))
+
+    /** Verifies: R-SRV-7 (an upload over the protocol's counts is TooLarge, named with its limit) */
+    it.effect("answers an upload over the actions-per-upload limit with TooLarge, before decoding it, writing nothing", () =>
+      Effect.gen(function*() {
+        const { rpcUrl } = yield* SyncRpcServer.Address
+        const token = yield* tokenFor("mallory")
+        const before = yield* storedActions
+        const count = SyncProtocol.Limits.maxActionsPerUpload + 1
+        const upload = yield* post(rpcUrl, message("Upload", { clientId: "c", basis: 0, actions: Array.from({ length: count }, () => ({})) }, token))
+        assert.strictEqual(upload.status, 200)
+        const error = typedErrorOf(upload.json)
+        assert.strictEqual(error._tag, "UploadRejected")
+        assert.strictEqual(error["reason"], "TooLarge")
+        assert.include(String(error["detail"]), String(SyncProtocol.Limits.maxActionsPerUpload))
         assert.strictEqual(yield* storedActions, before)
       }))
 

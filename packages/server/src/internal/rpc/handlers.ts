@@ -67,7 +67,13 @@ export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Re
     return SyncRpc.SyncRpcs.of({
       Upload: (payload) =>
         payload instanceof SyncRpc.InvalidPayload
-          ? Effect.fail(new SyncProtocol.UploadRejected({ reason: "Malformed", actionId: null, detail: payload.detail }))
+          ? Effect.fail(
+            new SyncProtocol.UploadRejected({
+              reason: payload.tooLarge ? "TooLarge" : "Malformed",
+              actionId: null,
+              detail: payload.detail
+            })
+          )
           : unary("Upload", (caller) => server.upload(caller.userId, payload, caller.claims)),
       Fetch: (payload) =>
         payload instanceof SyncRpc.InvalidPayload
