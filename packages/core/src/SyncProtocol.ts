@@ -7,7 +7,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
-import { scanObjectText, textProblem, walkValue } from "./internal/jsonLimits.js"
+import * as JsonLimits from "./internal/jsonLimits.js"
 import * as Patch from "./Patch.js"
 
 /**
@@ -69,7 +69,18 @@ const boundedText = (max: number, limit: keyof typeof Limits) =>
     )
   )
 
-const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length
+/**
+ * Why `text` cannot be stored as Postgres text (it holds U+0000 or an unpaired UTF-16
+ * surrogate), or undefined. Linear; the field Schemas below and the server's checks use it.
+ */
+export const textProblem = (text: string): string | undefined => JsonLimits.textProblem(text)
+
+/**
+ * Why `name` is not a Postgres identifier of 1 to `Limits.maxIdentifierBytes` bytes of UTF-8
+ * (storable as text), or undefined.
+ */
+export const identifierProblem = (name: string): string | undefined =>
+  JsonLimits.identifierProblem(name, Limits.maxIdentifierBytes)
 
 /** A user id: at most `Limits.maxUserIdChars`, storable as Postgres text. */
 export const UserId = boundedText(Limits.maxUserIdChars, "maxUserIdChars")
@@ -82,13 +93,7 @@ export const RowId = boundedText(Limits.maxRowIdChars, "maxRowIdChars")
 
 /** A schema or table name: a Postgres identifier of 1 to `Limits.maxIdentifierBytes` bytes. */
 export const Identifier = Schema.String.pipe(
-  Schema.filter((s) => {
-    const max = Limits.maxIdentifierBytes
-    if (s.length === 0) return "it is empty; a Postgres identifier has 1 to 63 bytes"
-    const bytes = s.length > max ? s.length : utf8Bytes(s)
-    if (bytes > max) return `it is ${bytes} bytes or more; a Postgres identifier has at most ${max} (SyncProtocol.Limits.maxIdentifierBytes)`
-    return textProblem(s)
-  })
+  Schema.filter((s) => identifierProblem(s), { jsonSchema: { minLength: 1, maxLength: Limits.maxIdentifierBytes } })
 )
 
 /** An action tag as recorded: 1–200 of `A-Z a-z 0-9 _ . : -`. */
@@ -107,7 +112,7 @@ export const AdoptionTag = "reprise.adoption.v1"
  * left-to-right pass with a bounded stack: linear, and no input overflows the call stack.
  */
 export const rowImageProblem = (text: string): { readonly tooLarge: boolean; readonly detail: string } | undefined =>
-  scanObjectText(text, Limits.maxJsonDepth, Limits.maxRowImageChars)
+  JsonLimits.scanObjectText(text, Limits.maxJsonDepth, Limits.maxRowImageChars)
 
 /**
  * Why `value` (an action's `args.input`, as parsed) is not JSON the server accepts (nested at
@@ -116,7 +121,7 @@ export const rowImageProblem = (text: string): { readonly tooLarge: boolean; rea
  * problem or once it is known to be too large.
  */
 export const jsonValueProblem = (value: unknown): { readonly tooLarge: boolean; readonly detail: string } | undefined =>
-  walkValue(value, Limits.maxJsonDepth, Limits.maxArgsChars)
+  JsonLimits.walkValue(value, Limits.maxJsonDepth, Limits.maxArgsChars)
 
 const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)

@@ -213,3 +213,41 @@ export const garbageGenerator = (seed: number) => {
     return { rpc: "Upload", kind, body }
   }
 }
+
+/**
+ * JSON text of a parsed JSON value, built without recursion (`JSON.stringify` overflows the
+ * stack on the deep values the generator makes), for sending garbage over the network.
+ */
+export const jsonText = (value: unknown): string => {
+  const out: Array<string> = []
+  // Work items: a value to write, or a literal piece of text (a comma, a closing bracket).
+  const stack: Array<{ readonly value: unknown } | string> = [{ value }]
+  while (stack.length > 0) {
+    const item = stack.pop()!
+    if (typeof item === "string") {
+      out.push(item)
+      continue
+    }
+    const v = item.value
+    if (Array.isArray(v)) {
+      out.push("[")
+      stack.push("]")
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i] })
+        if (i > 0) stack.push(",")
+      }
+    } else if (typeof v === "object" && v !== null) {
+      const entries = Object.entries(v)
+      out.push("{")
+      stack.push("}")
+      for (let i = entries.length - 1; i >= 0; i--) {
+        stack.push({ value: entries[i]![1] })
+        stack.push(`${JSON.stringify(entries[i]![0])}:`)
+        if (i > 0) stack.push(",")
+      }
+    } else {
+      out.push(JSON.stringify(v) ?? "null")
+    }
+  }
+  return out.join("")
+}

@@ -29,7 +29,8 @@ import { InProcessTransport, SyncCodec, SyncService } from "../src/index.js"
 /** The app's one table: its name is fixed, as the actions' code names it. */
 export const NOTES = "hostile_notes"
 
-const tableSql = `CREATE TABLE IF NOT EXISTS ${NOTES} (
+/** SQL creating the app's table (idempotent). */
+export const tableSql = `CREATE TABLE IF NOT EXISTS ${NOTES} (
   id text PRIMARY KEY, title text NOT NULL, doc jsonb, n integer NOT NULL DEFAULT 0, audience_key text)`
 
 /** Creates a note whose id comes from the action. */

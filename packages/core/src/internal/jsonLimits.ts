@@ -30,17 +30,51 @@ const tooLarge = (detail: string): JsonProblem => ({ tooLarge: true, detail })
 const depthProblem = (maxDepth: number) =>
   tooLarge(`it is nested more than ${maxDepth} levels deep; the limit is ${maxDepth} (SyncProtocol.Limits.maxJsonDepth)`)
 
+// The control characters are what these look for.
+// eslint-disable-next-line no-control-regex
+const SUSPECT = /[\u0000\uD800-\uDFFF]/
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /**
  * Why a string cannot be stored as Postgres text, if it cannot: it holds U+0000, or an
- * unpaired surrogate (it is not Unicode). Linear in the string's length. @internal
+ * unpaired surrogate (it is not Unicode). Linear in the string's length; one plain character
+ * class scan for the usual string. @internal
  */
 export const textProblem = (text: string): string | undefined => {
+  if (!SUSPECT.test(text)) return undefined
   if (text.includes("\u0000")) return "it contains the character U+0000, which Postgres text cannot hold"
   if (LONE_SURROGATE.test(text)) return "it contains an unpaired UTF-16 surrogate (it is not valid Unicode)"
   return undefined
 }
+
+/**
+ * Why a string is not a Postgres identifier (a schema or table name of 1 to `maxBytes` bytes of
+ * UTF-8, storable as text), if it is not. @internal
+ */
+export const identifierProblem = (name: string, maxBytes: number): string | undefined => {
+  if (name.length === 0) return `it is empty; a Postgres identifier has 1 to ${maxBytes} bytes`
+  // A UTF-16 unit is at most 3 bytes of UTF-8; only longer names need counting.
+  if (name.length * 3 > maxBytes) {
+    const bytes = name.length > maxBytes ? name.length : utf8Length(name)
+    if (bytes > maxBytes) {
+      return `it is ${bytes} bytes or more; a Postgres identifier has at most ${maxBytes} (SyncProtocol.Limits.maxIdentifierBytes)`
+    }
+  }
+  return textProblem(name)
+}
+
+const utf8Length = (s: string): number => {
+  let bytes = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdbff ? (i++, 4) : 3
+  }
+  return bytes
+}
+
+/** The next character of a JSON string that is not plain text: a quote, a backslash, a control character or a surrogate. */
+// eslint-disable-next-line no-control-regex
+const STRING_SPECIAL = /["\\\u0000-\u001f\uD800-\uDFFF]/g
 
 /**
  * The problem of JSON `text` that must be one JSON object (a row image) of at most `maxChars`
@@ -199,7 +233,11 @@ class Scanner {
     const text = this.text
     let i = this.i + 1
     for (;;) {
-      if (i >= text.length) return malformed("it is not valid JSON (a string is not closed)")
+      // Plain text is skipped by the regex engine, up to the next character that needs a look.
+      STRING_SPECIAL.lastIndex = i
+      const special = STRING_SPECIAL.exec(text)
+      if (special === null) return malformed("it is not valid JSON (a string is not closed)")
+      i = special.index
       const c = text.charCodeAt(i)
       if (c === 0x22) break
       if (c < 0x20) return malformed(`it is not valid JSON (a control character in a string at character ${i})`)

@@ -87,28 +87,55 @@ export const checkSizes = (request: unknown): Rejection | undefined => {
   return undefined
 }
 
-/** The first problem `schema`'s own checks find in `value` (its type side), or undefined. */
-const checker = <A, I>(schema: Schema.Schema<A, I, never>) => {
-  const check = Schema.validateEither(schema)
-  return (value: unknown): string | undefined => {
-    const result = check(value)
-    if (Either.isRight(result)) return undefined
-    const [first] = ParseResult.ArrayFormatter.formatIssueSync(result.left.issue)
-    return first === undefined ? "it is not valid" : `${first.path.map(String).join(".") || "value"}: ${first.message}`
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const TAG = /^[A-Za-z0-9_.:-]{1,200}$/
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/
+const OPS: ReadonlySet<unknown> = new Set(["INSERT", "UPDATE", "DELETE"])
+
+/**
+ * The fields of an action that the Schema checks when a request is decoded, checked again by
+ * hand (a caller can build any value of the decoded types; a Schema validation per action
+ * would cost several times more on every upload).
+ */
+const actionFieldsProblem = (action: SyncProtocol.ActionWire): string | undefined => {
+  if (typeof action.id !== "string" || !UUID.test(action.id)) return "id: it is not a UUID"
+  if (typeof action.tag !== "string" || !TAG.test(action.tag)) return "tag: it is not 1 to 200 of A-Z a-z 0-9 _ . : -"
+  if (typeof action.clientId !== "string" || !NODE_ID.test(action.clientId)) {
+    return "clientId: it is not 1 to 64 of A-Z a-z 0-9 _ -"
   }
+  if (action.userId !== null) {
+    const user = typeof action.userId === "string" ? SyncProtocol.textProblem(action.userId) : "it is not a string"
+    if (user !== undefined) return `userId: ${user}`
+  }
+  if (!(action.hlc instanceof Hlc.Hlc)) return "hlc: it is not a clock reading"
+  if (action.kind !== "action" && action.kind !== "correction") return "kind: it is neither action nor correction"
+  if (!Array.isArray(action.patches)) return "patches: it is not an array"
+  return undefined
 }
 
-const actionFieldsProblem = checker(Schema.Struct({
-  id: Schema.UUID,
-  tag: SyncProtocol.Tag,
-  clientId: Hlc.NodeId,
-  userId: Schema.NullOr(SyncProtocol.UserId),
-  hlc: Hlc.Hlc,
-  kind: SyncProtocol.Kind,
-  patches: Schema.Array(Schema.Unknown)
-}))
-const patchFieldsProblem = checker(SyncProtocol.PatchWire)
-const userIdProblem = checker(SyncProtocol.UserId)
+/** The fields of a patch (`SyncProtocol.PatchWire`), checked by hand as `actionFieldsProblem` does. */
+const patchFieldsProblem = (patch: SyncProtocol.PatchWire): string | undefined => {
+  if (typeof patch !== "object" || patch === null) return "it is not a patch"
+  if (!Number.isInteger(patch.seq) || patch.seq < 1 || patch.seq > Limits.maxPatchSeq) {
+    return `seq is ${patch.seq}; it is an integer from 1 to ${Limits.maxPatchSeq} (SyncProtocol.Limits.maxPatchSeq)`
+  }
+  for (const field of ["schema", "table"] as const) {
+    const name: unknown = patch[field]
+    const problem = typeof name === "string" ? SyncProtocol.identifierProblem(name) : "it is not a string"
+    if (problem !== undefined) return `${field}: ${problem}`
+  }
+  const rowId = typeof patch.rowId === "string" ? SyncProtocol.textProblem(patch.rowId) : "it is not a string"
+  if (rowId !== undefined) return `rowId: ${rowId}`
+  if (patch.audienceKey !== null) {
+    const key = typeof patch.audienceKey === "string" ? SyncProtocol.textProblem(patch.audienceKey) : "it is not a string"
+    if (key !== undefined) return `audienceKey: ${key}`
+  }
+  if (!OPS.has(patch.op)) return "op: it is none of INSERT, UPDATE, DELETE"
+  if (patch.forward !== null && typeof patch.forward !== "string") return "forward: it is not JSON text"
+  if (patch.reverse !== null && typeof patch.reverse !== "string") return "reverse: it is not JSON text"
+  return undefined
+}
+
 const correctionProblem = (() => {
   const decode = Schema.decodeUnknownEither(SyncProtocol.CorrectionInput)
   return (input: unknown): string | undefined => {
@@ -123,7 +150,7 @@ const correctionProblem = (() => {
 const callerProblem = (callerUserId: string): { readonly tooLarge: boolean; readonly detail: string } | undefined => {
   const long = overLength(callerUserId, Limits.maxUserIdChars, "the caller's user id", "maxUserIdChars")
   if (long !== undefined) return { tooLarge: true, detail: long }
-  const bad = userIdProblem(callerUserId)
+  const bad = SyncProtocol.textProblem(callerUserId)
   return bad === undefined ? undefined : { tooLarge: false, detail: `the caller's user id: ${bad}` }
 }
 
