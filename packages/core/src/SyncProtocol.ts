@@ -189,6 +189,62 @@ export const CorrectionInput = Schema.Struct({
   audience: Schema.optional(Schema.NullOr(AudienceKey))
 })
 
+const overLength = (value: unknown, max: number, what: string, limit: keyof typeof Limits): string | undefined =>
+  typeof value === "string" && value.length > max
+    ? `${what} is ${value.length} characters long; the limit is ${max} (SyncProtocol.Limits.${limit})`
+    : undefined
+
+/**
+ * The first count or string length of an upload over `Limits`, raw (before decoding: a
+ * transport's precheck, so an oversized body is answered `TooLarge` and never walked in full by
+ * the decoder) or decoded (the fields have the same names): actions per upload, patches per
+ * action, and the lengths of the author, tag, schema, table, row id, audience key and row
+ * images. Reads only lengths: linear in the number of patches, whatever the strings hold.
+ * `actionId`: the action at fault, when known.
+ */
+export const uploadSizeProblem = (
+  request: unknown
+): { readonly actionId: string | null; readonly detail: string } | undefined => {
+  if (!isRecord(request) || !Array.isArray(request["actions"])) return undefined
+  const actions: ReadonlyArray<unknown> = request["actions"]
+  if (actions.length > Limits.maxActionsPerUpload) {
+    return {
+      actionId: null,
+      detail: `${actions.length} actions in one upload; the limit is ${Limits.maxActionsPerUpload} ` +
+        `(SyncProtocol.Limits.maxActionsPerUpload). Upload in batches.`
+    }
+  }
+  for (const action of actions) {
+    if (!isRecord(action)) continue
+    const actionId = typeof action["id"] === "string" && action["id"].length <= 36 ? action["id"] : null
+    const own = overLength(action["userId"], Limits.maxUserIdChars, "the action's author user id", "maxUserIdChars") ??
+      overLength(action["tag"], Limits.maxTagChars, "the action's tag", "maxTagChars")
+    if (own !== undefined) return { actionId, detail: own }
+    const patches = action["patches"]
+    if (!Array.isArray(patches)) continue
+    if (patches.length > Limits.maxPatchesPerAction) {
+      return {
+        actionId,
+        detail: `the action carries ${patches.length} patches; the limit is ${Limits.maxPatchesPerAction} ` +
+          `(SyncProtocol.Limits.maxPatchesPerAction)`
+      }
+    }
+    for (let i = 0; i < patches.length; i++) {
+      const patch: unknown = patches[i]
+      if (!isRecord(patch)) continue
+      const at = `patch #${i + 1}'s`
+      const problem = overLength(patch["schema"], Limits.maxIdentifierBytes, `${at} schema`, "maxIdentifierBytes") ??
+        overLength(patch["table"], Limits.maxIdentifierBytes, `${at} table`, "maxIdentifierBytes") ??
+        overLength(patch["rowId"], Limits.maxRowIdChars, `${at} rowId`, "maxRowIdChars") ??
+        overLength(patch["audienceKey"], Limits.maxAudienceKeyChars, `${at} audienceKey`, "maxAudienceKeyChars") ??
+        overLength(patch["forward"], Limits.maxRowImageChars, `${at} forward row image`, "maxRowImageChars") ??
+        overLength(patch["reverse"], Limits.maxRowImageChars, `${at} reverse row image`, "maxRowImageChars")
+      if (problem !== undefined) return { actionId, detail: problem }
+    }
+  }
+  return undefined
+}
+
 /** One row change, as uploaded and fetched. */
 export const PatchWire = Schema.Struct({
   seq: Schema.Int.pipe(Schema.between(1, Limits.maxPatchSeq)),

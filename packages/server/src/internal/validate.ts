@@ -39,52 +39,12 @@ const overLength = (value: unknown, max: number, what: string, limit: keyof type
     : undefined
 
 /**
- * The counts and string lengths of an upload, raw or decoded (the fields have the same names):
- * actions per upload, patches per action, and the lengths of the author, tag, schema, table,
- * row id, audience key and row images. Each breach is `TooLarge`, naming the field and the
- * limit. Reads only lengths: linear in the number of patches, whatever the strings hold.
+ * The counts and string lengths of an upload, raw or decoded (`SyncProtocol.uploadSizeProblem`),
+ * as a `TooLarge` rejection naming the field and the limit.
  */
 export const checkSizes = (request: unknown): Rejection | undefined => {
-  if (!isRecord(request) || !Array.isArray(request["actions"])) return undefined
-  const actions: ReadonlyArray<unknown> = request["actions"]
-  if (actions.length > Limits.maxActionsPerUpload) {
-    return reject(
-      "TooLarge",
-      null,
-      `${actions.length} actions in one upload; the limit is ${Limits.maxActionsPerUpload} ` +
-        `(SyncProtocol.Limits.maxActionsPerUpload). Upload in batches.`
-    )
-  }
-  for (const action of actions) {
-    if (!isRecord(action)) continue
-    const id = typeof action["id"] === "string" && action["id"].length <= 36 ? action["id"] : null
-    const own = overLength(action["userId"], Limits.maxUserIdChars, "the action's author user id", "maxUserIdChars") ??
-      overLength(action["tag"], Limits.maxTagChars, "the action's tag", "maxTagChars")
-    if (own !== undefined) return reject("TooLarge", id, own)
-    const patches = action["patches"]
-    if (!Array.isArray(patches)) continue
-    if (patches.length > Limits.maxPatchesPerAction) {
-      return reject(
-        "TooLarge",
-        id,
-        `the action carries ${patches.length} patches; the limit is ${Limits.maxPatchesPerAction} ` +
-          `(SyncProtocol.Limits.maxPatchesPerAction)`
-      )
-    }
-    for (let i = 0; i < patches.length; i++) {
-      const patch: unknown = patches[i]
-      if (!isRecord(patch)) continue
-      const at = `patch #${i + 1}'s`
-      const problem = overLength(patch["schema"], Limits.maxIdentifierBytes, `${at} schema`, "maxIdentifierBytes") ??
-        overLength(patch["table"], Limits.maxIdentifierBytes, `${at} table`, "maxIdentifierBytes") ??
-        overLength(patch["rowId"], Limits.maxRowIdChars, `${at} rowId`, "maxRowIdChars") ??
-        overLength(patch["audienceKey"], Limits.maxAudienceKeyChars, `${at} audienceKey`, "maxAudienceKeyChars") ??
-        overLength(patch["forward"], Limits.maxRowImageChars, `${at} forward row image`, "maxRowImageChars") ??
-        overLength(patch["reverse"], Limits.maxRowImageChars, `${at} reverse row image`, "maxRowImageChars")
-      if (problem !== undefined) return reject("TooLarge", id, problem)
-    }
-  }
-  return undefined
+  const problem = SyncProtocol.uploadSizeProblem(request)
+  return problem === undefined ? undefined : reject("TooLarge", problem.actionId, problem.detail)
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
