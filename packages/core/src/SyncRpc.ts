@@ -44,38 +44,31 @@ import * as SyncServer from "./SyncServer.js"
  */
 export class InvalidPayload extends Schema.TaggedClass<InvalidPayload>()("InvalidPayload", {
   detail: Schema.String,
-  /** The payload is over one of `SyncProtocol.Limits`' counts (answered as `TooLarge`). */
-  tooLarge: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  /** The payload is over one of `SyncProtocol.Limits` (answered as `TooLarge`). */
+  tooLarge: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** The action at fault, when known. */
+  actionId: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}
 
 /**
- * An upload over `SyncProtocol.Limits`' counts (actions per upload, patches per action),
- * recognised before decoding so it is answered `TooLarge` with the limit, and never walked in
- * full by the decoder.
+ * An upload over `SyncProtocol.Limits`' counts or string lengths
+ * (`SyncProtocol.uploadSizeProblem`), recognised before decoding so it is answered `TooLarge`
+ * naming the field and the limit, and never walked in full by the decoder.
  */
-const uploadCounts = (input: unknown): InvalidPayload | undefined => {
-  if (typeof input !== "object" || input === null || !("actions" in input) || !Array.isArray(input.actions)) {
-    return undefined
-  }
-  const actions: ReadonlyArray<unknown> = input.actions
-  const { maxActionsPerUpload, maxPatchesPerAction } = SyncProtocol.Limits
-  if (actions.length > maxActionsPerUpload) {
-    return new InvalidPayload({
-      detail: `${actions.length} actions in one upload; the limit is ${maxActionsPerUpload}. Upload in batches.`,
-      tooLarge: true
-    })
-  }
-  for (const action of actions) {
-    if (typeof action !== "object" || action === null || !("patches" in action) || !Array.isArray(action.patches)) continue
-    if (action.patches.length > maxPatchesPerAction) {
-      return new InvalidPayload({
-        detail: `an action carries ${action.patches.length} patches; the limit is ${maxPatchesPerAction}`,
-        tooLarge: true
-      })
-    }
-  }
-  return undefined
+const uploadSize = (input: unknown): InvalidPayload | undefined => {
+  const problem = SyncProtocol.uploadSizeProblem(input)
+  return problem === undefined
+    ? undefined
+    : new InvalidPayload({ detail: problem.detail, tooLarge: true, actionId: problem.actionId })
 }
+
+/** A Schema's account of a payload stays short: the values it quotes are the client's. */
+const maxDetailChars = 4000
+
+const bounded = (detail: string): string =>
+  detail.length <= maxDetailChars
+    ? detail
+    : `${detail.slice(0, maxDetailChars)}… (${detail.length - maxDetailChars} more characters of problems)`
 
 /**
  * `schema`, decoded leniently: anything that does not decode becomes an `InvalidPayload`
@@ -97,7 +90,7 @@ export const checked = <A, I>(
       if (refused !== undefined) return ParseResult.succeed<A | InvalidPayload>(refused)
       return decode(input).pipe(
         Effect.catchAll((issue) =>
-          Effect.succeed<A | InvalidPayload>(new InvalidPayload({ detail: ParseResult.TreeFormatter.formatIssueSync(issue) }))
+          Effect.succeed<A | InvalidPayload>(new InvalidPayload({ detail: bounded(ParseResult.TreeFormatter.formatIssueSync(issue)) }))
         )
       )
     },
@@ -194,7 +187,7 @@ export type SubscribeRequest = typeof SubscribeRequest.Type
 /** The sync protocol's procedures. */
 export class SyncRpcs extends RpcGroup.make(
   Rpc.make("Upload", {
-    payload: checked(SyncProtocol.UploadRequest, uploadCounts),
+    payload: checked(SyncProtocol.UploadRequest, uploadSize),
     success: SyncProtocol.UploadResponse,
     error: UploadErrors
   }),

@@ -201,7 +201,7 @@ export const networkCases = (name: string, database: () => Layer.Layer<SqlClient
       }))
 
     /** Verifies: R-SRV-7 (an upload over the protocol's counts is TooLarge, named with its limit) */
-    it.effect("answers an upload over the actions-per-upload limit with TooLarge, before decoding it, writing nothing", () =>
+    it.effect("answers an upload over the actions-per-upload or a string-length limit with TooLarge, before decoding it, writing nothing", () =>
       Effect.gen(function*() {
         const { rpcUrl } = yield* SyncRpcServer.Address
         const token = yield* tokenFor("mallory")
@@ -213,6 +213,11 @@ export const networkCases = (name: string, database: () => Layer.Layer<SqlClient
         assert.strictEqual(error._tag, "UploadRejected")
         assert.strictEqual(error["reason"], "TooLarge")
         assert.include(String(error["detail"]), String(SyncProtocol.Limits.maxActionsPerUpload))
+        // A string over its limit (a user id of 1,000 characters) is TooLarge too, naming the limit.
+        const huge = yield* post(rpcUrl, message("Upload", { clientId: "c", basis: 0, actions: [{ userId: "u".repeat(1000) }] }, token))
+        const hugeError = typedErrorOf(huge.json)
+        assert.strictEqual(hugeError["reason"], "TooLarge")
+        assert.include(String(hugeError["detail"]), "maxUserIdChars")
         assert.strictEqual(yield* storedActions, before)
       }))
 

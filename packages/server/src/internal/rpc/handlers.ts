@@ -70,7 +70,7 @@ export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Re
           ? Effect.fail(
             new SyncProtocol.UploadRejected({
               reason: payload.tooLarge ? "TooLarge" : "Malformed",
-              actionId: null,
+              actionId: payload.actionId,
               detail: payload.detail
             })
           )
