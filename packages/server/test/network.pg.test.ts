@@ -1,7 +1,7 @@
 /**
  * The network on real Postgres (a fresh database per group from `@reprise/pg-fixture`): the
- * sync suite with every replica syncing through `RpcTransport` over loopback HTTP and over
- * WebSocket to a `SyncRpcServer` (R-SYNC-1..6, R-ACT-1, R-SRV-3), the server's own cases
+ * sync suite with every replica syncing through `RpcTransport` over loopback WebSocket to a
+ * `SyncRpcServer` (HTTP: network.test.ts) (R-SYNC-1..6, R-ACT-1, R-SRV-3), the server's own cases
  * (R-SRV-3, R-SRV-4, R-SRV-5 with Postgres's LISTEN, R-SRV-7), and the health check once the
  * database refuses connections.
  */
@@ -18,7 +18,8 @@ import { harness } from "./networkWorld.js"
 
 const version = `PostgreSQL ${PgFixture.serverVersion()}`
 
-SyncSuite.run(harness("http", `RPC over HTTP, server on ${version}`, () => PgFixture.layer()))
+// The sync suite runs once per transport: over WebSocket here, over HTTP on PGlite
+// (network.test.ts); each run takes minutes of PGlite replicas, the same on either database.
 SyncSuite.run(harness("websocket", `RPC over WebSocket, server on ${version}`, () => PgFixture.layer()))
 
 networkCases(version, () => PgFixture.layer())

@@ -1,6 +1,6 @@
 /**
  * The network on PGlite: the sync suite with every replica syncing through `RpcTransport`
- * over loopback HTTP and over WebSocket to a `SyncRpcServer` (R-SYNC-1..6, R-ACT-1, R-SRV-3),
+ * over loopback HTTP to a `SyncRpcServer` (WebSocket: network.pg.test.ts) (R-SYNC-1..6, R-ACT-1, R-SRV-3),
  * and the server's own cases (R-SRV-3, R-SRV-4, R-SRV-5, R-SRV-7).
  */
 import { PgliteClient } from "@reprise/sql-pglite"
@@ -9,8 +9,9 @@ import { SyncSuite } from "../../sync-suite/src/index.js"
 import { healthWhenDatabaseGone, networkCases } from "./networkCases.js"
 import { harness } from "./networkWorld.js"
 
+// The sync suite runs once per transport: over HTTP here, over WebSocket on Postgres
+// (network.pg.test.ts); each run takes minutes of PGlite replicas, the same on either database.
 SyncSuite.run(harness("http", "RPC over HTTP, server on PGlite", () => PgliteClient.layer({})))
-SyncSuite.run(harness("websocket", "RPC over WebSocket, server on PGlite", () => PgliteClient.layer({})))
 
 networkCases("PGlite", () => PgliteClient.layer({}))
 
