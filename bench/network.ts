@@ -56,13 +56,13 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 import * as PgServer from "../packages/pg-fixture/src/server.js"
 import { NOTES_DDL } from "./notes.js"
+import { replaceBlock } from "./sync.js"
 import { databaseUrl, randomName, withPg } from "./syncBackends.js"
 
 const W3_N = 1000
@@ -511,10 +511,4 @@ export const networkBench = async (log: (line: string) => void = console.log) =>
 }
 
 /** Replaces the network block of BENCHMARKS.md with `markdown`. */
-export const updateNetworkBlock = async (file: string, markdown: string) => {
-  const current = await fs.readFile(file, "utf8")
-  const start = current.indexOf(START)
-  const end = current.indexOf(END)
-  if (start < 0 || end < start) throw new Error("BENCHMARKS.md lost its network bench markers")
-  await fs.writeFile(file, current.slice(0, start) + `${START}\n${markdown}\n${END}` + current.slice(end + END.length))
-}
+export const updateNetworkBlock = (file: string, markdown: string) => replaceBlock(file, START, END, markdown)

@@ -524,11 +524,14 @@ export const syncBench = async (): Promise<{ markdown: string; json: unknown }> 
   return { markdown, json }
 }
 
-/** Rewrites the sync block of BENCHMARKS.md. */
-export const updateSyncBlock = async (file: string, markdown: string) => {
+/** Rewrites the part of `file` between the markers `open` and `close` with `markdown`. */
+export const replaceBlock = async (file: string, open: string, close: string, markdown: string) => {
   const current = await fs.readFile(file, "utf8")
-  const start = current.indexOf(START)
-  const end = current.indexOf(END)
-  if (start < 0 || end < start) throw new Error("BENCHMARKS.md lost its sync bench markers")
-  await fs.writeFile(file, current.slice(0, start) + `${START}\n${markdown}\n${END}` + current.slice(end + END.length))
+  const start = current.indexOf(open)
+  const end = current.indexOf(close)
+  if (start < 0 || end < start) throw new Error(`${file} lost its bench markers ${open} ... ${close}`)
+  await fs.writeFile(file, current.slice(0, start) + `${open}\n${markdown}\n${close}` + current.slice(end + close.length))
 }
+
+/** Rewrites the sync block of BENCHMARKS.md. */
+export const updateSyncBlock = (file: string, markdown: string) => replaceBlock(file, START, END, markdown)
