@@ -8,7 +8,7 @@ import { defineConfig } from "vitest/config"
  */
 export default defineConfig({
   test: {
-    include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.{ts,tsx}", "examples/*/test/**/*.test.{ts,tsx}"],
     globalSetup: ["packages/pg-fixture/src/globalSetup.ts", "packages/simulation/test/summarySetup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
