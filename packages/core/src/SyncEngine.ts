@@ -73,6 +73,17 @@ export interface SyncReport {
    * this replica adopted them before; R-SYNC-3, R-SRV-3).
    */
   readonly adopted: number
+  /**
+   * Remote actions this replica cannot run (their tag is not in its registry, or their input
+   * does not decode with the registered Schema: a newer app version, or a hostile client), so
+   * their effects were taken from the server's patches instead of a replay (R-SRV-7).
+   */
+  readonly unrunnable: number
+  /**
+   * This replica's pending actions the server rejected for permission or validity during this
+   * sync; they left the pending queue for the quarantine, their local effects undone (R-REC-3).
+   */
+  readonly quarantined: number
 }
 
 /** Options of the engine. */
@@ -105,6 +116,15 @@ export interface SyncEngineShape {
    * deterministic (a second replay must capture the same patches).
    */
   readonly replayAll: Effect.Effect<SyncReport, SyncError>
+  /**
+   * Applies a page the server pushed (a subscription's page, read from `since`) as `pull`
+   * applies a fetched one, without fetching it again: when the replica's watermark is `since`,
+   * the page is ingested and applied in one transaction, and the rest is pulled when it says
+   * there is more. A page this replica already has does nothing; a page that does not start at
+   * the watermark (a gap) is not applied and a pull runs instead. Serialized with `requestSync`
+   * and `replayAll`.
+   */
+  readonly applyPushed: (since: number, page: SyncProtocol.FetchResponse) => Effect.Effect<SyncReport, SyncError>
 }
 
 /** The client sync engine. */
@@ -186,7 +206,18 @@ export const make = (
       return report
     })).pipe(Effect.tap(annotateReport))
 
-    return { sync, requestSync, pull, push, replayAll }
+    const applyPushed = (since: number, page: SyncProtocol.FetchResponse) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        const watermark = yield* readWatermark(ctx)
+        if (watermark >= page.next) return zeroReport
+        if (watermark !== since) return yield* pull
+        const last = !page.hasMore
+        const applied = yield* applyPage(ctx, yield* Ref.get(state), page, last)
+        yield* Ref.set(state, applied.state)
+        return last ? applied.report : addReports(applied.report, yield* pull)
+      })).pipe(Effect.tap(annotateReport), Effect.withSpan("SyncEngine.applyPushed", { captureStackTrace: false }))
+
+    return { sync, requestSync, pull, push, replayAll, applyPushed }
   })
 
 const FilteringRows = Schema.Array(Schema.Struct({ filtered: Schema.Boolean }))

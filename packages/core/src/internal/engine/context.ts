@@ -48,7 +48,9 @@ export const zeroReport: SyncReport = {
   reconciled: 0,
   replayed: 0,
   corrections: 0,
-  adopted: 0
+  adopted: 0,
+  unrunnable: 0,
+  quarantined: 0
 }
 
 /** Two reports' counts added. @internal */
@@ -59,7 +61,9 @@ export const addReports = (a: SyncReport, b: SyncReport): SyncReport => ({
   reconciled: a.reconciled + b.reconciled,
   replayed: a.replayed + b.replayed,
   corrections: a.corrections + b.corrections,
-  adopted: a.adopted + b.adopted
+  adopted: a.adopted + b.adopted,
+  unrunnable: a.unrunnable + b.unrunnable,
+  quarantined: a.quarantined + b.quarantined
 })
 
 /** Puts a sync report's counts on the current span, as `reprise.sync.<count>` attributes. @internal */
