@@ -35,6 +35,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import type * as Hlc from "./Hlc.js"
 import { addReports, annotateReport, type EngineContext, initialState, zeroReport } from "./internal/engine/context.js"
 import { applyPage, replayEverything } from "./internal/engine/applyPage.js"
+import { quarantineAction } from "./internal/engine/quarantine.js"
 import { readWatermark, uploadOnce } from "./internal/engine/upload.js"
 import { filtering } from "./internal/sql/ingest.js"
 import * as SyncProtocol from "./SyncProtocol.js"
@@ -107,7 +108,12 @@ export interface SyncEngineShape {
   readonly requestSync: Effect.Effect<SyncReport, SyncError>
   /** Fetch and apply only. */
   readonly pull: Effect.Effect<SyncReport, SyncError>
-  /** Upload only (catching up first if the server asks). */
+  /**
+   * Upload only (catching up first if the server asks). A rejection for permission or validity
+   * that names one of this replica's pending actions (`Quarantine.reasons`) quarantines that
+   * action, its local effects undone, and the upload goes on with the rest (R-REC-3); any other
+   * rejection fails the push.
+   */
   readonly push: Effect.Effect<SyncReport, SyncError>
   /**
    * Rolls back every applied action and replays the whole log held locally, in global order,
@@ -159,21 +165,30 @@ export const make = (
       }
     }).pipe(Effect.tap(annotateReport), Effect.withSpan("SyncEngine.pull", { captureStackTrace: false }))
 
+    // A rejection naming one of the batch's actions for a reason of its own quarantines that
+    // action (its effects undone, the rest replayed) and the push goes on with the rest (R-REC-3).
     const push: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
       let uploaded = 0
-      let caughtUp = zeroReport
+      let done = zeroReport
       for (;;) {
         const attempt = uploadOnce(ctx, transport).pipe(
-          Effect.tapErrorTag("BehindHead", () => Effect.tap(pull, (report) => { caughtUp = addReports(caughtUp, report) }))
+          Effect.tapErrorTag("BehindHead", () => Effect.tap(pull, (report) => { done = addReports(done, report) }))
         )
-        const n = yield* attempt.pipe(
+        const outcome = yield* attempt.pipe(
           Effect.retry({
             while: (error) => error._tag === "BehindHead",
             schedule: Schedule.exponential(backoff).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxAttempts - 1)))
           })
         )
-        if (n === 0) return { ...caughtUp, uploaded }
-        uploaded += n
+        if (outcome._tag === "Rejected") {
+          const quarantined = yield* quarantineAction(ctx, outcome.actionId, outcome.rejection)
+          // Not pending any more (another fiber got to it): the rejection stands as the error.
+          if (quarantined.quarantined === 0) return yield* outcome.rejection
+          done = addReports(done, quarantined)
+          continue
+        }
+        if (outcome.count === 0) return { ...done, uploaded }
+        uploaded += outcome.count
       }
     }).pipe(Effect.tap(annotateReport), Effect.withSpan("SyncEngine.push", { captureStackTrace: false }))
 

@@ -3,8 +3,9 @@
  * state, tracked tables) in a client database.
  *
  * Installation is idempotent and versioned: a `reprise.schema_version` row records what is
- * installed, so later versions can migrate forward; a database written by a newer Reprise is
- * refused rather than silently downgraded.
+ * installed, and a database of an earlier version is upgraded in place, step by step in the same
+ * transaction, keeping its data (version 4 adds the quarantine, R-REC-3); a database written by
+ * a newer Reprise is refused rather than silently downgraded.
  *
  * @example
  * ```ts
@@ -18,7 +19,7 @@ import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
 import { createApplyFunctions } from "./internal/sql/apply.js"
 import { createCorrectionFunctions } from "./internal/sql/correctionFunctions.js"
-import { createSchemaV1, lockKey, migrateSchemaV2, migrateSchemaV3, SCHEMA_VERSION } from "./internal/sql/schema.js"
+import { createSchemaV1, lockKey, migrateSchemaV2, migrateSchemaV3, migrateSchemaV4, SCHEMA_VERSION } from "./internal/sql/schema.js"
 
 /** The schema version this build of Reprise installs and understands. */
 export const CURRENT_VERSION = SCHEMA_VERSION
@@ -88,6 +89,10 @@ export const install: (
       if (installed < 3) {
         yield* sql.unsafe(migrateSchemaV3)
         yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${3}) ON CONFLICT DO NOTHING`
+      }
+      if (installed < 4) {
+        yield* sql.unsafe(migrateSchemaV4)
+        yield* sql`INSERT INTO reprise.schema_version (version) VALUES (${4}) ON CONFLICT DO NOTHING`
       }
       // Functions hold no data: every install replaces them with this build's.
       yield* sql.unsafe(createApplyFunctions)

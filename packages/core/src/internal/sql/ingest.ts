@@ -28,7 +28,8 @@ export const storeAudiences = (sql: SqlClient.SqlClient, audiences: string) =>
  * Ingests a fetched page, $1: the JSON array of its actions as `RemoteAction`s encode them, each
  * with `authoritative` (whether this replica's replay of it stands) added.
  * Stores each record as received-but-unapplied (or, when already held, marks it synced with its
- * server sequence) and its known patches, so ingesting a page twice changes nothing (R-SYNC-5).
+ * server sequence) and its known patches, so ingesting a page twice changes nothing (R-SYNC-5);
+ * a received action this replica holds in quarantine leaves it (R-REC-3).
  * One statement: the page is parsed once, as json (it is only split into fields, never queried
  * as jsonb), and only the args and row images are converted to jsonb.
  */
@@ -37,6 +38,11 @@ WITH page AS MATERIALIZED (
   -- An action twice in one page (a correction's restated action, say) is ingested once.
   SELECT DISTINCT ON (x.id) * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
     hlc text, kind text, "serverSeq" bigint, authoritative boolean, patches json)
+), released AS (
+  -- The server holds an action this replica quarantined (its rejection was not final, say an
+  -- id Conflict answered to a retry of a stored upload): it is the log's again, replayed from
+  -- here like any received action, and no longer in quarantine.
+  DELETE FROM reprise.quarantined_actions q USING page x WHERE q.id = x.id
 ), records AS (
   INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied, authoritative)
   SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false, x.authoritative

@@ -8,7 +8,7 @@
  *
  * @internal
  */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /** @internal */
 export const lockKey = "reprise.schema"
@@ -135,4 +135,33 @@ CREATE TABLE IF NOT EXISTS reprise.unchecked_rows (
   row_id text NOT NULL,
   PRIMARY KEY (table_schema, table_name, row_id)
 );
+`
+
+/**
+ * Version 4: the quarantine (R-REC-3). A pending action the server rejects for permission or
+ * validity leaves `action_records` for `quarantined_actions`, with the rejection's reason and
+ * detail and when it happened: every loader of the engine (pending batch, planner entries,
+ * rollback, replay, divergence check) reads `action_records` only, so a quarantined action is
+ * never uploaded, replayed or counted as pending, and it is kept until the app discards it or
+ * retries it (which moves it back). `known_patches`: a quarantined correction's server-side
+ * patches, which a retry restores (an action's own patches are captured again when it is
+ * replayed). An upgraded database keeps its data: this only adds a table.
+ *
+ * @internal
+ */
+export const migrateSchemaV4 = `
+CREATE TABLE IF NOT EXISTS reprise.quarantined_actions (
+  id uuid PRIMARY KEY,
+  tag text NOT NULL,
+  args jsonb NOT NULL,
+  client_id text NOT NULL,
+  user_id text,
+  hlc text COLLATE "C" NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('action', 'correction')),
+  known_patches jsonb NOT NULL DEFAULT '[]'::jsonb,
+  reason text NOT NULL,
+  detail text NOT NULL,
+  quarantined_at bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantined_actions_order ON reprise.quarantined_actions (hlc, id);
 `
