@@ -1,8 +1,9 @@
 /**
- * Installs the server's tables (`reprise_server.*`: the action log, its patches and the head
- * sequence), the in-database materializer and the log's row-level security (version 3: forced
- * RLS on the log, its policies, the default audience membership `reprise_server.audience_members`
- * behind `reprise_server.caller_audiences()`; see `Rls`), together with core's sync schema, whose
+ * Installs the server's tables (`reprise_server.*`: the action log, its patches, the head
+ * sequence and, since version 4, which user each client id belongs to), the in-database
+ * materializer and the log's row-level security (version 3: forced RLS on the log, its
+ * policies, the default audience membership `reprise_server.audience_members` behind
+ * `reprise_server.caller_audiences()`; see `Rls`), together with core's sync schema, whose
  * `reprise.apply_patches` applies patches and whose `reprise.tracked_tables` lists the
  * canonical tables.
  *
@@ -28,6 +29,7 @@ import {
   createServerSchemaV1,
   installLockKey,
   migrateServerSchemaV2,
+  migrateServerSchemaV4,
   SERVER_SCHEMA_VERSION
 } from "./internal/sql/schema.js"
 
@@ -79,6 +81,10 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
       if (installed < 3) {
         yield* sql.unsafe(migrateServerSchemaV3)
         yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${3}) ON CONFLICT DO NOTHING`
+      }
+      if (installed < 4) {
+        yield* sql.unsafe(migrateServerSchemaV4)
+        yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${4}) ON CONFLICT DO NOTHING`
       }
       // Functions and policies hold no data: every install replaces them with this build's, so
       // a database installed by an older build runs the current materialization and policies.

@@ -1,6 +1,7 @@
 /**
  * Storing a validated upload, in ONE transaction under the caller's identity (`session.ts`):
- * sequencing lock, idempotency check against stored actions, head gate, the tracked-table
+ * the client binding (a client id belongs to the first user that uploads under it: another
+ * user's upload under it is `WrongClient`), sequencing lock, idempotency check against stored actions, head gate, the tracked-table
  * check, the audience check (a patch labeled with an audience the caller is not in is
  * `Forbidden`), storing the new actions and their patches, moving the head and materializing
  * them under their author's identity, where the app tables' policies and the real audience keys
@@ -38,6 +39,7 @@ const decodeCompared = Schema.decodeUnknown(
   Schema.Array(Schema.Struct({ id: Schema.String, server_seq: Seq, same: Schema.Boolean }))
 )
 const decodeStored = Schema.decodeUnknown(Schema.Array(Schema.Struct({ id: Schema.String, server_seq: Seq })))
+const decodeBound = Schema.decodeUnknown(Schema.Array(Schema.Struct({ bound: Schema.Boolean })))
 const decodeUntracked = Schema.decodeUnknown(
   Schema.Array(Schema.Struct({ schema: Schema.String, table: Schema.String, present: Schema.Boolean }))
 )
@@ -57,6 +59,9 @@ export const store = (
     // The idempotency check compares with what is stored, whoever may see it.
     const bookkeeping = <A, E>(effect: Effect.Effect<A, E>) =>
       callerAudiences === null ? effect : Session.asSystem(sql, effect)
+    // Outside the sequencing lock: a first upload racing another for the same client id waits
+    // for that transaction only, and no lock is held while it waits.
+    yield* checkClient(sql, request.clientId, callerUserId)
     yield* Log.lockSequence(sql)
     const ids = request.actions.map((a) => a.id)
     const present = new Set(
@@ -116,6 +121,23 @@ export const store = (
     }
     return { accepted, head }
   }))
+
+/**
+ * Binds the upload's client id to the caller, or refuses the upload as `WrongClient` when the
+ * client id belongs to another user (the first user to upload under a client id owns it).
+ */
+const checkClient = (sql: SqlClient.SqlClient, clientId: string, userId: string) =>
+  Effect.gen(function*() {
+    const [row] = yield* Effect.orDie(decodeBound(yield* Log.bindClient(sql, clientId, userId)))
+    if (row?.bound === true) return
+    return yield* new SyncProtocol.UploadRejected({
+      reason: "WrongClient",
+      actionId: null,
+      detail: `client ${JSON.stringify(clientId)} belongs to another user: a client id is bound to the first user ` +
+        `that uploads under it. A replica used by another user needs a client id of its own (open a fresh ` +
+        `replica for this user); nothing of the upload was stored`
+    })
+  })
 
 /**
  * Refuses the upload when a patch writes to a table the server's database does not have as a

@@ -1,5 +1,5 @@
 /**
- * The statements of the action log: sequencing lock, head, idempotency check, storing
+ * The statements of the action log: client binding, sequencing lock, head, idempotency check, storing
  * actions with their patches, materialization and the fetch page. Each takes the request as
  * ONE JSON parameter (patch row images inside it as JSON strings, cast with `::jsonb` by
  * Postgres), so a batch costs one round trip and the captured JSON is stored as sent.
@@ -14,6 +14,14 @@ export const sequenceLockKey = "reprise_server.sequence"
 /** Waits for the transaction-scoped sequencing lock (released at COMMIT/ROLLBACK). @internal */
 export const lockSequence = (sql: SqlClient.SqlClient) =>
   sql`SELECT pg_advisory_xact_lock(hashtext(${sequenceLockKey}))`
+
+/**
+ * Binds the upload's client id to the caller when no user has it yet
+ * (`reprise_server.bind_client`, under the caller's identity): `bound` true when the client is
+ * the caller's, false when another user's. @internal
+ */
+export const bindClient = (sql: SqlClient.SqlClient, clientId: string, userId: string) =>
+  sql`SELECT reprise_server.bind_client(${clientId}, ${userId}) AS bound`
 
 /**
  * Whether `a` (an alias of `reprise_server.actions`) is visible to the caller: nothing is

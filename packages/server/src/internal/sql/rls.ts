@@ -162,6 +162,26 @@ BEGIN
 END
 $fn$;
 
+-- Binds client p_client to user p_user (the caller) when no one has it yet (schema version 4):
+-- true when the client is the caller's (bound now or before), false when another user has it.
+-- Runs as the caller, under reprise_server.clients' policies (a caller sees only its own
+-- clients). Concurrency: of two first uploads racing, the second INSERT waits for the first's
+-- transaction and then inserts nothing; the last SELECT runs on a new snapshot (a volatile
+-- function's statements each take one under READ COMMITTED), so it sees the winner's row.
+CREATE OR REPLACE FUNCTION reprise_server.bind_client(p_client text, p_user text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  IF EXISTS (SELECT 1 FROM reprise_server.clients c WHERE c.client_id = p_client AND c.user_id = p_user) THEN
+    RETURN true;
+  END IF;
+  INSERT INTO reprise_server.clients (client_id, user_id) VALUES (p_client, p_user) ON CONFLICT (client_id) DO NOTHING;
+  IF FOUND THEN
+    RETURN true;
+  END IF;
+  RETURN EXISTS (SELECT 1 FROM reprise_server.clients c WHERE c.client_id = p_client AND c.user_id = p_user);
+END
+$fn$;
+
 REVOKE ALL ON FUNCTION reprise_server.row_audience(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION reprise_server.mismatched_key(text, text, jsonb) FROM PUBLIC;
 
@@ -318,6 +338,13 @@ DROP POLICY IF EXISTS reprise_write ON reprise_server.restatements;
 CREATE POLICY reprise_write ON reprise_server.restatements FOR INSERT WITH CHECK (
   user_id = (SELECT reprise_server.caller_user_id()));
 
+DROP POLICY IF EXISTS reprise_read ON reprise_server.clients;
+CREATE POLICY reprise_read ON reprise_server.clients FOR SELECT USING (
+  (SELECT reprise_server.log_unfiltered()) OR user_id = (SELECT reprise_server.caller_user_id()));
+DROP POLICY IF EXISTS reprise_write ON reprise_server.clients;
+CREATE POLICY reprise_write ON reprise_server.clients FOR INSERT WITH CHECK (
+  user_id = (SELECT reprise_server.caller_user_id()));
+
 DROP POLICY IF EXISTS reprise_read ON reprise_server.actions;
 CREATE POLICY reprise_read ON reprise_server.actions FOR SELECT USING (
   (SELECT reprise_server.log_unfiltered())
@@ -369,6 +396,7 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SCHEMA reprise, reprise_server TO %I', p_role);
   EXECUTE format('GRANT SELECT, INSERT ON reprise_server.actions, reprise_server.patches, '
     'reprise_server.restatements TO %I', p_role);
+  EXECUTE format('GRANT SELECT, INSERT ON reprise_server.clients TO %I', p_role);
   EXECUTE format('GRANT SELECT, UPDATE ON reprise_server.state TO %I', p_role);
   EXECUTE format('GRANT SELECT ON reprise_server.schema_version, reprise_server.rls_settings, '
     'reprise_server.audience_members, reprise.tracked_tables TO %I', p_role);

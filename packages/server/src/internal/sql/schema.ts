@@ -10,7 +10,7 @@
  */
 
 /** @internal */
-export const SERVER_SCHEMA_VERSION = 3
+export const SERVER_SCHEMA_VERSION = 4
 
 /** The advisory lock key (hashed with `hashtext`) that serializes installers. @internal */
 export const installLockKey = "reprise_server.schema"
@@ -73,4 +73,37 @@ INSERT INTO reprise_server.state (singleton, head) VALUES (true, 0) ON CONFLICT 
  */
 export const migrateServerSchemaV2 = `
 ALTER TABLE reprise_server.actions ADD COLUMN IF NOT EXISTS author_audiences text[];
+`
+
+/**
+ * Version 4: each client id belongs to the first user that uploaded under it (R-SRV-7), so a
+ * user cannot upload its own actions under another user's client id. Existing logs bind each
+ * client id to the author of its first stored action. Row-level security is forced: a caller
+ * reads and binds only its own clients (policies in `rls.ts`); when `Rls.install` already set
+ * up a role, it is granted the table here, since the service installs the schema on start.
+ *
+ * @internal
+ */
+export const migrateServerSchemaV4 = `
+CREATE TABLE IF NOT EXISTS reprise_server.clients (
+  client_id text PRIMARY KEY,
+  user_id text NOT NULL,
+  bound_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO reprise_server.clients (client_id, user_id)
+SELECT DISTINCT ON (a.client_id) a.client_id, a.user_id FROM reprise_server.actions a
+WHERE a.user_id IS NOT NULL ORDER BY a.client_id, a.server_seq
+ON CONFLICT DO NOTHING;
+ALTER TABLE reprise_server.clients ENABLE ROW LEVEL SECURITY;
+ALTER TABLE reprise_server.clients FORCE ROW LEVEL SECURITY;
+DO $do$
+DECLARE
+  v_role text;
+BEGIN
+  SELECT role INTO v_role FROM reprise_server.rls_settings;
+  IF v_role IS NOT NULL AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role) THEN
+    EXECUTE format('GRANT SELECT, INSERT ON reprise_server.clients TO %I', v_role);
+  END IF;
+END
+$do$;
 `
