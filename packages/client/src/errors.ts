@@ -90,3 +90,6 @@ export class DatabaseTooNew extends Schema.TaggedError<DatabaseTooNew>()("Databa
         `@reprise/core supports up to ${this.supported}: update @reprise/client and @reprise/core, or open a fresh database.`
   }
 }
+
+// The promise facade's: RepriseError (what facade users catch) and promise actions' failures.
+export { ActionFailed, isRepriseError, RepriseError, type RepriseErrorTag, UnawaitedStatement } from "./internal/promiseErrors.js"

@@ -8,4 +8,8 @@ export * as ClientDatabase from "./ClientDatabase.js"
 export * as Errors from "./errors.js"
 export * as Inspect from "./Inspect.js"
 export * as Migrations from "./Migrations.js"
+export * as PromiseAction from "./PromiseAction.js"
 export * as Storage from "./Storage.js"
+// The promise facade, for apps without Effect: `import { defineAction, RepriseError } from "@reprise/client"`.
+export { defineAction } from "./PromiseAction.js"
+export { isRepriseError, RepriseError } from "./internal/promiseErrors.js"
