@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { SyncReport } from "../../SyncEngine.js"
 import * as SyncPlanner from "../../SyncPlanner.js"
@@ -15,7 +16,7 @@ import { advanceWatermark, appliedAround, ingest, storeAudiences, unappliedEntri
 import { rollBackAfter } from "../sql/rollback.js"
 import { type EngineContext, type EngineState, zeroReport } from "./context.js"
 import { checkDivergence } from "./corrections.js"
-import { replay } from "./replay.js"
+import { replay, stands } from "./replay.js"
 
 const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
 
@@ -23,7 +24,7 @@ const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.St
 export interface Applied {
   readonly plan: SyncPlanner.Plan["_tag"]
   readonly report: SyncReport
-  /** The ids of the actions replayed. */
+  /** The ids of the actions replayed and due for the divergence check (not the unrunnable ones). */
   readonly replayed: ReadonlyArray<string>
 }
 
@@ -48,35 +49,49 @@ export const applyReceived = (ctx: EngineContext, filtered: boolean, mark: boole
       case "NothingToDo":
         return nothingDone
       case "FastForward": {
-        yield* replay(ctx, plan.apply, filtered, mark)
-        const report = { ...zeroReport, fastForwarded: plan.apply.length, replayed: plan.apply.length }
-        const applied: Applied = { plan: plan._tag, report, replayed: plan.apply.map((e) => e.id) }
+        const { unrunnable } = yield* replay(ctx, plan.apply, filtered, mark)
+        const report = {
+          ...zeroReport,
+          fastForwarded: plan.apply.length,
+          replayed: plan.apply.length,
+          unrunnable: unrunnable.length
+        }
+        const applied: Applied = { plan: plan._tag, report, replayed: checkable(plan.apply, unrunnable) }
         return applied
       }
       case "Reconcile": {
         yield* rollBackAfter(sql, plan.ancestor)
-        yield* replay(ctx, plan.replay, filtered, mark)
-        const report = { ...zeroReport, reconciled: 1, replayed: plan.replay.length }
-        const reconciled: Applied = { plan: plan._tag, report, replayed: plan.replay.map((e) => e.id) }
+        const { unrunnable } = yield* replay(ctx, plan.replay, filtered, mark)
+        const report = { ...zeroReport, reconciled: 1, replayed: plan.replay.length, unrunnable: unrunnable.length }
+        const reconciled: Applied = { plan: plan._tag, report, replayed: checkable(plan.replay, unrunnable) }
         return reconciled
       }
     }
   })
 
 /**
- * Whether this replica's replay of a fetched record stands: the record is this user's (from
- * any of its devices), a correction (it only restates rows: replicas receive the actions it
- * restates and compute them), or an action of "replica" authority (an unknown tag fails at
- * replay). An action of "author" authority stands on its author's devices only, unless the
- * server filters nothing: then every replica sees what the author saw (§7 of DESIGN.md).
+ * The replayed actions the divergence check looks at: not those this replica could not run (it
+ * computed nothing there, so it never corrects them; the check adopts the server's image of a
+ * row they wrote last).
+ */
+const checkable = (entries: ReadonlyArray<SyncPlanner.Entry>, unrunnable: ReadonlyArray<string>) => {
+  if (unrunnable.length === 0) return entries.map((e) => e.id)
+  const skip = new Set(unrunnable)
+  return entries.flatMap((e) => skip.has(e.id) ? [] : [e.id])
+}
+
+/**
+ * Whether this replica's replay of a fetched record stands (`stands`); ingest's first answer,
+ * from the tag alone: replay decides again with the record's args decoded (an action whose
+ * input the registered Schema refuses does not stand either).
  */
 const authoritative = (ctx: EngineContext, action: SyncProtocol.RemoteAction, filtered: boolean) =>
-  !filtered || (action.userId !== null && action.userId === ctx.executor.userId) || action.kind !== "action"
+  action.kind !== "action"
     ? Effect.succeed(true)
-    : Effect.match(ctx.registry.get(action.tag), {
-      onFailure: () => true,
-      onSuccess: (definition) => definition.authority === "replica"
-    })
+    : Effect.map(
+      Effect.option(ctx.registry.get(action.tag)),
+      (definition) => stands(ctx.executor.userId, action, Option.getOrUndefined(definition), filtered)
+    )
 
 /**
  * Ingests one page, applies it and advances the watermark, in one transaction; when `last` (the

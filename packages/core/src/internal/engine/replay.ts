@@ -2,7 +2,20 @@
  * Replay: re-runs recorded actions, in order, on the current state, replacing their recorded
  * patches (inside the caller's transaction: a page's, R-SYNC-2). An action's own failure is
  * its outcome in this history (its rules said no): it has no effect while the others go on.
- * Defects (bugs) and interruption abort the whole sync, as do unknown tags and undecodable args.
+ * Defects (bugs) and interruption abort the whole sync.
+ *
+ * Unrunnable records (R-SRV-7): a record the server holds (synced) whose tag this replica does
+ * not know, or whose input its registered Schema refuses (a newer app version wrote it, or a
+ * hostile client), is not run: its effects are taken from the server, each row its author wrote
+ * set to the server's image as of the record (`settle_replay`, as for another user's action of
+ * "author" authority), captured as its patches so a rollback undoes them, and its replay does
+ * not stand (`authoritative` false: the divergence check adopts, never corrects, its rows). This
+ * is safe because the server materialized exactly those patches under the author's identity, with
+ * RLS in force: the server's rows are what every replica converges to, whichever can run it. A
+ * record this replica cannot run that the server does not hold (its own pending action whose tag
+ * the app no longer registers) still fails the sync with `UnknownActionTag` or
+ * `InvalidActionArgs`: there is no server image to take, and dropping it would lose the user's
+ * work silently; an app keeps registering a tag while records of it may be pending.
  *
  * Checkpoints: actions do not each get a savepoint (one costs about as much as a small action).
  * The state is saved in one savepoint per `checkpointEvery` actions and per loaded batch. A
@@ -22,6 +35,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Action from "../../Action.js"
 import { InvalidActionArgs } from "../../ActionExecutor.js"
+import type { ActionRegistryShape, UnknownActionTag } from "../../ActionRegistry.js"
 import * as SqlArray from "../../SqlArray.js"
 import type * as SyncPlanner from "../../SyncPlanner.js"
 import { ADOPTION_TAG, correction, CORRECTION_TAG } from "../correction.js"
@@ -32,6 +46,7 @@ import {
   finishReplay,
   loadForReplay,
   rollbackReplay,
+  setAuthority,
   settleReplay,
   undoFailedReplay
 } from "../sql/replay.js"
@@ -46,10 +61,73 @@ const RecordRows = Schema.Array(Schema.Struct({
   id: Schema.String,
   tag: Schema.String,
   args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number }),
-  authoritative: Schema.Boolean
+  authoritative: Schema.Boolean,
+  userId: Schema.NullOr(Schema.String),
+  kind: Schema.String,
+  synced: Schema.Boolean
 }))
 
+type RecordRow = typeof RecordRows.Type[number]
+
 const uuids = (entries: ReadonlyArray<SyncPlanner.Entry>): string => SqlArray.text(entries.map((e) => e.id))
+
+/**
+ * Whether this replica's replay of a record stands (is authoritative): the record is a
+ * correction (it only restates rows: replicas receive the actions it restates and compute
+ * them), or this replica can run it (`definition`, undefined when it cannot) and the record is
+ * this user's (from any of its devices), or the action is of "replica" authority, or the server
+ * filters nothing (then every replica sees what the author saw). An action of "author"
+ * authority stands on its author's devices only (§11 of DESIGN.md); a record this replica
+ * cannot run stands nowhere it cannot be run: the server's result does.
+ *
+ * @internal
+ */
+export const stands = (
+  userId: string | null,
+  record: { readonly userId: string | null; readonly kind: string },
+  definition: Action.Any | undefined,
+  filtered: boolean
+): boolean =>
+  record.kind !== "action" ||
+  (definition !== undefined &&
+    (!filtered || (record.userId !== null && record.userId === userId) || definition.authority === "replica"))
+
+/** What a record runs: its action and decoded args. */
+interface Runnable {
+  readonly action: Action.Any
+  readonly args: unknown
+}
+
+/**
+ * The action a record runs and its decoded args; undefined when this replica cannot run a
+ * record the server holds (an unrunnable remote record, see the module's JSDoc). A correction,
+ * or a record the server does not hold, it cannot run fails as before.
+ */
+const resolve = (
+  registry: ActionRegistryShape,
+  record: RecordRow
+): Effect.Effect<Runnable | undefined, UnknownActionTag | InvalidActionArgs> => {
+  const found: Effect.Effect<Action.Any, UnknownActionTag> = record.tag === CORRECTION_TAG
+    ? Effect.succeed(correction)
+    : registry.get(record.tag)
+  const runnable = Effect.flatMap(found, (action) =>
+    Effect.map(
+      Effect.mapError(
+        Schema.decodeUnknown(action.args)(record.args.input),
+        (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
+      ),
+      (args): Runnable | undefined => ({ action, args })
+    ))
+  return record.synced && record.kind === "action" ? Effect.orElseSucceed(runnable, () => undefined) : runnable
+}
+
+/** What a replay did besides replaying. @internal */
+export interface Replayed {
+  /** The ids of the records this replica could not run (their effects were the server's). */
+  readonly unrunnable: ReadonlyArray<string>
+}
+
+const nothingReplayed: Replayed = { unrunnable: [] }
 
 /**
  * Replays `entries` in the given (global) order, inside the caller's transaction. `filtered`:
@@ -61,13 +139,15 @@ const uuids = (entries: ReadonlyArray<SyncPlanner.Entry>): string => SqlArray.te
  */
 export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.Entry>, filtered: boolean, mark: boolean) =>
   Effect.gen(function*() {
-    if (entries.length === 0) return
-    const { registry, sql } = ctx
+    if (entries.length === 0) return nothingReplayed
+    const { executor, registry, sql } = ctx
     // Always inside the page's transaction; its connection skips the statement machinery.
     // Pointing the capture at each action is queued: it rides ahead of the action's first
     // statement where the driver can queue it (one exchange fewer per replayed action).
     const { exec, queue } = yield* directStatements(sql)
     let open = false
+    // A set: the actions since a checkpoint are gone through again after a rollback to it.
+    const unrunnable = new Set<string>()
     for (let start = 0; start < entries.length; start += replayBatch) {
       const batch = entries.slice(start, start + replayBatch)
       const records = new Map((yield* Effect.flatMap(
@@ -87,11 +167,8 @@ export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.En
         // An adoption is not replayed: `finishReplay` drops it, and the check after this
         // replay adopts again from the new state.
         if (record.tag === ADOPTION_TAG) continue
-        const action: Action.Any = record.tag === CORRECTION_TAG ? correction : yield* registry.get(record.tag)
-        const args = yield* Effect.mapError(
-          Schema.decodeUnknown(action.args)(record.args.input),
-          (error) => new InvalidActionArgs({ tag: record.tag, issue: error.message })
-        )
+        const runnable = yield* resolve(registry, record)
+        const authoritative = stands(executor.userId, record, runnable?.action, filtered)
         const alone = isolated.has(i)
         if (due || alone || i - checkpoint >= checkpointEvery) {
           yield* queue(beginReplay(literal(id), open ? "renew" : "open"))
@@ -101,6 +178,18 @@ export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.En
         } else {
           yield* queue(beginReplay(literal(id), "none"))
         }
+        // Whether the replay stands is decided here, where the action is known for sure: the
+        // divergence check reads it. It changes when this replica cannot run a record (it was
+        // ingested as runnable, its args refused), or can run one it could not (a newer app
+        // version that learned the tag replays it normally from then on).
+        if (authoritative !== record.authoritative) yield* queue(setAuthority(literal(id), authoritative))
+        if (runnable === undefined) {
+          // Not run: the rows its author wrote are set to the server's images as of it.
+          unrunnable.add(id)
+          yield* exec(settleReplay(literal(id), true, false))
+          continue
+        }
+        const { action, args } = runnable
         // A registered action needs nothing beyond what its run is provided (`Action.Any` erases it).
         const ran = yield* runDeterministic<unknown, unknown, Action.Provided>(sql, action, args, id, record.args.timestamp).pipe(
           Effect.as(true),
@@ -128,10 +217,14 @@ export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.En
         // Private data (R-SYNC-3 with R-SRV-3): where the author's result stands (it saw rows
         // this replica cannot), its rows are set to the server's; rows written outside this
         // replica's audiences are removed.
-        if (!record.authoritative || filtered) yield* exec(settleReplay(literal(id), !record.authoritative, resume))
+        if (!authoritative || filtered) yield* exec(settleReplay(literal(id), !authoritative, resume))
       }
     }
-    yield* exec(finishReplay(literal(uuids(entries)), open, mark))
+    // Unrunnable records are not left for the divergence check: this replica computed nothing.
+    const skipped = unrunnable.size === 0 ? undefined : literal(SqlArray.text([...unrunnable]))
+    yield* exec(finishReplay(literal(uuids(entries)), open, mark, skipped))
+    const replayed: Replayed = { unrunnable: [...unrunnable] }
+    return replayed
   }).pipe(Effect.withSpan("SyncEngine.replay", {
     attributes: { "reprise.sync.actions": entries.length },
     captureStackTrace: false

@@ -18,7 +18,8 @@ import { patchJson } from "./patchJson.js"
 export const loadForReplay = (sql: SqlClient.SqlClient, ids: string) =>
   sql.unsafe(
     `WITH cleared AS (DELETE FROM reprise.action_patches WHERE action_id = ANY ($1::uuid[]))
-     SELECT id::text AS id, tag, args, authoritative FROM reprise.action_records WHERE id = ANY ($1::uuid[])`,
+     SELECT id::text AS id, tag, args, authoritative, user_id AS "userId", kind, synced
+     FROM reprise.action_records WHERE id = ANY ($1::uuid[])`,
     [ids]
   )
 
@@ -64,6 +65,15 @@ export const settleReplay = (idLiteral: string, impose: boolean, resume: boolean
     : "") +
   `SELECT reprise.settle_replay(${idLiteral}::uuid, ${impose})`
 
+/**
+ * Records whether a record's replay stands on this replica (`action_records.authoritative`,
+ * which the divergence check reads), when replay decides otherwise than its ingest did.
+ *
+ * @internal
+ */
+export const setAuthority = (idLiteral: string, authoritative: boolean): string =>
+  `UPDATE reprise.action_records SET authoritative = ${authoritative} WHERE id = ${idLiteral}::uuid`
+
 /** Back to the state saved by the last `beginReplay` checkpoint. @internal */
 export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
 
@@ -72,12 +82,15 @@ export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
  * actions (`idsLiteral`, a uuid[] literal) applied, and due for a later divergence check when
  * `mark` (a page before a pull's last: the check of the last page takes them), drops the
  * adoptions among them (undone, not replayed: the check after the replay adopts again), and
- * clears the action id so later writes are not taken for theirs.
+ * clears the action id so later writes are not taken for theirs. `skipLiteral` (a uuid[]
+ * literal): the records not to mark, which this replica could not run.
  *
  * @internal
  */
-export const finishReplay = (idsLiteral: string, open: boolean, mark: boolean): string =>
+export const finishReplay = (idsLiteral: string, open: boolean, mark: boolean, skipLiteral?: string): string =>
   (open ? `RELEASE SAVEPOINT reprise_replay; ` : "") +
-  `UPDATE reprise.action_records SET applied = true${mark ? ", unchecked = true" : ""} WHERE id = ANY (${idsLiteral}::uuid[]); ` +
+  `UPDATE reprise.action_records SET applied = true${
+    !mark ? "" : skipLiteral === undefined ? ", unchecked = true" : `, unchecked = NOT (id = ANY (${skipLiteral}::uuid[]))`
+  } WHERE id = ANY (${idsLiteral}::uuid[]); ` +
   `DELETE FROM reprise.action_records WHERE id = ANY (${idsLiteral}::uuid[]) AND kind = 'adoption'; ` +
   `SELECT set_config('reprise.action_id', '', true)`
