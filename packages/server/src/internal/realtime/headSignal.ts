@@ -100,7 +100,7 @@ export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never,
       const pings = yield* SubscriptionRef.make(0)
       let sent = 0
       const onPayload = (payload: string): Effect.Effect<void> => {
-        if (HEAD.test(payload)) return heard(Number(payload))
+        if (HEAD.test(payload)) return Effect.withSpan(heard(Number(payload)), "Realtime.notified")
         if (payload.startsWith(pingPrefix)) {
           const n = Number(payload.slice(pingPrefix.length))
           return SubscriptionRef.update(pings, (last) => Math.max(last, n))
