@@ -5,7 +5,9 @@
  * roll back to the action's ancestor, move the action out (or back in), replay what was rolled
  * back in global order, and run the divergence check over the replayed actions, so the replica
  * holds exactly what the log without (or with) the action computes and the server learns of
- * any row whose replay now differs from what it holds (a correction, R-SYNC-3).
+ * any row whose replay now differs from what it holds (a correction, R-SYNC-3). Pending
+ * corrections ordered after the action were computed on the other state: they are dropped and
+ * their rows checked again, so none goes up stale.
  *
  * @internal
  */
@@ -15,7 +17,13 @@ import * as Schema from "effect/Schema"
 import type * as SyncProtocol from "../../SyncProtocol.js"
 import type { SyncReport } from "../../SyncEngine.js"
 import { filtering } from "../sql/ingest.js"
-import { appliedBefore, moveToQuarantine, recordPosition, restoreQuarantined } from "../sql/quarantine.js"
+import {
+  appliedBefore,
+  dropCorrectionsAfter,
+  moveToQuarantine,
+  recordPosition,
+  restoreQuarantined
+} from "../sql/quarantine.js"
 import { rollBackAfter } from "../sql/rollback.js"
 import { applyReceived } from "./applyPage.js"
 import { type EngineContext, zeroReport } from "./context.js"
@@ -46,19 +54,23 @@ const Filtering = Schema.Array(Schema.Struct({ filtered: Schema.Boolean }))
 const Position = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String, synced: Schema.Boolean }))
 const Entry = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
 const Ids = Schema.Array(Schema.Struct({ id: Schema.String }))
+const Restated = Schema.Array(Schema.Struct({ restates: Schema.parseJson(Schema.Array(Schema.String)) }))
 
 const isFiltered = (ctx: EngineContext) =>
   Effect.map(Effect.flatMap(filtering(ctx.sql), Schema.decodeUnknown(Filtering)), ([row]) => row?.filtered ?? false)
 
 /**
- * Replays every received-but-unapplied action at its place and checks the replayed ones (and
+ * After the action at `position` left (or re-entered) the log: drops the pending corrections
+ * after it (made on the other state; their rows and restated actions are checked again),
+ * replays every received-but-unapplied action at its place, and checks the replayed ones (and
  * whatever earlier pages left marked), inside the caller's transaction.
  */
-const replayAndCheck = (ctx: EngineContext) =>
+const replayAndCheck = (ctx: EngineContext, position: { readonly hlc: string; readonly id: string }) =>
   Effect.gen(function*() {
     const filtered = yield* isFiltered(ctx)
+    const [dropped] = yield* Effect.flatMap(dropCorrectionsAfter(ctx.sql, position), Schema.decodeUnknown(Restated))
     const { replayed, report } = yield* applyReceived(ctx, filtered, false)
-    const checked = yield* checkDivergence(ctx, filtered, replayed, true)
+    const checked = yield* checkDivergence(ctx, filtered, [...replayed, ...(dropped?.restates ?? [])], true)
     return { ...report, ...checked }
   })
 
@@ -82,7 +94,7 @@ export const quarantineAction = (ctx: EngineContext, id: string, rejection: Sync
       moveToQuarantine(sql, id, rejection.reason, rejection.detail, at),
       Schema.decodeUnknown(Ids)
     )
-    const report: SyncReport = yield* replayAndCheck(ctx)
+    const report: SyncReport = yield* replayAndCheck(ctx, position)
     return { ...report, quarantined: moved.length, reconciled: 0, fastForwarded: 0 }
   })).pipe(
     Effect.tap(() =>
@@ -103,8 +115,8 @@ export const quarantineAction = (ctx: EngineContext, id: string, rejection: Sync
  */
 export const restoreAction = (ctx: EngineContext, id: string) =>
   ctx.sql.withTransaction(Effect.gen(function*() {
-    const restored = yield* Effect.flatMap(restoreQuarantined(ctx.sql, id), Schema.decodeUnknown(Ids))
-    if (restored.length === 0) return false
-    yield* replayAndCheck(ctx)
+    const [restored] = yield* Effect.flatMap(restoreQuarantined(ctx.sql, id), Schema.decodeUnknown(Entry))
+    if (restored === undefined) return false
+    yield* replayAndCheck(ctx, restored)
     return true
   })).pipe(Effect.withSpan("Quarantine.retry", { attributes: { "reprise.action.id": id }, captureStackTrace: false }))

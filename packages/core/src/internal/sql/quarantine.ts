@@ -60,6 +60,36 @@ export const moveToQuarantine = (
       quarantined_at = excluded.quarantined_at
     RETURNING id::text AS id`
 
+/**
+ * Drops this replica's pending corrections ordered after ($1 hlc, $2 id): a check made them on
+ * a state with (or, for a retry, without) the action being quarantined (or retried), so they
+ * may restate what is no longer so. Their rows are queued for the divergence check that follows
+ * (`unchecked_rows`), which records again whatever correction the new state needs; returns the
+ * actions they restated (`restates`, a JSON array), for that check to look at too.
+ *
+ * @internal
+ */
+export const dropCorrectionsAfter = (sql: SqlClient.SqlClient, position: { readonly hlc: string; readonly id: string }) =>
+  sql`
+    WITH dropped AS (
+      DELETE FROM reprise.action_records
+      WHERE kind = 'correction' AND NOT synced AND (hlc, id) > (${position.hlc}::text COLLATE "C", ${position.id}::uuid)
+      RETURNING id, args
+    ), known AS (
+      DELETE FROM reprise.known_patches WHERE action_id IN (SELECT id FROM dropped)
+      RETURNING table_schema, table_name, row_id
+    ), captured AS (
+      DELETE FROM reprise.action_patches WHERE action_id IN (SELECT id FROM dropped)
+    ), queued AS (
+      INSERT INTO reprise.unchecked_rows (table_schema, table_name, row_id)
+      SELECT DISTINCT table_schema, table_name, row_id FROM known
+      ON CONFLICT DO NOTHING
+    )
+    SELECT coalesce((
+      SELECT jsonb_agg(DISTINCT x.id) FROM dropped d
+      CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(d.args -> 'input' -> 'restates', '[]'::jsonb)) AS x(id)
+    ), '[]'::jsonb)::text AS restates`
+
 /** The quarantined actions, in global (HLC) order. @internal */
 export const listQuarantined = (sql: SqlClient.SqlClient) =>
   sql`
@@ -74,7 +104,7 @@ export const discardQuarantined = (sql: SqlClient.SqlClient, id: string) =>
  * Moves a quarantined action back into the log as a pending record that is not applied yet
  * (the engine's planner then puts it at its HLC place: replayed after the actions before it,
  * with the later ones rolled back and replayed after it), restoring a correction's known
- * patches; returns its id when it was quarantined. @internal
+ * patches; returns its id and HLC when it was quarantined. @internal
  */
 export const restoreQuarantined = (sql: SqlClient.SqlClient, id: string) =>
   sql`
@@ -92,4 +122,4 @@ export const restoreQuarantined = (sql: SqlClient.SqlClient, id: string) =>
     )
     INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, synced, applied, authoritative)
     SELECT id, tag, args, client_id, user_id, hlc, kind, false, false, true FROM taken
-    RETURNING id::text AS id`
+    RETURNING id::text AS id, hlc`

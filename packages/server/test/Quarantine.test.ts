@@ -1,0 +1,284 @@
+/**
+ * The quarantine end to end (R-REC-3), on PGlite with the in-process server: a replica's action
+ * the server rejects (it writes a table the server's database does not track: UntrackedTable)
+ * leaves the pending queue for the quarantine with its reason, its local effects are undone (a
+ * later action that read them replays without them), the replica's other pending actions still
+ * upload in the same sync, remote apply goes on while it sits there, the replica converges with
+ * the server and another replica, and list, discard and retry work; a retry once the server
+ * tracks the table uploads it, and everyone converges again.
+ *
+ * (This lives in @reprise/server's tests because @reprise/core cannot depend on the server.)
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Action, ActionExecutor, ActionRegistry, Quarantine, SyncEngine, SyncSchema, Tracking } from "@reprise/core"
+import { PgliteClient } from "@reprise/sql-pglite"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import * as InProcessTransport from "../src/InProcessTransport.js"
+import * as SyncService from "../src/SyncService.js"
+
+const putNote = Action.make({
+  tag: "note.put.v1",
+  args: Schema.Struct({ id: Schema.String, title: Schema.String }),
+  run: ({ id, title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO notes (id, title) VALUES (${id}, ${title})`
+    })
+})
+
+const putSecret = Action.make({
+  tag: "secret.put.v1",
+  args: Schema.Struct({ id: Schema.String, body: Schema.String }),
+  run: ({ body, id }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO secrets (id, body) VALUES (${id}, ${body})`
+    })
+})
+
+/** A note whose title is a secret's body, as this replica sees it when the action runs. */
+const noteFromSecret = Action.make({
+  tag: "note.fromSecret.v1",
+  args: Schema.Struct({ id: Schema.String, secret: Schema.String }),
+  run: ({ id, secret }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [found] = yield* sql<{ body: string }>`SELECT body FROM secrets WHERE id = ${secret}`
+      yield* sql`INSERT INTO notes (id, title) VALUES (${id}, ${found?.body ?? "no secret"})`
+    })
+})
+
+const actions = [putNote, putSecret, noteFromSecret]
+const NOTES = "CREATE TABLE IF NOT EXISTS notes (id text PRIMARY KEY, title text NOT NULL, audience_key text)"
+const SECRETS = "CREATE TABLE IF NOT EXISTS secrets (id text PRIMARY KEY, body text NOT NULL, audience_key text)"
+
+type Server = ManagedRuntime.ManagedRuntime<SyncService.SyncService | SqlClient.SqlClient, unknown>
+type Replica = ManagedRuntime.ManagedRuntime<
+  SyncEngine.SyncEngine | Quarantine.Quarantine | ActionExecutor.ActionExecutor | SqlClient.SqlClient,
+  unknown
+>
+
+/** The server's database has the notes only: an upload writing secrets is UntrackedTable. */
+const startServer = async (): Promise<Server> => {
+  const runtime = ManagedRuntime.make(Layer.provideMerge(SyncService.layer(), PgliteClient.layer({})))
+  await runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(NOTES)
+    yield* Tracking.install(["notes"])
+  }))
+  return runtime
+}
+
+const startReplica = async (server: Server, userId: string): Promise<Replica> => {
+  const served = await server.runPromise(Effect.context<SyncService.SyncService>())
+  const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(actions))
+  const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
+  const transport = InProcessTransport.layer(userId).pipe(Layer.provide(Layer.succeedContext(served)))
+  const runtime = ManagedRuntime.make(
+    Layer.provideMerge(
+      Layer.merge(SyncEngine.layer({ maxUploadAttempts: 3 }), Quarantine.layer),
+      Layer.merge(executor, transport)
+    )
+  )
+  await runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`${NOTES}; ${SECRETS}`)
+    yield* SyncSchema.install()
+    yield* Tracking.install(["notes", "secrets"])
+  }))
+  return runtime
+}
+
+const exec = <A, I>(replica: Replica, action: Action.Action<string, A, I, void, never, Action.Provided>, args: A) =>
+  replica.runPromise(ActionExecutor.execute(action, args))
+
+const sync = (replica: Replica) => replica.runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
+
+const quarantine = <A, E>(replica: Replica, f: (q: Quarantine.QuarantineShape) => Effect.Effect<A, E>) =>
+  replica.runPromise(Effect.flatMap(Quarantine.Quarantine, f))
+
+/** A table's rows as Postgres renders them, by id (equal text, equal rows). */
+const rows = (runtime: Server | Replica, table: string) =>
+  runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ r: string }>`SELECT t::text AS r FROM ${sql(table)} t ORDER BY id`, (rs) => rs.map((x) => x.r))))
+
+/** The replica's pending records (not synced), in order: their ids, or with `kinds` "kind id". */
+const pending = (replica: Replica, kinds = false) =>
+  replica.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ id: string; kind: string }>`
+        SELECT id::text AS id, kind FROM reprise.action_records WHERE NOT synced ORDER BY hlc, id`,
+      (rs) => rs.map((r) => kinds ? `${r.kind} ${r.id}` : r.id)
+    )))
+
+/** The id of the record of the replica's action whose input's id is `inputId`. */
+const recordOf = async (replica: Replica, inputId: string): Promise<string> => {
+  const [row] = await replica.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ id: string }>`SELECT id::text AS id FROM reprise.action_records WHERE args -> 'input' ->> 'id' = ${inputId}`))
+  if (row === undefined) throw new Error(`no record of ${inputId}`)
+  return row.id
+}
+
+/** The ids of every action the server's log holds, as `userId` fetches them. */
+const serverLog = (server: Server, userId: string) =>
+  server.runPromise(Effect.flatMap(SyncService.SyncService, (service) =>
+    Effect.map(service.fetch(userId, { since: 0, limit: 1000 }), (page) => page.actions.map((a) => a.id))))
+
+/** A few milliseconds, so that the next action's HLC is later on every replica. */
+const tick = () => new Promise((resolve) => setTimeout(resolve, 3))
+
+describe("Quarantine (R-REC-3)", () => {
+  let server: Server
+  let alice: Replica
+  let bob: Replica
+  /** Alice's action the server rejects, and one she discards. */
+  let secret = ""
+  let discarded = ""
+
+  beforeAll(async () => {
+    server = await startServer()
+    alice = await startReplica(server, "alice")
+    bob = await startReplica(server, "bob")
+  }, 60_000)
+
+  afterAll(async () => {
+    await alice?.dispose()
+    await bob?.dispose()
+    await server?.dispose()
+  })
+
+  /** Verifies: R-REC-3 */
+  it("quarantines a rejected action with its reason, undoes its effects, uploads the rest, and converges", async () => {
+    await exec(bob, putNote, { id: "b1", title: "bee" })
+    await sync(bob)
+    await tick()
+    await exec(alice, putNote, { id: "n1", title: "one" })
+    await exec(alice, putSecret, { id: "s1", body: "hidden" })
+    secret = await recordOf(alice, "s1")
+    await exec(alice, noteFromSecret, { id: "n2", secret: "s1" })
+    await exec(alice, putNote, { id: "n3", title: "three" })
+    assert.deepStrictEqual(await rows(alice, "notes"), ["(n1,one,)", "(n2,hidden,)", "(n3,three,)"])
+
+    const report = await sync(alice)
+    assert.strictEqual(report.quarantined, 1)
+    assert.strictEqual(report.uploaded, 3)
+    assert.strictEqual(report.fetched, 1)
+
+    const listed = await quarantine(alice, (q) => q.list)
+    assert.strictEqual(listed.length, 1)
+    const [entry] = listed
+    assert.strictEqual(entry?.id, secret)
+    assert.strictEqual(entry?.tag, "secret.put.v1")
+    assert.deepStrictEqual(entry?.args, { id: "s1", body: "hidden" })
+    assert.strictEqual(entry?.kind, "action")
+    assert.strictEqual(entry?.reason, "UntrackedTable")
+    assert.include(entry?.detail, "public.secrets")
+    assert.isAbove(entry?.at ?? 0, 0)
+
+    // Its effects are undone, and the action that read them replayed without them.
+    assert.deepStrictEqual(await rows(alice, "secrets"), [])
+    assert.deepStrictEqual(await rows(alice, "notes"), ["(b1,bee,)", "(n1,one,)", "(n2,\"no secret\",)", "(n3,three,)"])
+    assert.deepStrictEqual(await pending(alice), [])
+    assert.notInclude(await serverLog(server, "alice"), secret)
+
+    await sync(bob)
+    const onServer = await rows(server, "notes")
+    assert.deepStrictEqual(await rows(alice, "notes"), onServer)
+    assert.deepStrictEqual(await rows(bob, "notes"), onServer)
+    assert.deepStrictEqual(await rows(bob, "secrets"), [])
+  })
+
+  /** Verifies: R-REC-3 */
+  it("keeps applying remote actions while an action sits in quarantine, and never uploads it", async () => {
+    await tick()
+    await exec(bob, putNote, { id: "b2", title: "second" })
+    await sync(bob)
+    const report = await sync(alice)
+    assert.strictEqual(report.fetched, 1)
+    assert.strictEqual(report.quarantined, 0)
+    assert.strictEqual(report.uploaded, 0)
+    assert.include(await rows(alice, "notes"), "(b2,second,)")
+    assert.deepStrictEqual((await quarantine(alice, (q) => q.list)).map((a) => a.id), [secret])
+    assert.deepStrictEqual(await rows(alice, "notes"), await rows(server, "notes"))
+  })
+
+  /** Verifies: R-REC-3 */
+  it("quarantines again on a retry the server still rejects; discard deletes for good", async () => {
+    await tick()
+    await exec(alice, putSecret, { id: "s2", body: "other" })
+    discarded = await recordOf(alice, "s2")
+    await exec(alice, putNote, { id: "n4", title: "four" })
+    const first = await sync(alice)
+    assert.strictEqual(first.quarantined, 1)
+    assert.strictEqual(first.uploaded, 1)
+    assert.deepStrictEqual((await quarantine(alice, (q) => q.list)).map((a) => a.id), [secret, discarded])
+
+    // Retried before the cause is fixed: applied again, then rejected again on the next sync.
+    await quarantine(alice, (q) => q.retry(secret))
+    assert.deepStrictEqual(await rows(alice, "secrets"), ["(s1,hidden,)"])
+    // n2, synced with the title it had without the secret, now replays with it: the replica
+    // also tells the server (a correction, R-SYNC-3).
+    const retried = await pending(alice, true)
+    assert.strictEqual(retried.length, 2)
+    assert.strictEqual(retried[0], `action ${secret}`)
+    assert.match(retried[1] ?? "", /^correction /)
+    const again = await sync(alice)
+    assert.strictEqual(again.quarantined, 1)
+    assert.deepStrictEqual(await rows(alice, "secrets"), [])
+    assert.include(await rows(alice, "notes"), "(n2,\"no secret\",)")
+    assert.deepStrictEqual((await quarantine(alice, (q) => q.list)).map((a) => a.id), [secret, discarded])
+    assert.deepStrictEqual(await rows(alice, "notes"), await rows(server, "notes"))
+
+    await quarantine(alice, (q) => q.discard(discarded))
+    assert.deepStrictEqual((await quarantine(alice, (q) => q.list)).map((a) => a.id), [secret])
+    for (const id of [discarded, "not-an-id", "00000000-0000-4000-8000-000000000000"]) {
+      for (const op of ["discard", "retry"] as const) {
+        const result = await quarantine(alice, (q) => Effect.either(q[op](id)))
+        assert.isTrue(Either.isLeft(result), `${op} ${id}`)
+        if (Either.isLeft(result)) {
+          assert.strictEqual(result.left._tag, "NotQuarantined", `${op} ${id}`)
+          if (result.left._tag === "NotQuarantined") assert.strictEqual(result.left.actionId, id)
+        }
+      }
+    }
+    assert.deepStrictEqual(await pending(alice), [])
+    await sync(bob)
+    assert.deepStrictEqual(await rows(alice, "notes"), await rows(server, "notes"))
+    assert.deepStrictEqual(await rows(bob, "notes"), await rows(server, "notes"))
+  })
+
+  /** Verifies: R-REC-3, R-SYNC-3 */
+  it("a retry once the server tracks the table uploads the action at its place, and everyone converges", async () => {
+    await server.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(SECRETS)
+      yield* Tracking.install(["secrets"])
+    }))
+    await quarantine(alice, (q) => q.retry(secret))
+    assert.deepStrictEqual(await quarantine(alice, (q) => q.list), [])
+    // Back at its place: the note that reads it replays with it.
+    assert.include(await rows(alice, "notes"), "(n2,hidden,)")
+    const report = await sync(alice)
+    assert.strictEqual(report.quarantined, 0)
+    // The action, and a correction: n2 is synced with the title it had without the secret.
+    assert.strictEqual(report.uploaded, 2)
+    assert.include(await serverLog(server, "alice"), secret)
+    assert.notInclude(await serverLog(server, "alice"), discarded)
+    await sync(bob)
+    await sync(alice)
+    const notes = await rows(server, "notes")
+    const secrets = await rows(server, "secrets")
+    assert.include(notes, "(n2,hidden,)")
+    assert.deepStrictEqual(secrets, ["(s1,hidden,)"])
+    for (const replica of [alice, bob]) {
+      assert.deepStrictEqual(await rows(replica, "notes"), notes)
+      assert.deepStrictEqual(await rows(replica, "secrets"), secrets)
+      assert.deepStrictEqual(await pending(replica), [])
+    }
+  })
+})
