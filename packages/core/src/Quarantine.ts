@@ -85,7 +85,9 @@ export interface QuarantineShape {
    * locally (in one transaction: the actions after it are rolled back and replayed after it,
    * then checked for divergence), so the next sync uploads it. Retry once the cause is fixed
    * (the user got the permission, the server tracks the table, ...): a second rejection
-   * quarantines it again. It fails, changing nothing, when the replay cannot run (an unknown
+   * quarantines it again. With private data, sync once after the user got an audience and
+   * before retrying an action writing in it: until a sync tells the replica its new audiences,
+   * replay removes rows outside the old ones (R-SRV-3). It fails, changing nothing, when the replay cannot run (an unknown
    * tag, args that no longer decode, a database error).
    */
   readonly retry: (id: string) => Effect.Effect<void, SyncError | NotQuarantined>

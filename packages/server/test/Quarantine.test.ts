@@ -53,7 +53,21 @@ const noteFromSecret = Action.make({
     })
 })
 
-const actions = [putNote, putSecret, noteFromSecret]
+/** A note in an audience (private data, R-SRV-3): only its members may write it. */
+const putInAudience = Action.make({
+  tag: "note.putIn.v1",
+  args: Schema.Struct({ id: Schema.String, title: Schema.String, audience: Schema.String }),
+  run: ({ audience, id, title }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO notes (id, title, audience_key) VALUES (${id}, ${title}, ${audience})`
+    })
+})
+
+const actions = [putNote, putSecret, noteFromSecret, putInAudience]
+
+/** The audiences each user is in; alice joins "ops" during the tests. */
+const members: Record<string, Set<string>> = { alice: new Set(), bob: new Set() }
 const NOTES = "CREATE TABLE IF NOT EXISTS notes (id text PRIMARY KEY, title text NOT NULL, audience_key text)"
 const SECRETS = "CREATE TABLE IF NOT EXISTS secrets (id text PRIMARY KEY, body text NOT NULL, audience_key text)"
 
@@ -63,9 +77,13 @@ type Replica = ManagedRuntime.ManagedRuntime<
   unknown
 >
 
-/** The server's database has the notes only: an upload writing secrets is UntrackedTable. */
+/**
+ * The server's database has the notes only: an upload writing secrets is UntrackedTable. It
+ * filters by audience (`members`): a note in an audience its writer is not in is Forbidden.
+ */
 const startServer = async (): Promise<Server> => {
-  const runtime = ManagedRuntime.make(Layer.provideMerge(SyncService.layer(), PgliteClient.layer({})))
+  const audiences = (userId: string) => Effect.sync(() => [...(members[userId] ?? [])])
+  const runtime = ManagedRuntime.make(Layer.provideMerge(SyncService.layer({ audiences }), PgliteClient.layer({})))
   await runtime.runPromise(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(NOTES)
@@ -280,5 +298,38 @@ describe("Quarantine (R-REC-3)", () => {
       assert.deepStrictEqual(await rows(replica, "secrets"), secrets)
       assert.deepStrictEqual(await pending(replica), [])
     }
+  })
+
+  /** Verifies: R-REC-3, R-SRV-3 */
+  it("quarantines a write the server forbids, and uploads it on a retry once the author may write it", async () => {
+    await tick()
+    await exec(alice, putInAudience, { id: "p1", title: "plan", audience: "ops" })
+    const forbidden = await recordOf(alice, "p1")
+    await exec(alice, putNote, { id: "n5", title: "five" })
+    const report = await sync(alice)
+    assert.strictEqual(report.quarantined, 1)
+    assert.strictEqual(report.uploaded, 1)
+    const [entry] = await quarantine(alice, (q) => q.list)
+    assert.strictEqual(entry?.id, forbidden)
+    assert.strictEqual(entry?.reason, "Forbidden")
+    assert.include(entry?.detail, "\"ops\"")
+    assert.notInclude((await rows(alice, "notes")).join(" "), "p1")
+    assert.deepStrictEqual(await rows(alice, "notes"), await rows(server, "notes"))
+
+    // Alice joins the audience; once her replica knows it (a sync), the retry goes up.
+    members["alice"]!.add("ops")
+    await sync(alice)
+    await quarantine(alice, (q) => q.retry(forbidden))
+    assert.include(await rows(alice, "notes"), "(p1,plan,ops)")
+    const retried = await sync(alice)
+    assert.strictEqual(retried.quarantined, 0)
+    assert.strictEqual(retried.uploaded, 1)
+    assert.deepStrictEqual(await quarantine(alice, (q) => q.list), [])
+    await sync(bob)
+    const notes = await rows(server, "notes")
+    assert.include(notes, "(p1,plan,ops)")
+    assert.deepStrictEqual(await rows(alice, "notes"), notes)
+    assert.deepStrictEqual(await rows(bob, "notes"), notes.filter((row) => !row.endsWith(",ops)")))
+    assert.deepStrictEqual(await pending(alice), [])
   })
 })
