@@ -10,7 +10,9 @@
  * page), `internal/engine/applyPage` (ingest, fast-forward or rollback, the watermark),
  * `internal/engine/replay` (replay with checkpoints), `CorrectionPlanner` and
  * `internal/engine/corrections` (the divergence check, once a pull has the whole log),
- * `internal/engine/upload` (the pending batch). This module only orchestrates them.
+ * `internal/engine/upload` (the pending batch), `internal/engine/quarantine` (taking an action
+ * the server rejects for permission or validity out of the log, R-REC-3; see `Quarantine`).
+ * This module only orchestrates them.
  *
  * @example
  * ```ts
