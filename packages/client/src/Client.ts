@@ -2,8 +2,8 @@
  * The client an app opens: ONE layer that composes everything a replica needs, in the order it
  * needs it. PGlite on the chosen storage (with live queries), the `@effect/sql` client over it,
  * the app's migrations, the sync schema (and this database's client id), tracking of the app's
- * tables, the action registry, the executor, the sync engine over the given transport, and
- * inspection (R-CLI-5).
+ * tables, the action registry, the executor, the sync engine over the given transport, the
+ * quarantine of rejected actions (R-REC-3) and inspection (R-CLI-5).
  *
  * The client id is created with the database (core's `reprise.client_state`, a random UUID on
  * first open) and read back on every open after, so it survives reloads and restarts and
@@ -33,6 +33,7 @@ import {
   type Action,
   ActionExecutor,
   ActionRegistry,
+  Quarantine,
   SyncEngine,
   SyncSchema,
   SyncTransport,
@@ -103,6 +104,7 @@ export class Client extends Context.Tag("@reprise/client/Client")<Client, Client
 export type Services =
   | Client
   | Inspect.Inspect
+  | Quarantine.Quarantine
   | SyncEngine.SyncEngine
   | SyncTransport.SyncTransport
   | ActionExecutor.ActionExecutor
@@ -148,6 +150,7 @@ export const layer = (config: Config): Layer.Layer<Services, ClientError> => {
   )
   const engine = Inspect.layer.pipe(
     Layer.provide(SyncEngine.layer(config.engine ?? {})),
+    Layer.provideMerge(Quarantine.layer),
     Layer.provideMerge(config.transport ?? localOnly)
   )
   const client = Layer.effect(Client, make(config))

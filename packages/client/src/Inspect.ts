@@ -16,7 +16,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { ActionExecutor, SyncEngine } from "@reprise/core"
+import { ActionExecutor, Quarantine, SyncEngine } from "@reprise/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -79,6 +79,8 @@ export type LastSync =
 export interface Counts {
   /** This replica's actions the server does not have yet. */
   readonly pending: number
+  /** This replica's actions the server rejected, waiting in the quarantine (R-REC-3). */
+  readonly quarantined: number
 }
 
 /** The inspector's shape. */
@@ -92,7 +94,13 @@ export interface InspectShape {
   readonly synced: (
     options?: { readonly since?: number; readonly limit?: number }
   ) => Effect.Effect<ReadonlyArray<ActionInfo>, SqlError>
-  /** One action by id, if this replica has it. */
+  /**
+   * This replica's actions the server rejected for permission or validity (R-REC-3), with the
+   * reason and the server's detail, in global order; no longer pending, their effects undone.
+   * `Quarantine.Quarantine` discards or retries them.
+   */
+  readonly quarantined: Effect.Effect<ReadonlyArray<Quarantine.QuarantinedAction>, SqlError>
+  /** One action by id, if this replica has it in its log (a quarantined one is in `quarantined`). */
   readonly action: (id: string) => Effect.Effect<Option.Option<ActionInfo>, SqlError>
   /** The cursor: everything up to this server sequence has been fetched and applied. */
   readonly cursor: Effect.Effect<number, SqlError>
@@ -111,11 +119,12 @@ export class Inspect extends Context.Tag("@reprise/client/Inspect")<Inspect, Ins
 export const layer: Layer.Layer<
   Inspect | SyncEngine.SyncEngine,
   never,
-  SqlClient.SqlClient | ActionExecutor.ActionExecutor | SyncEngine.SyncEngine
+  SqlClient.SqlClient | ActionExecutor.ActionExecutor | SyncEngine.SyncEngine | Quarantine.Quarantine
 > = Layer.effectContext(Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const executor = yield* ActionExecutor.ActionExecutor
   const engine = yield* SyncEngine.SyncEngine
+  const quarantine = yield* Quarantine.Quarantine
   const last = yield* Ref.make(Option.none<LastSync>())
   const clientId = executor.clientId
 
@@ -147,7 +156,11 @@ export const layer: Layer.Layer<
     action: (id) => Effect.map(Effect.flatMap(InspectSql.byId(sql, id), decode), (rows) => Option.fromNullable(rows[0])),
     cursor: Effect.map(InspectSql.cursor(sql), ([row]) => Number(row?.seq ?? 0)),
     lastSync: Ref.get(last),
-    counts: Effect.map(InspectSql.pendingCount(sql, clientId), ([row]) => ({ pending: row?.n ?? 0 }))
+    quarantined: quarantine.list,
+    counts: Effect.map(
+      Effect.zip(InspectSql.pendingCount(sql, clientId), InspectSql.quarantinedCount(sql)),
+      ([[pending], [quarantined]]) => ({ pending: pending?.n ?? 0, quarantined: quarantined?.n ?? 0 })
+    )
   }
 
   const remember = <A extends SyncEngine.SyncReport>(

@@ -51,3 +51,7 @@ export const pendingCount = (sql: SqlClient.SqlClient, clientId: string) =>
 /** The watermark. @internal */
 export const cursor = (sql: SqlClient.SqlClient) =>
   sql<{ seq: string }>`SELECT last_server_seq::text AS seq FROM reprise.client_state`
+
+/** How many actions wait in the quarantine. @internal */
+export const quarantinedCount = (sql: SqlClient.SqlClient) =>
+  sql<{ n: number }>`SELECT count(*)::int AS n FROM reprise.quarantined_actions`

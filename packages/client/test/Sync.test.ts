@@ -1,0 +1,112 @@
+/**
+ * Two clients syncing through a real server over WebSocket (`SyncRpcServer` on loopback, real
+ * tokens), everything they hold read through `Inspect` (R-CLI-5), and an action the server
+ * rejects quarantined, listed with its reason and undone (R-REC-3).
+ */
+import { assert, it } from "@effect/vitest"
+import { Quarantine, SyncEngine } from "@reprise/core"
+import { SyncRpcServer } from "@reprise/server"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Action, ActionIds } from "@reprise/core"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { Client, Inspect, Storage } from "../src/index.js"
+import { actions, createNote, migrations, renameNote } from "./fixtures.js"
+import { serverLayer, webSocketTransport } from "./server.js"
+
+/** Writes a draft: a table the clients track and the server does not, so the server rejects it. */
+const writeDraft = Action.make({
+  tag: "draft.write.v1",
+  args: Schema.Struct({ body: Schema.String }),
+  run: ({ body }) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const id = (yield* ActionIds.ActionIds).id("draft")
+      yield* sql`INSERT INTO drafts ${sql.insert({ id, body, audience_key: "team-1" })}`
+      return id
+    })
+})
+
+const clientMigrations = [
+  ...migrations,
+  { name: "drafts", sql: "CREATE TABLE drafts (id text PRIMARY KEY, body text NOT NULL, audience_key text)" }
+]
+
+const openClient = (address: SyncRpcServer.AddressShape, userId: string) =>
+  Layer.build(Client.layer({
+    storage: Storage.memory(),
+    migrations: clientMigrations,
+    tables: ["notes", "drafts"],
+    actions: [...actions, writeDraft],
+    userId,
+    transport: webSocketTransport(address, userId)
+  }))
+
+/** Verifies: R-CLI-5, R-REC-3, R-SYNC-1 */
+it.live("two clients sync through a real server over WebSocket; Inspect shows synced, pending and quarantined actions", () =>
+  Effect.gen(function*() {
+    const address = yield* Effect.map(Layer.build(serverLayer()), (context) => Context.get(context, SyncRpcServer.Address))
+    const alice = yield* openClient(address, "alice")
+    const bob = yield* openClient(address, "bob")
+    // Two databases, two client ids, each kept by its database (R-CLI-5's reopen case: Client.test.ts).
+    const ids = yield* Effect.all([alice, bob].map((c) => Effect.map(Effect.provide(Client.Client, c), (x) => x.clientId)))
+    assert.notStrictEqual(ids[0], ids[1])
+    const on = <A, E>(client: typeof alice, effect: Effect.Effect<A, E, Client.Services>) => Effect.provide(effect, client)
+    const sync = Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync)
+    const inspect = <A, E>(f: (i: Inspect.InspectShape) => Effect.Effect<A, E>) => Effect.flatMap(Inspect.Inspect, f)
+
+    const id = yield* on(alice, Client.run(createNote, { title: "From Alice", team: "team-1" }))
+    yield* on(alice, Client.run(writeDraft, { body: "not for the server" }))
+    assert.deepStrictEqual(yield* on(alice, inspect((i) => i.counts)), { pending: 2, quarantined: 0 })
+    const draftAction = (yield* on(alice, inspect((i) => i.pending)))[1]!
+
+    const report = yield* on(alice, sync)
+    assert.strictEqual(report.uploaded, 1)
+    assert.strictEqual(report.quarantined, 1)
+    const aliceView = yield* on(alice, Effect.all({
+      pending: inspect((i) => i.pending),
+      synced: inspect((i) => i.synced()),
+      quarantined: inspect((i) => i.quarantined),
+      counts: inspect((i) => i.counts),
+      cursor: inspect((i) => i.cursor),
+      last: inspect((i) => i.lastSync),
+      drafts: Client.query("SELECT id FROM drafts")
+    }))
+    assert.deepStrictEqual(aliceView.pending, [])
+    assert.deepStrictEqual(aliceView.synced.map((a) => [a.tag, a.args, a.own, a.serverSeq !== null]), [
+      ["note.create.v1", { title: "From Alice", team: "team-1" }, true, true]
+    ])
+    assert.strictEqual(aliceView.quarantined.length, 1)
+    const [quarantined] = aliceView.quarantined
+    assert.strictEqual(quarantined!.id, draftAction.id)
+    assert.strictEqual(quarantined!.hlc, draftAction.hlc)
+    assert.strictEqual(quarantined!.tag, "draft.write.v1")
+    assert.deepStrictEqual(quarantined!.args, { body: "not for the server" })
+    assert.strictEqual(quarantined!.reason, "UntrackedTable")
+    assert.deepStrictEqual(aliceView.counts, { pending: 0, quarantined: 1 })
+    assert.deepStrictEqual(aliceView.drafts, [], "the quarantined action's effects are undone")
+    assert.isTrue(Option.isSome(aliceView.last) && aliceView.last.value._tag === "Success")
+    // The cursor skips the replica's own upload when nothing else sits before it.
+    assert.strictEqual(aliceView.cursor, aliceView.synced[0]!.serverSeq)
+
+    // Bob receives Alice's note, renames it, and Alice receives the rename.
+    yield* on(bob, sync)
+    const bobSynced = yield* on(bob, inspect((i) => i.synced()))
+    assert.deepStrictEqual(bobSynced.map((a) => [a.tag, a.own, a.userId]), [["note.create.v1", false, "alice"]])
+    yield* on(bob, Client.run(renameNote, { id, title: "Renamed by Bob" }))
+    yield* on(bob, sync)
+    yield* on(alice, sync)
+    const notes = (client: typeof alice) => on(client, Client.query<{ id: string; title: string }>("SELECT id, title FROM notes"))
+    assert.deepStrictEqual(yield* notes(alice), [{ id, title: "Renamed by Bob" }])
+    assert.deepStrictEqual(yield* notes(bob), yield* notes(alice))
+    const aliceLog = yield* on(alice, inspect((i) => i.synced()))
+    assert.deepStrictEqual(aliceLog.map((a) => [a.tag, a.userId]), [["note.create.v1", "alice"], ["note.rename.v1", "bob"]])
+    assert.strictEqual(yield* on(alice, inspect((i) => i.cursor)), aliceLog[1]!.serverSeq)
+
+    // Discarding the quarantined draft empties the quarantine.
+    yield* on(alice, Effect.flatMap(Quarantine.Quarantine, (q) => q.discard(quarantined!.id)))
+    assert.deepStrictEqual(yield* on(alice, inspect((i) => i.counts)), { pending: 0, quarantined: 0 })
+  }).pipe(Effect.scoped), 240_000)
