@@ -6,20 +6,17 @@
  * upload in the same sync, remote apply goes on while it sits there, the replica converges with
  * the server and another replica, and list, discard and retry work; a retry once the server
  * tracks the table uploads it, and everyone converges again.
- *
- * (This lives in @reprise/server's tests because @reprise/core cannot depend on the server.)
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Action, ActionExecutor, ActionRegistry, Quarantine, SyncEngine, SyncSchema, Tracking } from "@reprise/core"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
-import * as InProcessTransport from "../src/InProcessTransport.js"
-import * as SyncService from "../src/SyncService.js"
+import { InProcessTransport, SyncService } from "../../server/src/index.js"
+import { Action, ActionExecutor, ActionRegistry, Quarantine, SyncEngine, SyncSchema, Tracking } from "../src/index.js"
 
 const putNote = Action.make({
   tag: "note.put.v1",
