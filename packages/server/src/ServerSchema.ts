@@ -24,6 +24,7 @@ import { SyncSchema } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { createMaterializeFunctions } from "./internal/sql/materialize.js"
+import { createUploadFunction, createUploadProcedure } from "./internal/sql/upload.js"
 import { createLogPolicies, createRlsFunctions, migrateServerSchemaV3 } from "./internal/sql/rls.js"
 import {
   createServerSchemaV1,
@@ -92,6 +93,8 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
       // by the version 3 migration.)
       yield* sql.unsafe(createRlsFunctions)
       yield* sql.unsafe(createMaterializeFunctions)
+      yield* sql.unsafe(createUploadFunction)
+      yield* sql.unsafe(createUploadProcedure)
       yield* sql.unsafe(createLogPolicies)
     }))
   }

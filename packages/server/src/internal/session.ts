@@ -67,12 +67,13 @@ export const enter = (
     const claims = JSON.stringify(caller.claims ?? { sub: caller.userId })
     const audiences = prepared === null || prepared === undefined ? "" : SqlArray.text(prepared)
     const seeAll = prepared === null ? "on" : ""
+    // One round trip: the role is set last, and the statement reads no table.
+    const role = mode.role === null ? sql`` : sql`, set_config('role', ${mode.role}, true)`
     yield* sql`SELECT set_config('reprise.user_id', ${caller.userId}, true),
       set_config('request.jwt.claims', ${claims}, true),
       set_config('reprise.audiences', ${audiences}, true),
       set_config('reprise.see_all', ${seeAll}, true),
-      set_config('reprise_server.scope', '', true)`
-    if (mode.role !== null) yield* sql`SELECT set_config('role', ${mode.role}, true)`
+      set_config('reprise_server.scope', '', true)${role}`
   })
 
 /**
@@ -93,15 +94,28 @@ export const begin = (
     return normalize(row?.keys ?? [])
   })
 
+const decodeUploadStart = Schema.decodeUnknown(Schema.Array(Schema.Struct({
+  bound: Schema.Boolean,
+  keys: Schema.NullOr(Schema.parseJson(Schema.Array(Schema.String)))
+})))
+
 /**
- * Runs `effect` with the whole log visible (`reprise_server.scope = 'system'`): the service's
- * own bookkeeping (the idempotency check), never a caller's read. @internal
+ * `begin` for an upload from `clientId`, in one round trip after the settings: also binds the
+ * client id to the caller when no user has it (`reprise_server.bind_client`); `bound` false
+ * when it is another user's. @internal
  */
-export const asSystem = <A, E, R>(
+export const beginUpload = (
   sql: SqlClient.SqlClient,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R> =>
-  Effect.zipLeft(
-    Effect.zipRight(sql`SELECT set_config('reprise_server.scope', 'system', true)`, effect),
-    sql`SELECT set_config('reprise_server.scope', '', true)`
-  )
+  mode: Mode,
+  caller: Caller,
+  prepared: Prepared,
+  clientId: string
+): Effect.Effect<{ readonly audiences: ReadonlyArray<string> | null; readonly bound: boolean }, SqlError> =>
+  Effect.gen(function*() {
+    yield* enter(sql, mode, caller, prepared)
+    const keys = prepared === undefined ? sql`array_to_json(reprise_server.caller_audiences())::text` : sql`NULL::text`
+    const rows = yield* sql`SELECT reprise_server.bind_client(${clientId}, ${caller.userId}) AS bound, ${keys} AS keys`
+    const [row] = yield* Effect.orDie(decodeUploadStart(rows))
+    const audiences = prepared !== undefined ? prepared : normalize(row?.keys ?? [])
+    return { audiences, bound: row?.bound === true }
+  })

@@ -1,18 +1,20 @@
 /**
  * Storing a validated upload, in ONE transaction under the caller's identity (`session.ts`):
  * the client binding (a client id belongs to the first user that uploads under it: another
- * user's upload under it is `WrongClient`), sequencing lock, idempotency check against stored actions, head gate, the tracked-table
- * check, the audience check (a patch labeled with an audience the caller is not in is
+ * user's upload under it is `WrongClient`), then, in one call to `reprise_server.store_upload`
+ * (`sql/upload.ts`): sequencing lock, idempotency check against stored actions, head gate, the
+ * tracked-table check, the audience check (a patch labeled with an audience the caller is not in is
  * `Forbidden`), storing the new actions and their patches, moving the head and materializing
  * them under their author's identity, where the app tables' policies and the real audience keys
  * are checked (`Forbidden`). Nothing is written on any failure.
  *
  * @internal
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Hlc, SqlArray, SyncProtocol } from "@reprise/core"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { causeMessage, sqlState } from "./failure.js"
 import * as Session from "./session.js"
@@ -32,136 +34,190 @@ export interface Upload {
   readonly prepared: Session.Prepared
 }
 
-const Seq = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
-const decodeHeads = Schema.decodeUnknown(Schema.Array(Schema.Struct({ head: Seq, visible: Seq })))
-const decodeIds = Schema.decodeUnknown(Schema.Array(Schema.Struct({ id: Schema.String })))
-const decodeCompared = Schema.decodeUnknown(
-  Schema.Array(Schema.Struct({ id: Schema.String, server_seq: Seq, same: Schema.Boolean }))
+const Seq = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+const Stored = Schema.Array(Schema.Struct({ id: Schema.String, server_seq: Seq }))
+const Audiences = Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
+const Outcome = Schema.Union(
+  Schema.Struct({ status: Schema.Literal("ok"), head: Seq, seqs: Stored }),
+  Schema.Struct({ status: Schema.Literal("conflict"), id: Schema.String }),
+  Schema.Struct({ status: Schema.Literal("behind"), visible: Seq }),
+  Schema.Struct({ status: Schema.Literal("untracked"), schema: Schema.String, table: Schema.String, present: Schema.Boolean }),
+  Schema.Struct({ status: Schema.Literal("forged"), id: Schema.String, audiences: Audiences }),
+  Schema.Struct({ status: Schema.Literal("misplaced"), id: Schema.String, audiences: Audiences }),
+  Schema.Struct({ status: Schema.Literal("wrong_client") })
 )
-const decodeStored = Schema.decodeUnknown(Schema.Array(Schema.Struct({ id: Schema.String, server_seq: Seq })))
-const decodeBound = Schema.decodeUnknown(Schema.Array(Schema.Struct({ bound: Schema.Boolean })))
-const decodeUntracked = Schema.decodeUnknown(
-  Schema.Array(Schema.Struct({ schema: Schema.String, table: Schema.String, present: Schema.Boolean }))
-)
+type Outcome = typeof Outcome.Type
+const decodeOutcome = Schema.decodeUnknown(Schema.Array(Schema.Struct({ outcome: Schema.parseJson(Outcome) })))
+const decodeProcedure = Schema.decodeUnknown(Schema.Array(Schema.Struct({ p_outcome: Schema.parseJson(Outcome) })))
 
-/** Stores `upload` (see the module's doc); returns the sequences, in request order, and the head. @internal */
-export const store = (
-  sql: SqlClient.SqlClient,
-  upload: Upload
-): Effect.Effect<SyncProtocol.UploadResponse, SyncProtocol.UploadRejected | SyncProtocol.BehindHead | SqlError> =>
-  sql.withTransaction(Effect.gen(function*() {
-    const { callerUserId, request } = upload
-    const callerAudiences = yield* Session.begin(sql, upload.mode, upload.caller, upload.prepared)
-    const misplaced = callerAudiences === null ? undefined : misplacedCorrection(request.actions, callerAudiences)
-    if (misplaced !== undefined) return yield* misplaced
-    const entries = request.actions.map((action, i) => ({ action, json: encodeAction(action, upload.args[i]!, i) }))
-    const audiences = callerAudiences === null ? null : SqlArray.text(callerAudiences)
-    // The idempotency check compares with what is stored, whoever may see it.
-    const bookkeeping = <A, E>(effect: Effect.Effect<A, E>) =>
-      callerAudiences === null ? effect : Session.asSystem(sql, effect)
-    // Outside the sequencing lock: a first upload racing another for the same client id waits
-    // for that transaction only, and no lock is held while it waits.
-    yield* checkClient(sql, request.clientId, callerUserId)
-    yield* Log.lockSequence(sql)
-    const ids = request.actions.map((a) => a.id)
-    const present = new Set(
-      (yield* Effect.orDie(decodeIds(yield* bookkeeping(Log.storedIds(sql, SqlArray.text(ids)))))).map((r) => r.id)
-    )
-    const seqs = new Map<string, number>()
-    if (present.size > 0) {
-      const existing = entries.filter((e) => present.has(e.action.id.toLowerCase()))
-      const compared = yield* Effect.orDie(
-        decodeCompared(yield* bookkeeping(Log.compareStored(sql, jsonArray(existing))))
-      )
-      for (const row of compared) {
-        if (!row.same) {
-          return yield* new SyncProtocol.UploadRejected({
-            reason: "Conflict",
-            actionId: row.id,
-            detail: "an action with this id is already stored with a different content (record or patches)"
-          })
-        }
-        seqs.set(row.id, row.server_seq)
-      }
-    }
-    const fresh = entries.filter((e) => !present.has(e.action.id.toLowerCase()))
-    const [heads] = yield* Effect.orDie(
-      decodeHeads(yield* Log.heads(sql, request.clientId, request.basis, callerUserId, audiences))
-    )
-    let head = heads?.head ?? 0
-    if (fresh.length > 0) {
-      const visible = heads?.visible ?? 0
-      if (visible > request.basis) return yield* new SyncProtocol.BehindHead({ basis: request.basis, head: visible })
-      yield* checkTracked(sql, fresh.map((e) => e.action))
-      if (callerAudiences !== null) {
-        const forged = foreignAudience(fresh.map((e) => e.action), callerAudiences)
-        if (forged !== undefined) return yield* forged
-      }
-      const stored = yield* Effect.orDie(decodeStored(
-        yield* Effect.catchIf(Log.storeActions(sql, jsonArray(fresh), String(head), audiences), isRlsRefusal, refused)
-      ))
-      for (const row of stored) seqs.set(row.id, row.server_seq)
-      head += stored.length
-      yield* Log.setHead(sql, String(head))
-      yield* Log.notifyHead(sql, String(head))
-      yield* Effect.catchIf(
-        Log.materialize(sql, SqlArray.text(fresh.map((e) => e.action.id))),
-        isDataError,
-        (error) =>
-          isRlsRefusal(error) ? refused(error) : new SyncProtocol.UploadRejected({
-            reason: "Malformed",
-            actionId: null,
-            detail: `the patches cannot be applied to the canonical tables: ${causeMessage(error)}`
-          })
-      )
-    }
-    const accepted = request.actions.map((a) => ({ id: a.id, serverSeq: seqs.get(a.id.toLowerCase()) ?? 0 }))
-    if (accepted.some((a) => a.serverSeq === 0)) {
-      return yield* Effect.die({ _tag: "SequenceMissing", accepted })
-    }
-    return { accepted, head }
-  }))
+type StoreError = SyncProtocol.UploadRejected | SyncProtocol.BehindHead | SqlError
 
 /**
- * Binds the upload's client id to the caller, or refuses the upload as `WrongClient` when the
- * client id belongs to another user (the first user to upload under a client id owns it).
+ * Stores `upload` (see the module's doc); returns the sequences, in request order, and the head.
+ *
+ * Outside a transaction (the service's own calls) the whole upload is ONE round trip,
+ * `CALL reprise_server.upload(...)` (`sql/upload.ts`), which commits or rolls back inside the
+ * database, so the sequencing lock is never held across a round trip to this process. Inside a
+ * caller's transaction (a procedure cannot end it) it is the same work in statements of that
+ * transaction: the caller's settings, the client binding with the caller's audiences, then
+ * `reprise_server.store_upload`, which takes the lock.
+ * @internal
  */
-const checkClient = (sql: SqlClient.SqlClient, clientId: string, userId: string) =>
-  Effect.gen(function*() {
-    const [row] = yield* Effect.orDie(decodeBound(yield* Log.bindClient(sql, clientId, userId)))
-    if (row?.bound === true) return
-    return yield* new SyncProtocol.UploadRejected({
-      reason: "WrongClient",
+export const store = (sql: SqlClient.SqlClient, upload: Upload): Effect.Effect<SyncProtocol.UploadResponse, StoreError> =>
+  Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    (outer) => Option.isSome(outer) ? storeInTransaction(sql, upload) : storeByProcedure(sql, upload)
+  )
+
+/** The request's actions as the JSON array the database reads (args and row images as JSON strings). */
+const payloadOf = (upload: Upload): string =>
+  `[${upload.request.actions.map((action, i) => encodeAction(action, upload.args[i]!, i)).join(",")}]`
+
+/** The (schema, table) pairs the request's patches write, as a JSON array of `{ s, t }`. */
+const pairsOf = (actions: ReadonlyArray<SyncProtocol.ActionWire>): string => {
+  const pairs = new Map<string, { s: string; t: string }>()
+  for (const action of actions) {
+    for (const p of action.patches) pairs.set(JSON.stringify([p.schema, p.table]), { s: p.schema, t: p.table })
+  }
+  return JSON.stringify([...pairs.values()])
+}
+
+/** The audience keys the actions claim (`c`: a correction's input.audience, else a patch label), nulls left out. */
+const claimedKeys = (actions: ReadonlyArray<SyncProtocol.ActionWire>): string => {
+  const keys: Array<{ id: string; c: boolean; key: string }> = []
+  for (const action of actions) {
+    if (action.kind === "correction") {
+      const args: unknown = action.args
+      const input = typeof args === "object" && args !== null && "input" in args ? args.input : undefined
+      if (typeof input === "object" && input !== null && "audience" in input) {
+        const audience = input.audience
+        // Any non-null value that is not one of the caller's keys is misplaced: a non-string
+        // one too (validation refuses those before; this keeps the check total).
+        if (audience !== null) keys.push({ id: action.id, c: true, key: typeof audience === "string" ? audience : JSON.stringify(audience) })
+      }
+    }
+    for (const p of action.patches) if (p.audienceKey !== null) keys.push({ id: action.id, c: false, key: p.audienceKey })
+  }
+  return JSON.stringify(keys)
+}
+
+// Data and integrity errors and RLS refusals raised while storing and materializing: the
+// upload's patches do not fit the canonical tables, or the author may not write them.
+const mapStoreError = <A, R>(effect: Effect.Effect<A, SqlError, R>) =>
+  Effect.catchIf(effect, isDataError, (error) =>
+    isRlsRefusal(error) ? refused(error) : new SyncProtocol.UploadRejected({
+      reason: "Malformed",
       actionId: null,
-      detail: `client ${JSON.stringify(clientId)} belongs to another user: a client id is bound to the first user ` +
-        `that uploads under it. A replica used by another user needs a client id of its own (open a fresh ` +
-        `replica for this user); nothing of the upload was stored`
-    })
+      detail: `the patches cannot be applied to the canonical tables: ${causeMessage(error)}`
+    }))
+
+const visibilityOf = (upload: Upload): { readonly visibility: string; readonly given: string | null } =>
+  upload.prepared === null
+    ? { visibility: "everyone", given: null }
+    : upload.prepared === undefined
+    ? { visibility: "database", given: null }
+    : { visibility: "given", given: SqlArray.text(upload.prepared) }
+
+/** The upload in one `CALL reprise_server.upload(...)`, which ends its own transaction. */
+const storeByProcedure = (sql: SqlClient.SqlClient, upload: Upload) =>
+  Effect.gen(function*() {
+    const { request } = upload
+    const { given, visibility } = visibilityOf(upload)
+    const rows = yield* mapStoreError(sql`CALL reprise_server.upload(${upload.caller.userId},
+      ${JSON.stringify(upload.caller.claims ?? { sub: upload.caller.userId })}, ${visibility}, ${given}::text[],
+      ${upload.mode.role}, ${request.clientId}, ${payloadOf(upload)}, ${SqlArray.text(request.actions.map((a) => a.id))}::uuid[],
+      ${request.basis}::bigint, ${pairsOf(request.actions)}::jsonb, ${claimedKeys(request.actions)}::jsonb, NULL)`)
+    const [row] = yield* Effect.orDie(decodeProcedure(rows))
+    if (row === undefined) return yield* Effect.die({ _tag: "UploadOutcomeMissing" })
+    return yield* settle(request, row.p_outcome)
   })
 
-/**
- * Refuses the upload when a patch writes to a table the server's database does not have as a
- * tracked table: the server lacks the app's setup (or the client sends patches for a table the
- * app does not sync). The caller learns which table and what setup it needs; the server's log
- * says whether the table exists at all.
- */
-const checkTracked = (sql: SqlClient.SqlClient, actions: ReadonlyArray<SyncProtocol.ActionWire>) =>
+/** The upload as statements of the caller's transaction (see `store`). */
+const storeInTransaction = (sql: SqlClient.SqlClient, upload: Upload) =>
+  sql.withTransaction(Effect.gen(function*() {
+    const { callerUserId, request } = upload
+    // The binding comes before the sequencing lock: a first upload racing another for the same
+    // client id waits for that transaction only, and holds no lock while it waits.
+    const started = yield* Session.beginUpload(sql, upload.mode, upload.caller, upload.prepared, request.clientId)
+    if (!started.bound) return yield* wrongClient(request.clientId)
+    const callerAudiences = started.audiences
+    const misplaced = callerAudiences === null ? undefined : misplacedCorrection(request.actions, callerAudiences)
+    if (misplaced !== undefined) return yield* misplaced
+    const forged = callerAudiences === null ? [] : foreignAudience(request.actions, callerAudiences)
+    const rows = yield* mapStoreError(Log.storeUpload(sql, {
+      payload: payloadOf(upload),
+      ids: SqlArray.text(request.actions.map((a) => a.id)),
+      clientId: request.clientId,
+      basis: request.basis,
+      userId: callerUserId,
+      audiences: callerAudiences === null ? null : SqlArray.text(callerAudiences),
+      pairs: pairsOf(request.actions),
+      forged: SqlArray.text(forged.map((f) => f.actionId ?? ""))
+    }))
+    const [row] = yield* Effect.orDie(decodeOutcome(rows))
+    if (row === undefined) return yield* Effect.die({ _tag: "UploadOutcomeMissing" })
+    const outcome = row.outcome
+    return yield* settle(
+      request,
+      outcome.status === "forged" ? { ...outcome, audiences: callerAudiences } : outcome
+    )
+  }))
+
+/** The answer to the upload, or its typed rejection, from the database's outcome. */
+const settle = (
+  request: SyncProtocol.UploadRequest,
+  outcome: Outcome
+): Effect.Effect<SyncProtocol.UploadResponse, SyncProtocol.UploadRejected | SyncProtocol.BehindHead> =>
   Effect.gen(function*() {
-    const pairs = new Map<string, { s: string; t: string }>()
-    for (const action of actions) {
-      for (const p of action.patches) pairs.set(JSON.stringify([p.schema, p.table]), { s: p.schema, t: p.table })
+    switch (outcome.status) {
+      case "wrong_client":
+        return yield* wrongClient(request.clientId)
+      case "misplaced": {
+        const rejection = misplacedCorrection(request.actions, outcome.audiences ?? [])
+        return yield* (rejection ?? Effect.die({ _tag: "MisplacedCorrectionMissing", id: outcome.id }))
+      }
+      case "conflict":
+        return yield* new SyncProtocol.UploadRejected({
+          reason: "Conflict",
+          actionId: outcome.id,
+          detail: "an action with this id is already stored with a different content (record or patches)"
+        })
+      case "behind":
+        return yield* new SyncProtocol.BehindHead({ basis: request.basis, head: outcome.visible })
+      case "untracked": {
+        const culprit = request.actions.find((a) =>
+          a.patches.some((p) => p.schema === outcome.schema && p.table === outcome.table)
+        )
+        yield* Effect.logWarning(
+          `SyncService: refused an upload writing to ${outcome.schema}.${outcome.table}, which ` +
+            (outcome.present ? "exists on this database but is not tracked" : "does not exist on this database")
+        )
+        return yield* untrackedTable(outcome.schema, outcome.table, culprit?.id ?? null)
+      }
+      case "forged": {
+        const rejection = foreignAudience(request.actions, outcome.audiences ?? [])
+          .find((f) => f.actionId?.toLowerCase() === outcome.id)
+        return yield* (rejection ?? Effect.die({ _tag: "ForgedActionMissing", id: outcome.id }))
+      }
+      case "ok": {
+        const seqs = new Map(outcome.seqs.map((s) => [s.id, s.server_seq]))
+        const accepted = request.actions.map((a) => ({ id: a.id, serverSeq: seqs.get(a.id.toLowerCase()) ?? 0 }))
+        if (accepted.some((a) => a.serverSeq === 0)) {
+          return yield* Effect.die({ _tag: "SequenceMissing", accepted })
+        }
+        return { accepted, head: outcome.head }
+      }
     }
-    if (pairs.size === 0) return
-    const [untracked] = yield* Effect.orDie(
-      decodeUntracked(yield* Log.untrackedTables(sql, JSON.stringify([...pairs.values()])))
-    )
-    if (untracked === undefined) return
-    const culprit = actions.find((a) => a.patches.some((p) => p.schema === untracked.schema && p.table === untracked.table))
-    yield* Effect.logWarning(
-      `SyncService: refused an upload writing to ${untracked.schema}.${untracked.table}, which ` +
-        (untracked.present ? "exists on this database but is not tracked" : "does not exist on this database")
-    )
-    return yield* untrackedTable(untracked.schema, untracked.table, culprit?.id ?? null)
+  })
+
+/** Another user owns the client id: the upload is refused, nothing is written. */
+const wrongClient = (clientId: string) =>
+  new SyncProtocol.UploadRejected({
+    reason: "WrongClient",
+    actionId: null,
+    detail: `client ${JSON.stringify(clientId)} belongs to another user: a client id is bound to the first user ` +
+      `that uploads under it. A replica used by another user needs a client id of its own (open a fresh ` +
+      `replica for this user); nothing of the upload was stored`
   })
 
 /** The rejection naming the table a patch writes to and the setup the server's database lacks. @internal */
@@ -190,8 +246,6 @@ const encodeAction = (action: SyncProtocol.ActionWire, args: string, ord: number
     kind: action.kind,
     patches: action.patches
   })
-
-const jsonArray = (entries: ReadonlyArray<{ readonly json: string }>): string => `[${entries.map((e) => e.json).join(",")}]`
 
 // Data and integrity errors (SQLSTATE classes 22 and 23), a column the table lacks (42703) and
 // Reprise's own apply errors (RP...) raised while applying patches mean the upload's patches do
@@ -225,17 +279,20 @@ const refused = (error: SqlError): SyncProtocol.UploadRejected => {
 }
 
 /**
- * The first patch labeled with an audience the uploader is not in: a user writes only rows of
- * its own audiences, or public ones (null).
+ * For each action with a patch labeled with an audience the uploader is not in, the rejection
+ * naming its first such patch: a user writes only rows of its own audiences, or public ones
+ * (null). `store_upload` reports the first of them among the actions it would store.
  */
 const foreignAudience = (
   actions: ReadonlyArray<SyncProtocol.ActionWire>,
   audiences: ReadonlyArray<string>
-): SyncProtocol.UploadRejected | undefined => {
+): ReadonlyArray<SyncProtocol.UploadRejected> => {
+  const rejections: Array<SyncProtocol.UploadRejected> = []
   for (const action of actions) {
-    for (const p of action.patches) {
-      if (p.audienceKey === null || audiences.includes(p.audienceKey)) continue
-      return new SyncProtocol.UploadRejected({
+    const p = action.patches.find((p) => p.audienceKey !== null && !audiences.includes(p.audienceKey))
+    if (p === undefined) continue
+    rejections.push(
+      new SyncProtocol.UploadRejected({
         reason: "Forbidden",
         actionId: action.id,
         detail: `${p.op} of row ${JSON.stringify(p.rowId)} of ${JSON.stringify(`${p.schema}.${p.table}`)} is labeled ` +
@@ -243,7 +300,7 @@ const foreignAudience = (
           `(${audiences.map((a) => JSON.stringify(a)).join(", ") || "none"}); a user writes only rows of its own ` +
           `audiences or public ones; nothing of the upload was stored`
       })
-    }
+    )
   }
-  return undefined
+  return rejections
 }
