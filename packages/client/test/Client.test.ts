@@ -4,7 +4,8 @@
  * through the API (R-CLI-5).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { SyncEngine } from "@reprise/core"
+import { PGlite } from "@electric-sql/pglite"
+import { SyncEngine, SyncSchema } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -125,5 +126,29 @@ describe("Client.layer on a directory", () => {
       assert.instanceOf(refused, Errors.MigrationChanged)
       assert.include(refused.message, "\"notes.pinned\"")
       assert.include(refused.message, "different SQL")
+    }).pipe(Effect.scoped), 240_000)
+
+  /** Verifies: R-CLI-5 */
+  it.live("a database of a newer Reprise sync schema is refused with DatabaseTooNew, untouched", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const newer = SyncSchema.CURRENT_VERSION + 1
+      yield* Effect.promise(async () => {
+        const db = await PGlite.create(dir)
+        await db.exec(`CREATE SCHEMA reprise; CREATE TABLE reprise.schema_version (version integer PRIMARY KEY);
+          INSERT INTO reprise.schema_version VALUES (${newer})`)
+        await db.close()
+      })
+      const refused = yield* Effect.flip(withClient(config(Storage.directory(dir)), Effect.void))
+      assert.instanceOf(refused, Errors.DatabaseTooNew)
+      assert.deepStrictEqual([refused.what, refused.installed, refused.supported], ["sync-schema", newer, SyncSchema.CURRENT_VERSION])
+      const untouched = yield* Effect.promise(async () => {
+        const db = await PGlite.create(dir)
+        const { rows } = await db.query("SELECT to_regclass('reprise.app_migrations') IS NULL AS none")
+        await db.close()
+        return rows
+      })
+      assert.deepStrictEqual(untouched, [{ none: true }], "no migration ran on it")
     }).pipe(Effect.scoped), 240_000)
 })
