@@ -33,10 +33,11 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic, RunningAction } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
-import { directStatements, hasNul } from "./internal/sql/literal.js"
+import { directStatements, hasNul, literal } from "./internal/sql/literal.js"
 import * as RecordSql from "./internal/sql/record.js"
 import * as Patch from "./Patch.js"
 import * as SqlCapabilities from "./SqlCapabilities.js"
+import * as SyncProtocol from "./SyncProtocol.js"
 import * as SyncSchema from "./SyncSchema.js"
 
 /** The args given for an action do not match its Schema (or do not encode to JSON). */
@@ -88,8 +89,40 @@ export class NestedAction extends Schema.TaggedError<NestedAction>()("NestedActi
   }
 }
 
+/**
+ * An action's args, or a row image it wrote, are over the sync protocol's limits
+ * (`SyncProtocol.Limits`): the server would refuse every upload of it (`TooLarge`), so it is
+ * refused here, in its transaction, with nothing written (R-SRV-7). `what` names the value
+ * (`args`, `args depth`, `patches`, `forward row image`, `reverse row image`, `... row image
+ * depth`, `row id`, `audience key`); `table` and `rowId` the row, for a patch.
+ */
+export class ActionTooLarge extends Schema.TaggedError<ActionTooLarge>()("ActionTooLarge", {
+  tag: Schema.String,
+  what: Schema.String,
+  limit: Schema.Number,
+  size: Schema.Number,
+  table: Schema.NullOr(Schema.String),
+  rowId: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    const where = this.table === null ? "" : ` (table ${this.table}, row ${JSON.stringify(this.rowId)})`
+    const measure = this.what === "patches" ? "" : this.what.endsWith("depth") ? " levels" : " characters"
+    return `Action ${JSON.stringify(this.tag)} was not executed: its ${this.what}${where} ` +
+      `${this.what.endsWith("depth") ? "nest more than" : "come to"} ${this.size}${measure}, over the sync protocol's limit ` +
+      `of ${this.limit} (SyncProtocol.Limits), so the server would refuse it on every upload. Nothing was written. ` +
+      `Keep big values out of synced rows and args (store them elsewhere, a blob store, and sync a reference) or ` +
+      `split them over several rows.`
+  }
+}
+
 /** Errors any execution can fail with, besides the action's own. */
-export type ExecutionError = InvalidActionArgs | NondeterministicAction | NestedAction | DuplicateActionId | SqlError
+export type ExecutionError =
+  | InvalidActionArgs
+  | NondeterministicAction
+  | NestedAction
+  | DuplicateActionId
+  | ActionTooLarge
+  | SqlError
 
 /** Options of the executor. */
 export interface Options {
@@ -190,8 +223,9 @@ export const make = (
                 `give the action an args Schema whose encoded form is plain JSON`
             })
         })
+        const parsed: unknown = input === undefined ? undefined : JSON.parse(input)
         const args = yield* Effect.mapError(
-          Schema.decodeUnknown(action.args)(input === undefined ? undefined : JSON.parse(input)),
+          Schema.decodeUnknown(action.args)(parsed),
           (error) => new InvalidActionArgs({ tag: action.tag, issue: argsIssue(action, encodedArgs, error.message) })
         )
         const actionId = newActionId === undefined ? crypto.randomUUID() : yield* newActionId
@@ -200,6 +234,11 @@ export const make = (
         // As JSON.stringify({ input, timestamp }) writes it.
         const time = JSON.stringify(timestamp)
         const recordArgs = input === undefined ? `{"timestamp":${time}}` : `{"input":${input},"timestamp":${time}}`
+        const argsTooLarge = argsOverLimits(action.tag, recordArgs, input, parsed)
+        if (argsTooLarge !== undefined) return yield* argsTooLarge
+        // The built-in correction and adoption capture nothing the server gets (a correction's
+        // patches are stored apart; an adoption is never uploaded): only app actions are checked.
+        const checked = action.tag !== SyncProtocol.CorrectionTag && action.tag !== SyncProtocol.AdoptionTag
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         const values: RecordSql.RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
         yield* Effect.annotateCurrentSpan({ "reprise.action.id": actionId, "reprise.action.hlc": hlc })
@@ -214,11 +253,27 @@ export const make = (
             const out = devMode
               ? yield* runTwice(action, args, actionId, timestamp)
               : yield* runDeterministic(sql, action, args, actionId, timestamp)
+            // The patches it captured, against the protocol's limits: queued, so it rides with
+            // the COMMIT (or the next statement) where the driver queues, and a failure aborts
+            // the transaction before it commits.
+            if (checked) yield* queue(checkLimits(actionId))
             // Inside a caller's transaction, later writes must not be taken for this action's.
             if (nested) yield* exec(RecordSql.clearAction)
             return out
           }))
-        if (prepared === undefined || !(yield* Ref.get(prepared))) return yield* run(false)
+        // The check's failure: an action error where the statement it rode with was the
+        // action's own (or where the driver does not queue), a defect where it rode with the
+        // COMMIT (`withTransaction` dies when a commit fails). The transaction rolled back
+        // either way: the action is refused with nothing written.
+        const tooLarge = <A, R2>(effect: Effect.Effect<A, E | ExecutionError, R2>): Effect.Effect<A, E | ExecutionError, R2> =>
+          effect.pipe(
+            Effect.catchIf(
+              (error) => patchesOverLimits(action.tag, error) !== undefined,
+              (error) => Effect.fail(patchesOverLimits(action.tag, error)!)
+            ),
+            Effect.catchSomeDefect((defect) => Option.map(Option.fromNullable(patchesOverLimits(action.tag, defect)), Effect.fail))
+          )
+        if (prepared === undefined || !(yield* Ref.get(prepared))) return yield* tooLarge(run(false))
         // The session lost the prepared statement (DEALLOCATE, DISCARD, another PGlite behind a
         // worker): the record failed, failing the action's first statement (which it went ahead
         // of) or the commit, so nothing was written. Prepare it again and run the action once
@@ -227,7 +282,7 @@ export const make = (
           Effect.flatMap(
             Effect.flatMap(prepareRecord(sql), (ok) => Ref.set(prepared, ok)),
             () => run(false)
-          ))
+          )).pipe(tooLarge)
       }).pipe(Effect.withSpan("ActionExecutor.execute", {
         attributes: { "reprise.action.tag": action.tag },
         captureStackTrace: false
@@ -312,6 +367,75 @@ const argsIssue = (action: Action.Any, encodedArgs: unknown, message: string): s
       `encoded form does not survive JSON: use one whose encoded form is plain JSON, such as Schema.Date rather ` +
       `than Schema.DateFromSelf)`
     : message
+
+const L = SyncProtocol.Limits
+
+/**
+ * The check of an action's captured patches (`reprise.check_action_limits`) against the
+ * protocol's limits: one parameterless statement, queueable.
+ */
+const checkLimits = (actionId: string): string =>
+  `SELECT reprise.check_action_limits(${literal(actionId)}::uuid, ${L.maxPatchesPerAction}, ${L.maxRowImageChars}, ` +
+  `${L.maxJsonDepth}, ${L.maxRowIdChars}, ${L.maxAudienceKeyChars})`
+
+/** The SQLSTATE `reprise.check_action_limits` raises. */
+const TOO_LARGE_STATE = "RP413"
+
+const TooLargeDetail = Schema.parseJson(Schema.Struct({
+  what: Schema.String,
+  limit: Schema.Number,
+  size: Schema.Number,
+  table: Schema.String,
+  rowId: Schema.String
+}))
+
+/** The `ActionTooLarge` a failure of `reprise.check_action_limits` stands for, if it is one. */
+const patchesOverLimits = (tag: string, error: unknown): ActionTooLarge | undefined => {
+  if (!(error instanceof SqlError)) return undefined
+  const cause = error.cause
+  if (!Predicate.hasProperty(cause, "code") || cause.code !== TOO_LARGE_STATE) return undefined
+  if (!Predicate.hasProperty(cause, "detail") || typeof cause.detail !== "string") return undefined
+  const detail = Schema.decodeUnknownOption(TooLargeDetail)(cause.detail)
+  return Option.isNone(detail) ? undefined : new ActionTooLarge({ tag, ...detail.value })
+}
+
+/**
+ * Why an action's args are over the protocol's limits, if they are: the record's args
+ * (`{ input, timestamp }`) longer than `maxArgsChars`, or the input nested deeper than
+ * `maxJsonDepth` (only looked at when its JSON text is long enough to be that deep).
+ */
+const argsOverLimits = (
+  tag: string,
+  recordArgs: string,
+  input: string | undefined,
+  parsed: unknown
+): ActionTooLarge | undefined => {
+  if (recordArgs.length > L.maxArgsChars) {
+    return new ActionTooLarge({ tag, what: "args", limit: L.maxArgsChars, size: recordArgs.length, table: null, rowId: null })
+  }
+  if (input === undefined || input.length <= 2 * L.maxJsonDepth) return undefined
+  const depth = depthOf(parsed, L.maxJsonDepth + 1)
+  return depth > L.maxJsonDepth
+    ? new ActionTooLarge({ tag, what: "args depth", limit: L.maxJsonDepth, size: depth, table: null, rowId: null })
+    : undefined
+}
+
+/**
+ * How deeply containers nest in a parsed JSON value (a scalar: 0, `{}` or `[]`: 1), counted up to
+ * `stop` at most; with an explicit stack, so no input overflows the call stack.
+ */
+const depthOf = (value: unknown, stop: number): number => {
+  let deepest = 0
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!
+    if (typeof item !== "object" || item === null) continue
+    if (depth > deepest) deepest = depth
+    if (deepest >= stop) return deepest
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1])
+  }
+  return deepest
+}
 
 /** Re-exported so callers can match on it next to the executor's own errors. */
 export type { UnknownActionTag }

@@ -84,4 +84,8 @@ export const checkDivergence = (
     }
     if (plan.adoptions.length > 0) yield* executor.execute(adoption, { rows: plan.adoptions })
     return { corrections: plan.corrections.length, adopted: plan.adoptions.length }
-  }).pipe(Effect.withSpan("SyncEngine.check", { captureStackTrace: false }))
+  }).pipe(
+    // The executor checks only app actions against the protocol's limits, never these built-ins.
+    Effect.catchTag("ActionTooLarge", (error) => Effect.die(error)),
+    Effect.withSpan("SyncEngine.check", { captureStackTrace: false })
+  )
