@@ -16,7 +16,17 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import { InProcessTransport, SyncService } from "../../server/src/index.js"
-import { Action, ActionExecutor, ActionRegistry, Quarantine, SyncEngine, SyncSchema, Tracking } from "../src/index.js"
+import {
+  Action,
+  ActionExecutor,
+  ActionRegistry,
+  Quarantine,
+  SyncEngine,
+  type SyncProtocol,
+  SyncSchema,
+  SyncTransport,
+  Tracking
+} from "../src/index.js"
 
 const putNote = Action.make({
   tag: "note.put.v1",
@@ -89,11 +99,25 @@ const startServer = async (): Promise<Server> => {
   return runtime
 }
 
+/** Every upload request each user's replica sent, in order (the transport passes them on unchanged). */
+const sent: Record<string, Array<SyncProtocol.UploadRequest>> = {}
+
 const startReplica = async (server: Server, userId: string): Promise<Replica> => {
   const served = await server.runPromise(Effect.context<SyncService.SyncService>())
   const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(actions))
   const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
-  const transport = InProcessTransport.layer(userId).pipe(Layer.provide(Layer.succeedContext(served)))
+  const requests: Array<SyncProtocol.UploadRequest> = []
+  sent[userId] = requests
+  const transport = Layer.effect(
+    SyncTransport.SyncTransport,
+    Effect.map(InProcessTransport.make(userId), (inner): SyncTransport.SyncTransportShape => ({
+      fetch: inner.fetch,
+      upload: (request) => Effect.suspend(() => {
+        requests.push(request)
+        return inner.upload(request)
+      })
+    }))
+  ).pipe(Layer.provide(Layer.succeedContext(served)))
   const runtime = ManagedRuntime.make(
     Layer.provideMerge(
       Layer.merge(SyncEngine.layer({ maxUploadAttempts: 3 }), Quarantine.layer),
@@ -328,5 +352,32 @@ describe("Quarantine (R-REC-3)", () => {
     assert.deepStrictEqual(await rows(alice, "notes"), notes)
     assert.deepStrictEqual(await rows(bob, "notes"), notes.filter((row) => !row.endsWith(",ops)")))
     assert.deepStrictEqual(await pending(alice), [])
+  })
+
+  /** Verifies: R-REC-3, R-SYNC-5 */
+  it("an action the server's log delivers after all leaves the quarantine and is applied once", async () => {
+    await tick()
+    await exec(bob, putInAudience, { id: "p2", title: "bob's plan", audience: "lab" })
+    const refused = await recordOf(bob, "p2")
+    assert.strictEqual((await sync(bob)).quarantined, 1)
+    assert.deepStrictEqual((await quarantine(bob, (q) => q.list)).map((a) => a.id), [refused])
+    // The same action reaches the server after all (bob may write there now): here, its first
+    // upload sent again, as a retry of a lost answer would.
+    members["bob"]!.add("lab")
+    const first = sent["bob"]!.find((request) => request.actions.some((a) => a.id === refused))!
+    const action = first.actions.find((a) => a.id === refused)!
+    await server.runPromise(Effect.flatMap(SyncService.SyncService, (service) =>
+      service.upload("bob", { clientId: first.clientId, basis: first.basis, actions: [action] })))
+    const report = await sync(bob)
+    assert.strictEqual(report.fetched, 1)
+    assert.deepStrictEqual(await quarantine(bob, (q) => q.list), [])
+    assert.deepStrictEqual(await pending(bob), [])
+    assert.include(await rows(bob, "notes"), "(p2,\"bob's plan\",lab)")
+    await sync(alice)
+    // Each converges with the server's rows in its audiences (bob: "lab", alice: "ops").
+    const notes = await rows(server, "notes")
+    assert.include(notes, "(p2,\"bob's plan\",lab)")
+    assert.deepStrictEqual(await rows(bob, "notes"), notes.filter((row) => !row.endsWith(",ops)")))
+    assert.deepStrictEqual(await rows(alice, "notes"), notes.filter((row) => !row.endsWith(",lab)")))
   })
 })
