@@ -10,7 +10,8 @@
  * @example
  * ```ts
  * const Db = ClientDatabase.layer(Storage.directory("./data/notes"))
- * const rows = yield* Effect.flatMap(ClientDatabase.ClientDatabase, (db) => Effect.promise(() => db.pglite.query("SELECT 1")))
+ * const { pglite } = yield* ClientDatabase.ClientDatabase
+ * const live = yield* Effect.promise(() => pglite.live.query("SELECT * FROM notes"))
  * ```
  */
 import { PGlite } from "@electric-sql/pglite"

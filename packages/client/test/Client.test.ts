@@ -67,6 +67,13 @@ describe("Client.layer in memory", () => {
       assert.deepStrictEqual(Option.map(yield* inspect.action(pending[1]!.id), (a) => a.tag), Option.some("note.rename.v1"))
       assert.isTrue(Option.isNone(yield* inspect.lastSync))
 
+      // runTag runs a registered action from its encoded args (as a facade sends them).
+      const byTag = yield* client.runTag("note.create.v1", { title: "By tag", team: "team-1" })
+      assert.isString(byTag)
+      const unknown = yield* Effect.flip(client.runTag("note.archive.v1", {}))
+      assert.strictEqual((unknown as { readonly _tag: string })._tag, "UnknownActionTag")
+      assert.deepStrictEqual(yield* inspect.counts, { pending: 3, quarantined: 0 })
+
       // query is read-only: a write through it fails and changes nothing.
       const failed = yield* Effect.exit(Client.query("CREATE TABLE sneaky (id int)"))
       assert.isTrue(Exit.isFailure(failed))
@@ -151,4 +158,12 @@ describe("Client.layer on a directory", () => {
       })
       assert.deepStrictEqual(untouched, [{ none: true }], "no migration ran on it")
     }).pipe(Effect.scoped), 240_000)
+
+  /** Verifies: R-CLI-5 */
+  it.live("a storage spec that cannot work in Node fails the layer with InvalidStorage before PGlite starts", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(withClient(config(Storage.indexedDb("notes")), Effect.void))
+      assert.instanceOf(refused, Errors.InvalidStorage)
+      assert.include(refused.message, "Storage.directory")
+    }))
 })
