@@ -69,11 +69,13 @@ export const apply: (
       yield* sql.unsafe(MigrationsSql.createTable)
     }
     const ran: Array<string> = []
-    // Checked again inside each step's transaction, under a lock: another client on the same
-    // database (a second tab) may have applied it meanwhile.
-    yield* check(migrations, yield* MigrationsSql.applied(sql))
+    const recorded = yield* MigrationsSql.applied(sql)
+    yield* check(migrations, recorded)
+    // Only the steps not applied yet open a transaction; each checks again inside it, under a
+    // lock, since another client on the same database (a second tab) may have applied it meanwhile.
     for (const [index, migration] of migrations.entries()) {
       const version = index + 1
+      if (version <= recorded.length) continue
       const didRun = yield* sql.withTransaction(Effect.gen(function*() {
         yield* MigrationsSql.lock(sql)
         const current = yield* MigrationsSql.applied(sql)
