@@ -93,9 +93,56 @@ export const handlers: Effect.Effect<Handlers, never, SyncServer.SyncServer | Re
 /** The bearer token of a request's headers (the HTTP request's, merged with the message's own). */
 export const tokenOf = (headers: Readonly<Record<string, string | undefined>>) => Auth.bearer(headers["authorization"])
 
-/** `Authentication` for HTTP: each request's bearer token, verified. */
-export const httpAuthentication = Effect.map(Auth.Authenticator, (auth) =>
-  Context.make(SyncRpc.Authentication, ({ headers }) => auth.verify(tokenOf(headers))))
+/**
+ * The callers the HTTP endpoint has verified for the requests it is serving, by token. The
+ * endpoint verifies a request's token before `@effect/rpc` reads it (to answer a refused token
+ * with a 401); the RPC middleware of the same request then takes the caller from here instead
+ * of verifying the same token a second time (a second HMAC or signature check, on the path of
+ * every upload). An entry lives only while a request whose endpoint verified that very token
+ * is in flight, and a caller whose token has expired since is verified again.
+ */
+export interface VerifiedCallers {
+  /** Runs `effect` (the request's RPC) with `token` known to stand for `caller`. */
+  readonly during: <A, E, R>(token: string, caller: SyncRpc.CallerShape, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** The caller `token` was verified as by a request in flight, if any. */
+  readonly get: (token: string) => SyncRpc.CallerShape | undefined
+}
+
+/** An empty registry of verified callers. */
+export const makeVerifiedCallers = (): VerifiedCallers => {
+  const entries = new Map<string, { readonly caller: SyncRpc.CallerShape; count: number }>()
+  return {
+    during: (token, caller, effect) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const entry = entries.get(token)
+          if (entry === undefined) entries.set(token, { caller, count: 1 })
+          else entry.count++
+        }),
+        () => effect,
+        () =>
+          Effect.sync(() => {
+            const entry = entries.get(token)
+            if (entry !== undefined && --entry.count <= 0) entries.delete(token)
+          })
+      ),
+    get: (token) => entries.get(token)?.caller
+  }
+}
+
+/**
+ * `Authentication` for HTTP: each request's bearer token, verified (by the endpoint, whose
+ * answer `verified` holds while the request runs; else here).
+ */
+export const httpAuthentication = (verified: VerifiedCallers) =>
+  Effect.map(Auth.Authenticator, (auth) =>
+    Context.make(SyncRpc.Authentication, ({ headers }) => {
+      const token = tokenOf(headers)
+      const caller = token === undefined ? undefined : verified.get(token)
+      if (caller === undefined) return auth.verify(token)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        caller.expiresAtMs !== null && now >= caller.expiresAtMs ? auth.verify(token) : Effect.succeed(caller))
+    }))
 
 /**
  * `Authentication` for WebSocket: each request's bearer token (a browser sends it in the RPC

@@ -24,7 +24,14 @@ import * as Auth from "../../Auth.js"
 import type * as Realtime from "../../Realtime.js"
 import * as Connections from "./connections.js"
 import { checkHttpBody, connectionHeader } from "./envelope.js"
-import { handlers, httpAuthentication, socketAuthentication, tokenOf } from "./handlers.js"
+import {
+  handlers,
+  httpAuthentication,
+  makeVerifiedCallers,
+  socketAuthentication,
+  tokenOf,
+  type VerifiedCallers
+} from "./handlers.js"
 import { guard } from "./socket.js"
 
 /** The limits the network layer enforces (the protocol's own are `SyncProtocol.Limits`). */
@@ -67,6 +74,7 @@ const bodyTooLarge = (max: number, detail: string) =>
 const httpEndpoint = <E, R>(
   limits: Limits,
   authenticator: Auth.AuthenticatorShape,
+  verified: VerifiedCallers,
   rpc: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ) =>
   Effect.gen(function*() {
@@ -86,9 +94,11 @@ const httpEndpoint = <E, R>(
     if (Either.isLeft(checked)) return malformed(checked.left)
     // The headers `@effect/rpc` gives the middleware: the HTTP request's, then the message's own.
     const headers = Headers.fromInput([...Object.entries(request.headers), ...checked.right])
-    const caller = yield* Effect.either(authenticator.verify(tokenOf(headers)))
+    const token = tokenOf(headers)
+    const caller = yield* Effect.either(authenticator.verify(token))
     if (Either.isLeft(caller)) return refusal(401, caller.left)
-    return yield* rpc
+    // The RPC middleware takes this caller instead of verifying the same token again.
+    return token === undefined ? yield* rpc : yield* verified.during(token, caller.right, rpc)
   })
 
 /**
@@ -147,9 +157,10 @@ export const makeApp = (
     const serialization = Context.make(RpcSerialization.RpcSerialization, RpcSerialization.json)
     const options = { spanPrefix: "SyncRpc", disableFatalDefects: true }
 
+    const verified = makeVerifiedCallers()
     const httpRpc = yield* RpcServer.toHttpApp(SyncRpc.SyncRpcs, options).pipe(
       Effect.provide(Context.merge(handlerContext, serialization)),
-      Effect.provide(yield* httpAuthentication)
+      Effect.provide(yield* httpAuthentication(verified))
     )
     const connections = Connections.make(limits.maxConnectionsPerUser)
     const socketRpc = yield* RpcServer.toHttpAppWebsocket(SyncRpc.SyncRpcs, options).pipe(
@@ -160,7 +171,7 @@ export const makeApp = (
     const authenticator = yield* Auth.Authenticator
 
     return HttpRouter.empty.pipe(
-      HttpRouter.post("/rpc", httpEndpoint(limits, authenticator, httpRpc)),
+      HttpRouter.post("/rpc", httpEndpoint(limits, authenticator, verified, httpRpc)),
       HttpRouter.get("/rpc/ws", socketEndpoint(limits, connections, socketRpc)),
       HttpRouter.get("/health", Effect.provideService(health, SqlClient.SqlClient, sql))
     )
