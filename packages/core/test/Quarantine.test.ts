@@ -133,7 +133,7 @@ const startReplica = async (server: Server, userId: string): Promise<Replica> =>
   return runtime
 }
 
-const exec = <A, I>(replica: Replica, action: Action.Action<string, A, I, void, never, Action.Provided>, args: A) =>
+const exec = <A, I, E>(replica: Replica, action: Action.Action<string, A, I, void, E, SqlClient.SqlClient>, args: A) =>
   replica.runPromise(ActionExecutor.execute(action, args))
 
 const sync = (replica: Replica) => replica.runPromise(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
