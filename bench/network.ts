@@ -373,15 +373,13 @@ const w7 = async (admin: AdminRuntime, server: ServerProcess) => {
     const rpc = await b.runtime.runPromise(RpcTransport.RpcTransport)
     const head = await b.runtime.runPromise(rpc.head())
     let waiting: Deferred.Deferred<{ received: number; applied: number }> | undefined
-    let since = head
     const subscriber = b.runtime.runFork(traced(Effect.gen(function*() {
       const engine = yield* SyncEngine.SyncEngine
-      yield* Stream.runForEach(rpc.subscribe({ since: head, limit: 100 }), (page) =>
+      // Each page starts where the previous one ended (the first at the subscription's since).
+      const pushed = rpc.subscribe({ since: head, limit: 100 }).pipe(RpcTransport.withSince(head))
+      yield* Stream.runForEach(pushed, ({ page, since: from }) =>
         Effect.gen(function*() {
           const received = now()
-          // Each page starts where the previous one ended (the first at the subscription's since).
-          const from = since
-          since = page.next
           const report = W7_B_PULLS
             ? (page.actions.length === 0 ? yield* engine.applyPushed(from, page) : yield* engine.pull)
             : yield* engine.applyPushed(from, page)

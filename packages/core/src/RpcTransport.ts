@@ -7,7 +7,8 @@
  * from `options.token()` for every request (so a refreshed token is used from the next
  * request on). Beside the engine's port (`upload`, `fetch`) it offers `head()` and
  * `subscribe(request)`, a stream of pages of newly committed actions (WebSocket only: HTTP
- * answers a request with one response).
+ * answers a request with one response); `withSince` pairs each page with the cursor it starts
+ * at, for `SyncEngine.applyPushed`.
  *
  * Failures the engine has no use for (the server unreachable, a broken message, the server's
  * own `ServerFailure`, `Unauthorized`, `LimitExceeded`, `FetchRejected`) are a
@@ -90,6 +91,33 @@ export class RpcTransport extends Context.Tag("@reprise/core/RpcTransport")<RpcT
  */
 export const cause = (error: SyncTransport.TransportError): Option.Option<ServerError> =>
   isServerError(error.cause) ? Option.some(error.cause) : Option.none()
+
+/** A page a subscription pushed, with the cursor it was read from (see `withSince`). */
+export interface Pushed {
+  /** The cursor the page starts at: the previous page's `next`, or the subscription's `since`. */
+  readonly since: number
+  readonly page: SyncProtocol.FetchResponse
+}
+
+/**
+ * Pairs each page of a subscription opened at `since` with the cursor it was read from (the
+ * previous page's `next`; the first page's is `since`), which is what
+ * `SyncEngine.applyPushed(since, page)` takes: a client applies each pushed page as it arrives
+ * instead of fetching it again, and the engine pulls when a page does not start at its
+ * watermark.
+ *
+ * @example
+ * ```ts
+ * const since = yield* readCursor
+ * yield* rpc.subscribe({ since, limit: 500 }).pipe(
+ *   RpcTransport.withSince(since),
+ *   Stream.runForEach(({ page, since }) => engine.applyPushed(since, page))
+ * )
+ * ```
+ */
+export const withSince = (since: number) =>
+<E, R>(pages: Stream.Stream<SyncProtocol.FetchResponse, E, R>): Stream.Stream<Pushed, E, R> =>
+  Stream.mapAccum(pages, since, (from, page) => [page.next, { since: from, page }])
 
 /** A transport over HTTP, through the `HttpClient` in context (for `POST <url>`). */
 export const makeHttp = (options: Options): Effect.Effect<RpcTransportShape, never, HttpClient.HttpClient | Scope.Scope> =>

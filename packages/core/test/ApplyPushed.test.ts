@@ -8,20 +8,23 @@
  * fetches. The pushed pages are read from the server's `fetch` under the replica's user, as
  * `Realtime` reads a subscriber's pages (R-SRV-5).
  */
-import { assert, layer } from "@effect/vitest"
+import { assert, it, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Chunk from "effect/Chunk"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { InProcessTransport, SyncCodec, SyncService } from "../../server/src/index.js"
 import {
   Action,
   ActionExecutor,
   ActionIds,
   ActionRegistry,
+  RpcTransport,
   SyncEngine,
   type SyncProtocol,
   SyncTransport,
@@ -231,3 +234,13 @@ layer(WorldLive, { excludeTestServices: true, timeout: "120 seconds" })("SyncEng
       assert.strictEqual(yield* watermark(bob), yield* watermark(alice))
     }))
 })
+
+/** Verifies: R-SRV-5 */
+it.effect("RpcTransport.withSince pairs each pushed page with the cursor it starts at", () =>
+  Effect.gen(function*() {
+    const page = (next: number): SyncProtocol.FetchResponse => ({ actions: [], next, head: next, hasMore: false, audiences: null })
+    const pushed = yield* Stream.runCollect(
+      Stream.fromIterable([page(7), page(7), page(12), page(20)]).pipe(RpcTransport.withSince(7))
+    )
+    assert.deepStrictEqual(Chunk.toReadonlyArray(pushed).map(({ page, since }) => [since, page.next]), [[7, 7], [7, 7], [7, 12], [12, 20]])
+  }))
