@@ -1,7 +1,8 @@
 /**
  * Two clients syncing through a real server over WebSocket (`SyncRpcServer` on loopback, real
- * tokens), everything they hold read through `Inspect` (R-CLI-5), and an action the server
- * rejects quarantined, listed with its reason and undone (R-REC-3).
+ * tokens), everything they hold read through `Inspect` (R-CLI-5), an action the server
+ * rejects quarantined, listed with its reason and undone (R-REC-3), and a correction record
+ * shown as one (R-SYNC-3).
  */
 import { assert, it } from "@effect/vitest"
 import { Quarantine, SyncEngine } from "@reprise/core"
@@ -30,8 +31,23 @@ const writeDraft = Action.make({
     })
 })
 
+/** Counts the notes it sees into one shared counter row: its result depends on which notes replay before it. */
+const countNotes = Action.make({
+  tag: "notes.count.v1",
+  args: Schema.Struct({}),
+  run: () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO counters (id, n, audience_key) SELECT 'notes', count(*)::int, 'team-1' FROM notes
+        ON CONFLICT (id) DO UPDATE SET n = excluded.n`
+    })
+})
+
+const counters = { name: "counters", sql: "CREATE TABLE counters (id text PRIMARY KEY, n integer NOT NULL, audience_key text)" }
+
 const clientMigrations = [
   ...migrations,
+  counters,
   { name: "drafts", sql: "CREATE TABLE drafts (id text PRIMARY KEY, body text NOT NULL, audience_key text)" }
 ]
 
@@ -39,16 +55,16 @@ const openClient = (address: SyncRpcServer.AddressShape, userId: string) =>
   Layer.build(Client.layer({
     storage: Storage.memory(),
     migrations: clientMigrations,
-    tables: ["notes", "drafts"],
-    actions: [...actions, writeDraft],
+    tables: ["notes", "counters", "drafts"],
+    actions: [...actions, countNotes, writeDraft],
     userId,
     transport: webSocketTransport(address, userId)
   }))
 
-/** Verifies: R-CLI-5, R-REC-3, R-SYNC-1 */
-it.live("two clients sync through a real server over WebSocket; Inspect shows synced, pending and quarantined actions", () =>
+/** Verifies: R-CLI-5, R-REC-3, R-SYNC-1, R-SYNC-3 */
+it.live("two clients sync through a real server over WebSocket; Inspect shows synced, pending, quarantined and correction records", () =>
   Effect.gen(function*() {
-    const address = yield* Effect.map(Layer.build(serverLayer()), (context) => Context.get(context, SyncRpcServer.Address))
+    const address = yield* Effect.map(Layer.build(serverLayer(["notes", "counters"], [...migrations, counters].map((m) => m.sql))), (context) => Context.get(context, SyncRpcServer.Address))
     const alice = yield* openClient(address, "alice")
     const bob = yield* openClient(address, "bob")
     // Two databases, two client ids, each kept by its database (R-CLI-5's reopen case: Client.test.ts).
@@ -109,4 +125,28 @@ it.live("two clients sync through a real server over WebSocket; Inspect shows sy
     // Discarding the quarantined draft empties the quarantine.
     yield* on(alice, Effect.flatMap(Quarantine.Quarantine, (q) => q.discard(quarantined!.id)))
     assert.deepStrictEqual(yield* on(alice, inspect((i) => i.counts)), { pending: 0, quarantined: 0 })
-  }).pipe(Effect.scoped), 240_000)
+
+    // A correction (R-SYNC-3): Bob adds a note offline; after it, Alice adds one and counts the
+    // notes she sees (2). Bob's replay puts his note before her count, which then sees 3: he
+    // records a correction, and Inspect says so on both clients.
+    yield* on(bob, Client.run(createNote, { title: "Bob offline", team: "team-1" }))
+    yield* Effect.sleep("20 millis")
+    yield* on(alice, Client.run(createNote, { title: "Alice offline", team: "team-1" }))
+    yield* Effect.sleep("20 millis")
+    yield* on(alice, Client.run(countNotes, {}))
+    yield* on(alice, sync)
+    const bobReport = yield* on(bob, sync)
+    assert.strictEqual(bobReport.corrections, 1)
+    yield* on(alice, sync)
+    for (const client of [alice, bob]) {
+      const log = yield* on(client, inspect((i) => i.synced()))
+      const corrections = log.filter((a) => a.correction)
+      assert.strictEqual(corrections.length, 1)
+      assert.strictEqual(corrections[0]!.kind, "correction")
+      assert.strictEqual(corrections[0]!.userId, "bob")
+      assert.isNotNull(corrections[0]!.serverSeq)
+      assert.isTrue(log.filter((a) => !a.correction).every((a) => a.kind === "action"))
+      const [counter] = yield* on(client, Client.query<{ n: number }>("SELECT n FROM counters"))
+      assert.strictEqual(counter!.n, 3)
+    }
+  }).pipe(Effect.scoped), 360_000)
