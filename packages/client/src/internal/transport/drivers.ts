@@ -15,7 +15,7 @@ import type { Driver } from "./supervisor.js"
 import { transportError } from "./supervisor.js"
 
 /** A subscription on the connection's socket, from the cursor on; it never ends quietly. @internal */
-export const webSocket = (url: string, pageSize: number, constructor: Socket.WebSocketConstructor): Driver => ({
+export const webSocket = (url: string, pageSize: number, constructor: (url: string, protocols?: string | Array<string>) => globalThis.WebSocket): Driver => ({
   open: (token) =>
     RpcTransport.makeWebSocket({ url, token: () => token }).pipe(
       Effect.provideService(Socket.WebSocketConstructor, constructor)

@@ -10,6 +10,8 @@
  *   marks the generation broken: its scope closes, the state goes `offline`, and after a
  *   jittered, capped exponential backoff (reset by every successful connection) it connects
  *   again, with a fresh token;
+ * - a call failing for the network is tried once more on the same connection (an idle HTTP
+ *   keep-alive socket the server closed fails the first request sent on it);
  * - a call answered `Unauthorized` asks for a token again and is retried once with it; a
  *   session ended by `Unauthorized` (`TokenExpired` on a subscription) is resumed with a fresh
  *   token on the same connection;
@@ -203,7 +205,12 @@ export const make = (
           return yield* Effect.fail(transportError(notConnected.message, notConnected))
         }
         const { broken, transport } = generation.value
-        return yield* withFreshToken(f(transport)).pipe(
+        // A call that fails for the network is tried once more before the connection is given
+        // up: an HTTP keep-alive socket the server closed while idle fails the first request
+        // sent on it. Every call is safe to repeat (uploads are idempotent, R-SYNC-5).
+        const attempt = withFreshToken(f(transport))
+        return yield* attempt.pipe(
+          Effect.catchIf(isNetworkFailure, () => attempt),
           Effect.tapError((error) => isNetworkFailure(error) ? Deferred.succeed(broken, undefined) : Effect.void)
         )
       })
