@@ -10,7 +10,12 @@
  * - A subscriber reads through `SyncServer.fetch` under its own identity, so what it receives
  *   is exactly what `fetch` would return to it, page for page: catch-up pages after `since`
  *   first, then, once caught up, one page per wake-up. Each page starts at the previous page's
- *   `next`, so nothing is skipped and nothing repeats.
+ *   `next`, so nothing is skipped and nothing repeats. A client applies each page as it
+ *   arrives, without fetching it again (`SyncEngine.applyPushed(since, page)`, the cursor each
+ *   page starts at given by `RpcTransport.withSince`); its engine pulls when a page does not
+ *   start at its watermark.
+ * - No timer on the path: a commit's NOTIFY wakes the subscribers at once, each reads its page
+ *   and it is sent as soon as it is read (no batching window, no debounce).
  * - Pull-based: the next page is read only when the consumer has taken the previous one. A
  *   slow consumer gets fuller pages (each of at most the request's `limit` actions) later,
  *   never a queue that grows. Over `@effect/rpc`, the server pulls the next page once the
