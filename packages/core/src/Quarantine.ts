@@ -88,7 +88,9 @@ export interface QuarantineShape {
    * quarantines it again. With private data, sync once after the user got an audience and
    * before retrying an action writing in it: until a sync tells the replica its new audiences,
    * replay removes rows outside the old ones (R-SRV-3). It fails, changing nothing, when the replay cannot run (an unknown
-   * tag, args that no longer decode, a database error).
+   * tag, args that no longer decode, a database error). A quarantined correction is not put
+   * back as it was (it was computed on an older state): its rows are checked again and a fresh
+   * correction is recorded if the replica still differs from the server there (R-SYNC-3).
    */
   readonly retry: (id: string) => Effect.Effect<void, SyncError | NotQuarantined>
 }

@@ -1,15 +1,18 @@
 /**
- * The sync schema's version 4 (the quarantine, R-REC-3) upgrades a database of version 3 in
- * place: a user who upgrades keeps the client id, the action log and the watermark, and gets
- * the quarantine table; installing again changes nothing.
+ * The quarantine's storage (R-REC-3): the sync schema's version 4 upgrades a database of
+ * version 3 in place (a user who upgrades keeps the client id, the action log and the
+ * watermark, and gets the quarantine table; installing again changes nothing), and a retried
+ * quarantined correction is recomputed from the current state rather than replayed with its
+ * old images.
  */
 import { assert, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgliteClient } from "@reprise/sql-pglite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { createSchemaV1, migrateSchemaV2, migrateSchemaV3 } from "../src/internal/sql/schema.js"
-import { ActionExecutor, ActionRegistry, Quarantine, SyncSchema } from "../src/index.js"
+import { Action, ActionExecutor, ActionRegistry, Quarantine, SyncSchema, Tracking } from "../src/index.js"
 
 const id = "00000000-0000-4000-8000-00000000000a"
 
@@ -27,7 +30,7 @@ const versionThree = Effect.gen(function*() {
       '001700000000000.00000.old-client', false)`
 })
 
-layer(PgliteClient.layer({}), { timeout: "120 seconds", excludeTestServices: true })("SyncSchema v3 -> v4", (it) => {
+layer(PgliteClient.layer({}), { timeout: "120 seconds", excludeTestServices: true })("Quarantine storage", (it) => {
   /** Verifies: R-REC-3 (the quarantine's storage), R-ACT-2 (a versioned schema that upgrades in place) */
   it.effect("upgrades a version 3 database in place, keeping its data, and adds the quarantine", () =>
     Effect.gen(function*() {
@@ -59,5 +62,54 @@ layer(PgliteClient.layer({}), { timeout: "120 seconds", excludeTestServices: tru
       assert.deepStrictEqual(yield* SyncSchema.installedVersion(sql), 4)
       const after = yield* sql<{ id: string }>`SELECT id::text AS id FROM reprise.action_records`
       assert.deepStrictEqual(after.map((r) => r.id), [id])
+    }))
+
+  /** Verifies: R-REC-3, R-SYNC-3 */
+  it.effect("a retried correction is recomputed: rows that already agree with the server get none", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE qnotes (id text PRIMARY KEY, title text NOT NULL, audience_key text)`
+      yield* Tracking.install(["qnotes"])
+      const put = Action.make({
+        tag: "qnote.put.v1",
+        args: Schema.Struct({ id: Schema.String, title: Schema.String }),
+        run: ({ id, title }) => Effect.asVoid(sql`INSERT INTO qnotes (id, title) VALUES (${id}, ${title})`)
+      })
+      const services = Layer.provideMerge(ActionExecutor.layer({ userId: "u1" }), ActionRegistry.layer([put]))
+      const correction = "00000000-0000-4000-8000-00000000000c"
+      yield* Effect.gen(function*() {
+        yield* ActionExecutor.execute(put, { id: "n1", title: "x" })
+        // A correction quarantined earlier, computed when the row was to be "y".
+        const image = JSON.stringify({ id: "n1", title: "y", audience_key: null })
+        yield* sql`
+          INSERT INTO reprise.quarantined_actions
+            (id, tag, args, client_id, user_id, hlc, kind, known_patches, reason, detail, quarantined_at)
+          VALUES (${correction}, 'reprise.correction.v1',
+            ${JSON.stringify({
+          input: { rows: [{ schema: "public", table: "qnotes", rowId: "n1", image }], restates: [], audience: null },
+          timestamp: 1
+        })}::jsonb,
+            'old-client', 'u1', '001700000000001.00000.old-client', 'correction',
+            ${JSON.stringify([{
+          seq: 1,
+          table_schema: "public",
+          table_name: "qnotes",
+          row_id: "n1",
+          op: "UPDATE",
+          forward: { title: "y" },
+          reverse: { title: "x" },
+          audience_key: null
+        }])}::jsonb,
+            'Malformed', 'test', 1)`
+        const quarantine = yield* Quarantine.make
+        assert.deepStrictEqual((yield* quarantine.list).map((a) => [a.id, a.kind]), [[correction, "correction"]])
+        yield* quarantine.retry(correction)
+        assert.deepStrictEqual(yield* quarantine.list, [])
+        const notes = yield* sql<{ title: string }>`SELECT title FROM qnotes`
+        assert.deepStrictEqual(notes.map((n) => n.title), ["x"])
+        const corrections = yield* sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM reprise.action_records WHERE kind = 'correction'`
+        assert.strictEqual(corrections[0]?.n, 0)
+      }).pipe(Effect.provide(services))
     }))
 })

@@ -21,6 +21,7 @@ import {
   appliedBefore,
   dropCorrectionsAfter,
   moveToQuarantine,
+  recomputeCorrection,
   recordPosition,
   restoreQuarantined
 } from "../sql/quarantine.js"
@@ -55,6 +56,9 @@ const Position = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.Str
 const Entry = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
 const Ids = Schema.Array(Schema.Struct({ id: Schema.String }))
 const Restated = Schema.Array(Schema.Struct({ restates: Schema.parseJson(Schema.Array(Schema.String)) }))
+const Recomputed = Schema.Array(
+  Schema.Struct({ n: Schema.Number, restates: Schema.parseJson(Schema.Array(Schema.String)) })
+)
 
 const isFiltered = (ctx: EngineContext) =>
   Effect.map(Effect.flatMap(filtering(ctx.sql), Schema.decodeUnknown(Filtering)), ([row]) => row?.filtered ?? false)
@@ -109,12 +113,19 @@ export const quarantineAction = (ctx: EngineContext, id: string, rejection: Sync
 /**
  * Puts the quarantined action `id` back into the log as pending, at its HLC place, and applies
  * it (rolling back and replaying the actions after it), then checks the replayed ones, in one
- * transaction. Returns false when `id` is not quarantined (nothing changed).
+ * transaction. A quarantined correction is recomputed instead: its rows are checked again, and
+ * a fresh correction is recorded if the current state still needs one. Returns false when `id`
+ * is not quarantined (nothing changed).
  *
  * @internal
  */
 export const restoreAction = (ctx: EngineContext, id: string) =>
   ctx.sql.withTransaction(Effect.gen(function*() {
+    const [correction] = yield* Effect.flatMap(recomputeCorrection(ctx.sql, id), Schema.decodeUnknown(Recomputed))
+    if (correction !== undefined && correction.n > 0) {
+      yield* checkDivergence(ctx, yield* isFiltered(ctx), correction.restates, true)
+      return true
+    }
     const [restored] = yield* Effect.flatMap(restoreQuarantined(ctx.sql, id), Schema.decodeUnknown(Entry))
     if (restored === undefined) return false
     yield* replayAndCheck(ctx, restored)

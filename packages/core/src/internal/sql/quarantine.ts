@@ -96,6 +96,32 @@ export const listQuarantined = (sql: SqlClient.SqlClient) =>
     SELECT id::text AS id, tag, args, hlc, kind, reason, detail, quarantined_at::text AS at
     FROM reprise.quarantined_actions ORDER BY hlc, id`
 
+/**
+ * Retries a quarantined correction by recomputing it: takes it out of the quarantine and queues
+ * the rows it set for the divergence check that follows (`unchecked_rows`), which records a
+ * fresh correction from the current state if one is still needed (the quarantined one was
+ * computed on an older state, and replaying it would impose its images). Returns how many it
+ * took (0 or 1) and the actions it restated (`restates`, a JSON array), for the check too.
+ *
+ * @internal
+ */
+export const recomputeCorrection = (sql: SqlClient.SqlClient, id: string) =>
+  sql`
+    WITH taken AS (
+      DELETE FROM reprise.quarantined_actions WHERE id = ${id}::uuid AND kind = 'correction'
+      RETURNING args, known_patches
+    ), queued AS (
+      INSERT INTO reprise.unchecked_rows (table_schema, table_name, row_id)
+      SELECT DISTINCT p.table_schema, p.table_name, p.row_id
+      FROM taken t CROSS JOIN LATERAL jsonb_to_recordset(t.known_patches) AS p(table_schema text, table_name text, row_id text)
+      ON CONFLICT DO NOTHING
+    )
+    SELECT (SELECT count(*) FROM taken)::int AS n,
+      coalesce((
+        SELECT jsonb_agg(DISTINCT x.id) FROM taken t
+        CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(t.args -> 'input' -> 'restates', '[]'::jsonb)) AS x(id)
+      ), '[]'::jsonb)::text AS restates`
+
 /** Deletes a quarantined action for good; returns its id when it was there. @internal */
 export const discardQuarantined = (sql: SqlClient.SqlClient, id: string) =>
   sql`DELETE FROM reprise.quarantined_actions WHERE id = ${id}::uuid RETURNING id::text AS id`
