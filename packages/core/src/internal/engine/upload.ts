@@ -80,7 +80,10 @@ export const uploadOnce = (ctx: EngineContext, transport: SyncTransportShape) =>
       pendingActions(sql, executor.clientId, SyncProtocol.Limits.maxActionsPerUpload),
       Schema.decodeUnknown(PendingRows)
     )
-    if (rows.length === 0) return { _tag: "Uploaded", count: 0 } as UploadOutcome
+    if (rows.length === 0) {
+      const nothing: UploadOutcome = { _tag: "Uploaded", count: 0 }
+      return nothing
+    }
     const actions = yield* decodeWireActions(rows.map((row) => ({
       id: row.id,
       tag: row.tag,
