@@ -75,8 +75,14 @@ $fn$;
 -- * a run of other patches (UPDATE, DELETE) of consecutive other actions of one author: one
 --   reprise_server.apply_checked call, which applies them one by one, in order.
 -- Runs never span a late action, so every patch is applied in the same order as one by one.
+--
+-- enable_seqscan = off: PL/pgSQL caches each statement's plan for the session, and a plan made
+-- while the log was small scans patches whole (a hash join where an index lookup by action id
+-- or row belongs) on every later call, so an upload's cost grew with the log (measured: CPU per
+-- 20-action upload 5 ms on an empty log, 18 ms after 13,000 actions). Every statement here is
+-- meant to be index-driven; with sequential scans priced out the cached plans stay so.
 CREATE OR REPLACE FUNCTION reprise_server.materialize(p_actions uuid[])
-RETURNS integer LANGUAGE plpgsql AS $fn$
+RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   v_prev_capture text := current_setting('reprise.capture', true);
   v_prev_user text := current_setting('reprise.user_id', true);

@@ -39,7 +39,9 @@ CREATE OR REPLACE FUNCTION reprise_server.store_upload(
   p_audiences text[],   -- the caller's audiences (null: nothing is filtered)
   p_pairs jsonb,        -- the (schema, table) pairs its patches write, [{ s, t }]
   p_forged uuid[]       -- the actions with a patch labeled with an audience the caller is not in
-) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+) RETURNS jsonb LANGUAGE plpgsql VOLATILE
+-- Cached plans stay index-driven as the log grows (see materialize's note in materialize.ts).
+SET enable_seqscan = off AS $fn$
 DECLARE
   v_scope text := coalesce(current_setting('reprise_server.scope', true), '');
   v_present uuid[];
