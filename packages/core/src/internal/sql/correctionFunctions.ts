@@ -198,8 +198,17 @@ CREATE OR REPLACE FUNCTION reprise.check_action_limits(p_action uuid, p_max_patc
 RETURNS void LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
   v record;
-  v_deep jsonpath := ('strict $.**{' || p_max_depth || ' to last} ? (@.type() == "object" || @.type() == "array")')::jsonpath;
 BEGIN
+  -- The common case, as cheap as it gets: nothing over a limit, nothing deep enough to look at.
+  IF NOT EXISTS (
+    SELECT 1 FROM reprise.action_patches p
+    WHERE p.action_id = p_action AND (
+      p.seq > p_max_patches OR length(p.row_id) > p_max_row_id OR length(p.audience_key) > p_max_audience
+      OR length(p.forward::text) > p_max_image OR length(p.reverse::text) > p_max_image
+      OR length(p.forward::text) - length(translate(p.forward::text, '[{', '')) > p_max_depth
+      OR length(p.reverse::text) - length(translate(p.reverse::text, '[{', '')) > p_max_depth)) THEN
+    RETURN;
+  END IF;
   SELECT p.seq, p.table_schema, p.table_name, p.row_id, length(p.row_id) AS row_id_chars,
     length(p.audience_key) AS audience_chars, x.side, length(x.text) AS chars
   INTO v
@@ -209,10 +218,12 @@ BEGIN
   WHERE p.action_id = p_action AND (
     p.seq > p_max_patches OR length(p.row_id) > p_max_row_id OR length(p.audience_key) > p_max_audience
     OR length(x.text) > p_max_image
-    OR (length(x.text) - length(translate(x.text, '[{', '')) > p_max_depth AND jsonb_path_exists(x.image, v_deep)))
+    OR (length(x.text) - length(translate(x.text, '[{', '')) > p_max_depth
+      AND jsonb_path_exists(x.image, ('strict $.**{' || p_max_depth || ' to last} ? (@.type() == "object" || @.type() == "array")')::jsonpath)))
   ORDER BY p.seq, x.side
   LIMIT 1;
   IF NOT FOUND THEN
+    -- Brackets inside strings, not nesting.
     RETURN;
   END IF;
   RAISE EXCEPTION 'reprise: action % is over the sync protocol''s limits', p_action
