@@ -32,7 +32,7 @@ import { ActionExecutor } from "./ActionExecutor.js"
 import { ActionRegistry } from "./ActionRegistry.js"
 import type { EngineContext } from "./internal/engine/context.js"
 import { quarantinableReasons, restoreAction } from "./internal/engine/quarantine.js"
-import { discardQuarantined, listQuarantined } from "./internal/sql/quarantine.js"
+import { countQuarantined, discardQuarantined, listQuarantined } from "./internal/sql/quarantine.js"
 import type { SyncError } from "./SyncEngine.js"
 import type * as SyncProtocol from "./SyncProtocol.js"
 
@@ -78,6 +78,8 @@ export class NotQuarantined extends Schema.TaggedError<NotQuarantined>()("NotQua
 export interface QuarantineShape {
   /** The quarantined actions, in global (HLC) order. */
   readonly list: Effect.Effect<ReadonlyArray<QuarantinedAction>, SqlError>
+  /** How many actions are quarantined (for a status display: cheaper than `list`). */
+  readonly count: Effect.Effect<number, SqlError>
   /** Deletes a quarantined action for good (its effects are already undone). */
   readonly discard: (id: string) => Effect.Effect<void, SqlError | NotQuarantined>
   /**
@@ -109,6 +111,7 @@ const Rows = Schema.Array(Schema.Struct({
   at: Schema.NumberFromString
 }))
 const Ids = Schema.Array(Schema.Struct({ id: Schema.String }))
+const Count = Schema.Array(Schema.Struct({ n: Schema.Number }))
 
 /** Builds the quarantine over the replica's database, registry and executor. */
 export const make: Effect.Effect<QuarantineShape, never, SqlClient.SqlClient | ActionRegistry | ActionExecutor> = Effect
@@ -125,6 +128,10 @@ export const make: Effect.Effect<QuarantineShape, never, SqlClient.SqlClient | A
       Effect.withSpan("Quarantine.list", { captureStackTrace: false })
     )
 
+    const count = Effect.flatMap(countQuarantined(sql), (rows) => Effect.orDie(Schema.decodeUnknown(Count)(rows))).pipe(
+      Effect.map(([row]) => row?.n ?? 0)
+    )
+
     const discard = (id: string) =>
       Effect.gen(function*() {
         if (!UUID.test(id)) return yield* new NotQuarantined({ actionId: id })
@@ -139,7 +146,7 @@ export const make: Effect.Effect<QuarantineShape, never, SqlClient.SqlClient | A
         if (!UUID.test(id) || !(yield* restoreAction(ctx, id))) return yield* new NotQuarantined({ actionId: id })
       })
 
-    return { list, discard, retry }
+    return { list, count, discard, retry }
   })
 
 /** The quarantine as a layer. */

@@ -273,8 +273,10 @@ describe("Quarantine (R-REC-3)", () => {
     assert.deepStrictEqual((await quarantine(alice, (q) => q.list)).map((a) => a.id), [secret, discarded])
     assert.deepStrictEqual(await rows(alice, "notes"), await rows(server, "notes"))
 
+    assert.strictEqual(await quarantine(alice, (q) => q.count), 2)
     await quarantine(alice, (q) => q.discard(discarded))
     assert.deepStrictEqual((await quarantine(alice, (q) => q.list)).map((a) => a.id), [secret])
+    assert.strictEqual(await quarantine(alice, (q) => q.count), 1)
     for (const id of [discarded, "not-an-id", "00000000-0000-4000-8000-000000000000"]) {
       for (const op of ["discard", "retry"] as const) {
         const result = await quarantine(alice, (q) => Effect.either(q[op](id)))

@@ -122,6 +122,10 @@ export const recomputeCorrection = (sql: SqlClient.SqlClient, id: string) =>
         CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(t.args -> 'input' -> 'restates', '[]'::jsonb)) AS x(id)
       ), '[]'::jsonb)::text AS restates`
 
+/** How many actions are quarantined. @internal */
+export const countQuarantined = (sql: SqlClient.SqlClient) =>
+  sql`SELECT count(*)::int AS n FROM reprise.quarantined_actions`
+
 /** Deletes a quarantined action for good; returns its id when it was there. @internal */
 export const discardQuarantined = (sql: SqlClient.SqlClient, id: string) =>
   sql`DELETE FROM reprise.quarantined_actions WHERE id = ${id}::uuid RETURNING id::text AS id`
