@@ -42,12 +42,17 @@ import {
 import type { PgliteClient } from "@reprise/sql-pglite"
 import type { SqlCapabilities } from "@reprise/core"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ClientDatabase from "./ClientDatabase.js"
+import * as Connection from "./Connection.js"
 import { type DatabaseOpenFailed, DatabaseTooNew, type InvalidStorage } from "./errors.js"
 import * as Inspect from "./Inspect.js"
 import * as Migrations from "./Migrations.js"
+import * as SyncLoop from "./SyncLoop.js"
+import * as SyncStatus from "./SyncStatus.js"
 import type * as Storage from "./Storage.js"
 
 /** What a client is made of. */
@@ -66,8 +71,15 @@ export interface Config {
   readonly development?: boolean
   /** The sync engine's options (page size, upload retries). */
   readonly engine?: SyncEngine.Options
-  /** How to reach the server: a layer providing `SyncTransport`. Omitted: a local-only client. */
+  /**
+   * How to reach the server: `Transport.webSocket(...)` or `Transport.http(...)` (which also
+   * provide `Connection`: the client then syncs by itself through `SyncLoop` and reports
+   * `SyncStatus`), or any layer providing `SyncTransport` (synced only when asked). Omitted: a
+   * local-only client.
+   */
   readonly transport?: Layer.Layer<SyncTransport.SyncTransport>
+  /** With a `Transport.*` transport: the sync loop's fallback interval (30 s by default). */
+  readonly syncInterval?: Duration.DurationInput
 }
 
 /** The client's shape. */
@@ -153,8 +165,14 @@ export const layer = (config: Config): Layer.Layer<Services, ClientError> => {
     Layer.provideMerge(Quarantine.layer),
     Layer.provideMerge(config.transport ?? localOnly)
   )
-  const client = Layer.effect(Client, make(config))
-  return Layer.mergeAll(client, engine).pipe(Layer.provideMerge(tracked))
+  // With a transport that has a Connection (Transport.webSocket / http), the loop and status too.
+  const syncing = Layer.unwrapEffect(Effect.map(Effect.serviceOption(Connection.Connection), (connection) =>
+    Option.isNone(connection) ? Layer.empty : SyncStatus.layer.pipe(
+      Layer.provideMerge(SyncLoop.layer(config.syncInterval === undefined ? {} : { interval: config.syncInterval })),
+      Layer.provide(Layer.succeed(Connection.Connection, connection.value))
+    ))).pipe(Layer.provideMerge(engine))
+  const client = Layer.effect(Client, make(config)).pipe(Layer.provideMerge(syncing))
+  return client.pipe(Layer.provideMerge(tracked))
 }
 
 /** Runs `action` with `args` on the client in context. */
@@ -205,11 +223,13 @@ const make = (config: Config) =>
     const executor = yield* ActionExecutor.ActionExecutor
     const sql = yield* SqlClient.SqlClient
     const database = yield* ClientDatabase.ClientDatabase
+    const loop = yield* Effect.serviceOption(SyncLoop.SyncLoop)
+    const nudge = Option.match(loop, { onNone: () => Effect.void, onSome: (l) => l.nudge })
     const client: ClientShape = {
       clientId: executor.clientId,
       userId: config.userId,
-      run: (action, args) => executor.execute(action, args),
-      runTag: (tag, args) => executor.executeTag(tag, args),
+      run: (action, args) => Effect.tap(executor.execute(action, args), () => nudge),
+      runTag: (tag, args) => Effect.tap(executor.executeTag(tag, args), () => nudge),
       query: <Row extends object>(text: string, params?: ReadonlyArray<unknown>) =>
         sql.withTransaction(
           Effect.zipRight(sql`SET TRANSACTION READ ONLY`, sql.unsafe<Row>(text, params === undefined ? [] : [...params]))

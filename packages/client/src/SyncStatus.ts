@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { Connection, type ConnectionState } from "./Connection.js"
-import { Inspect } from "./Inspect.js"
+import * as Inspect from "./Inspect.js"
 import { type LoopState, SyncLoop } from "./SyncLoop.js"
 
 /** One reading of the status. */
@@ -60,20 +60,20 @@ const same = (a: SyncStatus, b: SyncStatus): boolean =>
  * The status of the loop and connection in context, the counts read from `Inspect` whenever
  * either changes (and after every nudge, when local actions were written).
  */
-export const layer: Layer.Layer<Status, never, SyncLoop | Connection | Inspect> = Layer.scoped(
+export const layer: Layer.Layer<Status, never, SyncLoop | Connection | Inspect.Inspect> = Layer.scoped(
   Status,
   Effect.gen(function*() {
     const loop = yield* SyncLoop
     const connection = yield* Connection
-    const inspect = yield* Inspect
+    const inspect = yield* Inspect.Inspect
 
     const read = (loopState: LoopState, state: ConnectionState) =>
       Effect.map(
-        Effect.orElseSucceed(inspect.counts, () => ({ pending: -1, quarantined: -1 })),
+        Effect.orElseSucceed(inspect.counts, (): Inspect.Counts => ({ pending: -1, quarantined: -1 })),
         (counts): SyncStatus => ({
           connection: state,
           pending: Math.max(counts.pending, 0),
-          quarantined: Math.max(quarantinedOf(counts), 0),
+          quarantined: Math.max(counts.quarantined, 0),
           lastSyncAt: loopState.lastSyncAt,
           lastError: loopState.lastError,
           caughtUp: state === "online" && counts.pending === 0 && loopState.lastError === null &&
@@ -93,7 +93,3 @@ export const layer: Layer.Layer<Status, never, SyncLoop | Connection | Inspect> 
     }
   })
 )
-
-/** The quarantined count, when the inspector reports one. */
-const quarantinedOf = (counts: { readonly pending: number }): number =>
-  "quarantined" in counts && typeof counts.quarantined === "number" ? counts.quarantined : 0

@@ -32,7 +32,10 @@ export const addNote = Action.make({
 })
 
 /** A server on PGlite with `notes` tracked, listening on 127.0.0.1 (port 0). */
-export const serverLayer = SyncRpcServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
+export const serverLayer: Layer.Layer<
+  SyncRpcServer.Address | SyncService.SyncService | SqlClient.SqlClient,
+  unknown
+> = SyncRpcServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
     Layer.provide(Layer.unwrapEffect(Effect.map(PgliteClient.PgliteClient, (client) =>
       Realtime.layerWithListen(client.listen, { recheckInterval: "10 minutes", pingInterval: "10 minutes" })))),
     Layer.provide(Auth.layer({ secret })),
