@@ -39,9 +39,9 @@ WITH page AS MATERIALIZED (
   SELECT DISTINCT ON (x.id) * FROM json_to_recordset($1::json) AS x(id uuid, tag text, args jsonb, "clientId" text, "userId" text,
     hlc text, kind text, "serverSeq" bigint, authoritative boolean, patches json)
 ), released AS (
-  -- The server holds an action this replica quarantined (its rejection was not final, say an
-  -- id Conflict answered to a retry of a stored upload): it is the log's again, replayed from
-  -- here like any received action, and no longer in quarantine.
+  -- The server's log holds an action this replica quarantined (the rejection was not final:
+  -- the server stored it after all, from another upload of it): it is the log's again,
+  -- replayed from here like any received action, and no longer in quarantine.
   DELETE FROM reprise.quarantined_actions q USING page x WHERE q.id = x.id
 ), records AS (
   INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc, kind, server_seq, synced, applied, authoritative)
