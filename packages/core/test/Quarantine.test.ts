@@ -102,7 +102,8 @@ const startServer = async (): Promise<Server> => {
 /** Every upload request each user's replica sent, in order (the transport passes them on unchanged). */
 const sent: Record<string, Array<SyncProtocol.UploadRequest>> = {}
 
-const startReplica = async (server: Server, userId: string): Promise<Replica> => {
+/** A replica of `userId` on a fresh PGlite; its transport is signed in as `signedIn` (the same user by default). */
+const startReplica = async (server: Server, userId: string, signedIn = userId): Promise<Replica> => {
   const served = await server.runPromise(Effect.context<SyncService.SyncService>())
   const base = Layer.merge(PgliteClient.layer({}), ActionRegistry.layer(actions))
   const executor = Layer.provideMerge(ActionExecutor.layer({ userId }), base)
@@ -110,7 +111,7 @@ const startReplica = async (server: Server, userId: string): Promise<Replica> =>
   sent[userId] = requests
   const transport = Layer.effect(
     SyncTransport.SyncTransport,
-    Effect.map(InProcessTransport.make(userId), (inner): SyncTransport.SyncTransportShape => ({
+    Effect.map(InProcessTransport.make(signedIn), (inner): SyncTransport.SyncTransportShape => ({
       fetch: inner.fetch,
       upload: (request) => Effect.suspend(() => {
         requests.push(request)
@@ -381,5 +382,28 @@ describe("Quarantine (R-REC-3)", () => {
     assert.include(notes, "(p2,\"bob's plan\",lab)")
     assert.deepStrictEqual(await rows(bob, "notes"), notes.filter((row) => !row.endsWith(",ops)")))
     assert.deepStrictEqual(await rows(alice, "notes"), notes.filter((row) => !row.endsWith(",lab)")))
+  })
+
+  /** Verifies: R-REC-3 */
+  it("a rejection about the client, not an action (WrongAuthor), fails the sync and quarantines nothing", async () => {
+    // Its actions are recorded for "mallory", its token says "alice": a misconfigured client.
+    const misconfigured = await startReplica(server, "mallory", "alice")
+    try {
+      await exec(misconfigured, putNote, { id: "m1", title: "mine" })
+      const mine = await recordOf(misconfigured, "m1")
+      const result = await misconfigured.runPromise(
+        Effect.either(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync))
+      )
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left._tag, "UploadRejected")
+        if (result.left._tag === "UploadRejected") assert.strictEqual(result.left.reason, "WrongAuthor")
+      }
+      assert.strictEqual(await quarantine(misconfigured, (q) => q.count), 0)
+      assert.deepStrictEqual(await pending(misconfigured), [mine])
+      assert.include(await rows(misconfigured, "notes"), "(m1,mine,)")
+    } finally {
+      await misconfigured.dispose()
+    }
   })
 })
