@@ -1,11 +1,14 @@
 /**
- * The quarantine end to end (R-REC-3), on PGlite with the in-process server: a replica's action
- * the server rejects (it writes a table the server's database does not track: UntrackedTable)
- * leaves the pending queue for the quarantine with its reason, its local effects are undone (a
- * later action that read them replays without them), the replica's other pending actions still
- * upload in the same sync, remote apply goes on while it sits there, the replica converges with
- * the server and another replica, and list, discard and retry work; a retry once the server
- * tracks the table uploads it, and everyone converges again.
+ * The quarantine end to end (R-REC-3), on PGlite with the in-process server (filtering by
+ * audience, so the replicas replay as private-data replicas): a replica's action the server
+ * rejects (it writes a table the server's database does not track: UntrackedTable; or a note in
+ * an audience its author is not in: Forbidden) leaves the pending queue for the quarantine with
+ * its reason, its local effects are undone (a later action that read them replays without
+ * them), the replica's other pending actions still upload in the same sync, remote apply goes on
+ * while it sits there, and the replica converges with the server and another replica. List,
+ * count, discard and retry work; a retry once the cause is fixed uploads it at its place. An
+ * action the server's log delivers after all leaves the quarantine; a rejection about the client
+ * (WrongAuthor) quarantines nothing.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
