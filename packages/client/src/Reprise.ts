@@ -83,6 +83,8 @@ export interface Config<Actions extends Record<string, Action.Any>> {
   readonly server?: ServerOptions
   /** Run every action twice and report nondeterminism (R-ACT-4): turn on in development and tests. */
   readonly development?: boolean
+  /** How often the client syncs when nothing else triggers it, in ms (the sync loop's fallback interval). */
+  readonly syncIntervalMs?: number
 }
 
 /** Any action, Effect or promise: what `actions` holds. */
@@ -201,6 +203,7 @@ export const createReprise = async <const Actions extends Record<string, Action.
     actions: [...named, ...(config.replayOnly ?? [])],
     userId: config.userId,
     ...(config.development === undefined ? {} : { development: config.development }),
+    ...(config.syncIntervalMs === undefined ? {} : { syncInterval: `${config.syncIntervalMs} millis` as const }),
     ...(config.server === undefined ? {} : { transport: transportOf(config.server) })
   }))
   const opened = await runtime.runPromiseExit(Facade.open)

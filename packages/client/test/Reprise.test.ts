@@ -8,7 +8,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { afterAll, beforeAll } from "vitest"
 import { createReprise, type Reprise } from "../src/Reprise.js"
 import { RepriseError } from "../src/index.js"
+import { z } from "zod"
+import { defineAction } from "../src/index.js"
 import { addTodo, migrations, stampTodo, startServer, toggleTodo, tokenFor } from "./facadeWorld.js"
+
+/** Writes a table the client tracks and the server does not: the server refuses it (UntrackedTable). */
+const addNote = defineAction({
+  tag: "note.add.v1",
+  args: z.object({ text: z.string() }),
+  run: async (tx, { text }, ctx) => {
+    await tx.query("INSERT INTO notes (id, text, audience_key) VALUES ($1, $2, 'shared')", [ctx.id("note"), text])
+  }
+})
 
 const actions = { addTodo, toggleTodo, stampTodo }
 type App = Reprise<typeof actions>
@@ -158,5 +169,37 @@ describe("createReprise, two clients and a server (HTTP)", () => {
     const last = await alice.inspect.lastSync()
     assert.isTrue(last?.ok)
     assert.isAtLeast(await alice.inspect.cursor(), 3)
+  })
+
+  /** Verifies: R-REC-3, R-CLI-1, R-CLI-5 */
+  it("lists an action the server refused in the quarantine, its effects undone, and discards it", async () => {
+    const carol = await createReprise({
+      storage: "memory://",
+      migrations: [...migrations, { name: "notes", sql: "CREATE TABLE notes (id text PRIMARY KEY, text text, audience_key text)" }],
+      tables: ["todos", "notes"],
+      actions: { addTodo, addNote },
+      userId: "carol",
+      server: { url: server.address.rpcUrl, transport: "http", pollIntervalMs: 200, getToken: () => tokenFor("carol") }
+    })
+    try {
+      await carol.actions.addNote({ text: "not on the server" })
+      await carol.actions.addTodo({ title: "fine" })
+      await carol.sync()
+      const [refused, ...others] = await carol.quarantine.list()
+      assert.strictEqual(refused?.tag, "note.add.v1")
+      assert.strictEqual(refused?.reason, "UntrackedTable")
+      assert.lengthOf(others, 0)
+      assert.lengthOf(await carol.query("SELECT 1 FROM notes"), 0, "its effects were undone")
+      assert.lengthOf(await carol.query("SELECT 1 FROM todos WHERE title = 'fine'"), 1)
+      assert.deepStrictEqual(await carol.inspect.pending(), [])
+      for (let i = 0; i < 200 && carol.status.current.quarantined !== 1; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.strictEqual(carol.status.current.quarantined, 1)
+      await carol.quarantine.discard(refused!.id)
+      assert.deepStrictEqual(await carol.quarantine.list(), [])
+      const again = await rejection(carol.quarantine.discard(refused!.id))
+      assert.strictEqual(again.tag, "NotQuarantined")
+    } finally {
+      await carol.close()
+    }
   })
 })
