@@ -75,9 +75,12 @@ interface TestClient {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** The client's connection (present because its transport is one of `Transport`'s). */
+const connectionOf = Effect.map(Effect.serviceOption(Connection), Option.getOrThrow)
+
 /** The client's sync services (present because its transport has a Connection). */
 const syncServices = Effect.gen(function*() {
-  const connection = yield* Connection
+  const connection = yield* connectionOf
   const status = Option.getOrThrow(yield* Effect.serviceOption(SyncStatus.Status))
   return { connection, status }
 })
@@ -164,7 +167,7 @@ describe("two clients going offline and online many times", () => {
           const pause = 50 + Math.floor(random() * 400)
           if (disruption < 0.35) client.proxy.cut()
           else if (disruption < 0.6) {
-            await client.runtime.runPromise(Effect.flatMap(Connection, (c) => c.setEnabled(false)))
+            await client.runtime.runPromise(Effect.flatMap(connectionOf, (c) => c.setEnabled(false)))
           }
           for (let w = 0; w < writes; w++) {
             const id = `${client.name}-${round}-${w}`
@@ -173,7 +176,7 @@ describe("two clients going offline and online many times", () => {
             await sleep(pause / writes)
           }
           client.proxy.restore()
-          await client.runtime.runPromise(Effect.flatMap(Connection, (c) => c.setEnabled(true)))
+          await client.runtime.runPromise(Effect.flatMap(connectionOf, (c) => c.setEnabled(true)))
           await sleep(Math.floor(random() * 300))
         }))
       }
@@ -193,7 +196,7 @@ describe("two clients going offline and online many times", () => {
       // Back online for good: both converge by themselves (no sync is asked for).
       for (const client of clients) {
         client.proxy.restore()
-        await client.runtime.runPromise(Effect.flatMap(Connection, (c) => c.setEnabled(true)))
+        await client.runtime.runPromise(Effect.flatMap(connectionOf, (c) => c.setEnabled(true)))
       }
       const total = clients.reduce((n, c) => n + c.written, 0)
       const deadline = Date.now() + 60_000
