@@ -1,14 +1,18 @@
 // @vitest-environment happy-dom
+// @vitest-environment-options {"url": "http://127.0.0.1/", "settings": {"fetch": {"disableSameOriginPolicy": true}}}
+// (happy-dom's fetch applies the same-origin policy; the client's HTTP transport talks to a loopback server.)
 /**
  * The React bindings in a DOM (happy-dom) over a real client (the promise facade on an
  * in-memory PGlite): a click runs an action through `useAction` and `useLiveQuery` renders the
  * new row; a failing action shows its typed error; the status hook counts pending actions; the
- * quarantine hook lists (none, on a local client).
+ * quarantine hook lists an action a real server refused and discards it.
  */
 import { createReprise, defineAction, type RepriseClient } from "@reprise/client"
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react"
 import * as Schema from "effect/Schema"
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "vitest"
+// The client package's test server and app (a real SyncRpcServer on loopback).
+import { migrations as serverMigrations, startServer, tokenFor } from "../../client/test/facadeWorld.js"
 import { RepriseProvider, useAction, useLiveQuery, useQuarantine, useSyncStatus } from "../src/index.js"
 
 const addTodo = defineAction({
@@ -76,6 +80,60 @@ describe("@reprise/react", () => {
     })
     await waitFor(() => assert.strictEqual(screen.getByTestId("error").textContent, "InvalidActionArgs"))
     assert.lengthOf(await reprise.query("SELECT 1 FROM todos WHERE title = ''"), 0)
+  })
+
+  /** Verifies: R-REC-3, R-CLI-1 */
+  it("useQuarantine lists an action the server refused and discards it", async () => {
+    // The client tracks `notes`, which the server does not: the server refuses the upload.
+    const addNote = defineAction({
+      tag: "note.add.v1",
+      args: Schema.standardSchemaV1(Schema.Struct({ text: Schema.String })),
+      run: async (tx, { text }, ctx) => {
+        await tx.query("INSERT INTO notes (id, text, audience_key) VALUES ($1, $2, 'shared')", [ctx.id("note"), text])
+      }
+    })
+    const server = await startServer()
+    const client = await createReprise({
+      storage: "memory://",
+      migrations: [...serverMigrations, { name: "notes", sql: "CREATE TABLE notes (id text PRIMARY KEY, text text, audience_key text)" }],
+      tables: ["todos", "notes"],
+      actions: { addNote },
+      userId: "carol",
+      server: { url: server.address.rpcUrl, transport: "http", pollIntervalMs: 200, getToken: () => tokenFor("carol") }
+    })
+    const Refused = () => {
+      const { actions, discard } = useQuarantine()
+      const status = useSyncStatus()
+      return (
+        <div>
+          <p data-testid="count">{status.quarantined}</p>
+          <ul>
+            {(actions ?? []).map((a) => (
+              <li key={a.id}>
+                {a.tag} {a.reason}
+                <button onClick={() => discard(a.id)}>discard</button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )
+    }
+    try {
+      render(<RepriseProvider reprise={client}><Refused /></RepriseProvider>)
+      await client.actions.addNote({ text: "refused" })
+      await client.sync()
+      await waitFor(() => assert.isNotNull(screen.queryByText("note.add.v1 UntrackedTable")), { timeout: 10_000 })
+      await waitFor(() => assert.strictEqual(screen.getByTestId("count").textContent, "1"), { timeout: 10_000 })
+      await act(async () => {
+        fireEvent.click(screen.getByText("discard"))
+      })
+      await waitFor(() => assert.isNull(screen.queryByText("note.add.v1 UntrackedTable")), { timeout: 10_000 })
+      assert.deepStrictEqual(await client.quarantine.list(), [])
+    } finally {
+      cleanup()
+      await client.close()
+      await server.dispose()
+    }
   })
 
   /** Verifies: R-CLI-1 */
