@@ -23,6 +23,9 @@ import { RepriseError } from "./promiseErrors.js"
 
 type Runtime = ManagedRuntime.ManagedRuntime<Client.Services, unknown>
 
+/** How long a local-only client waits after a change before reading its counts again. */
+const STATUS_DELAY_MS = 16
+
 /** The client's services the facade uses; the loop, status and connection exist only with a server. */
 export interface Opened {
   readonly client: Client.ClientShape
@@ -88,14 +91,28 @@ export const make = <Actions extends Record<string, Action.Any>>(
     for (const listener of listeners) listener(next)
   }
   let watcher: Fiber.RuntimeFiber<void, unknown> | undefined
-  const refreshCounts = async () => {
+  // Local-only counts are read again a frame after the calls that change them, once for a
+  // burst of calls: reading them right after each action would queue a query on PGlite's one
+  // session ahead of the live queries refreshing the UI.
+  let dirty = false
+  let reading: Promise<void> | undefined
+  const readCounts = async () => {
+    while (dirty && !closed) {
+      dirty = false
+      const exit = await runtime.runPromiseExit(opened.inspect.counts)
+      if (Exit.isSuccess(exit)) publish({ ...current, pending: exit.value.pending, quarantined: exit.value.quarantined })
+    }
+    reading = undefined
+  }
+  const refreshCounts = () => {
     if (Option.isSome(opened.status) || closed) return
-    const exit = await runtime.runPromiseExit(opened.inspect.counts)
-    if (Exit.isSuccess(exit)) publish({ ...current, pending: exit.value.pending, quarantined: exit.value.quarantined })
+    dirty = true
+    reading ??= new Promise<void>((resolve) => setTimeout(resolve, STATUS_DELAY_MS)).then(readCounts)
   }
   const ready = Option.match(opened.status, {
     onNone: async () => {
-      await refreshCounts()
+      dirty = true
+      await readCounts()
       // Without the client's status stream, the connection's own state still shows.
       if (Option.isSome(opened.connection)) {
         watcher = runtime.runFork(Stream.runForEach(opened.connection.value.changes, (connection) =>
@@ -112,7 +129,7 @@ export const make = <Actions extends Record<string, Action.Any>>(
     try {
       return await call(opened.client.runTag(action.tag, args)) as never
     } finally {
-      void refreshCounts()
+      refreshCounts()
     }
   }
 
@@ -134,7 +151,7 @@ export const make = <Actions extends Record<string, Action.Any>>(
         onNone: () => opened.engine.sync,
         onSome: (loop) => loop.syncNow
       })
-    )).finally(() => void refreshCounts())
+    )).finally(() => refreshCounts())
 
   const facade: Reprise.Reprise<Actions> = {
     clientId: opened.client.clientId,
@@ -175,12 +192,12 @@ export const make = <Actions extends Record<string, Action.Any>>(
       }),
     quarantine: {
       list: () => call(opened.quarantine.list),
-      discard: (id) => call(opened.quarantine.discard(id)).finally(() => void refreshCounts()),
+      discard: (id) => call(opened.quarantine.discard(id)).finally(() => refreshCounts()),
       retry: (id) =>
         call(Effect.zipRight(
           opened.quarantine.retry(id),
           Option.match(opened.loop, { onNone: () => Effect.void, onSome: (loop) => loop.nudge })
-        )).finally(() => void refreshCounts())
+        )).finally(() => refreshCounts())
     },
     inspect: {
       pending: () => call(opened.inspect.pending),
@@ -202,6 +219,7 @@ export const make = <Actions extends Record<string, Action.Any>>(
       if (closed) return
       await ready.catch(() => undefined)
       closed = true
+      await reading
       listeners.clear()
       if (watcher !== undefined) await runtime.runPromise(Fiber.interrupt(watcher))
       await runtime.dispose()
