@@ -7,7 +7,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
-import { SyncEngine, type SyncTransport } from "@reprise/core"
+import { SyncEngine, SyncTransport } from "@reprise/core"
 import { ActionExecutor } from "@reprise/core"
 import { Auth, SyncRpcServer, type SyncService } from "@reprise/server"
 import * as Context from "effect/Context"
@@ -20,6 +20,7 @@ import * as TestContext from "effect/TestContext"
 import { Connection, type ConnectionShape, type ConnectionState, NotConnected, Offline } from "../src/Connection.js"
 import { Inspect } from "../src/Inspect.js"
 import type { GetToken } from "../src/Transport.js"
+import { insert, request, wire } from "../../server/test/suites/helpers.js"
 import * as Proxy from "./proxy.js"
 import { addNote, noteIds, replicaLayer, secret, serverLayer } from "./syncWorld.js"
 
@@ -70,6 +71,17 @@ const onReplica = <A, E>(
   Effect.flatMap(Effect.context<SyncService.SyncService>(), (server) =>
     Effect.scoped(Effect.flatMap(
       Layer.build(replicaLayer<SyncTransport.SyncTransport | Connection>(userId, transport.pipe(Layer.provide(Layer.succeedContext(server))))),
+      (context) => Effect.provide(f, Context.merge(server, context))
+    )))
+
+/** Runs `f` on `transport` alone (no replica), built with the server's services and closed around it. */
+const onTransport = <A, E, T>(
+  transport: Layer.Layer<T, never, SyncService.SyncService>,
+  f: Effect.Effect<A, E, T | SyncService.SyncService>
+) =>
+  Effect.flatMap(Effect.context<SyncService.SyncService>(), (server) =>
+    Effect.scoped(Effect.flatMap(
+      Layer.build(transport.pipe(Layer.provide(Layer.succeedContext(server)))),
       (context) => Effect.provide(f, Context.merge(server, context))
     )))
 
@@ -131,12 +143,12 @@ export const transportContract = (subject: Subject) =>
           assert.strictEqual(report.uploaded, 1)
           assert.strictEqual((yield* Effect.flatMap(Inspect, (i) => i.counts)).pending, 0)
         }))
-        const seen = yield* onAnyReplica(anyTransportFor(proxy.port, "bob"), "bob", Effect.gen(function*() {
+        // Another user reads it back through the same kind of transport.
+        const page = yield* onTransport(anyTransportFor(proxy.port, "bob"), Effect.gen(function*() {
           yield* onlineIfNetwork
-          yield* Effect.flatMap(SyncEngine.SyncEngine, (e) => e.sync)
-          return yield* noteIds
+          return yield* Effect.flatMap(SyncTransport.SyncTransport, (t) => t.fetch({ since: 0, limit: 1000 }))
         }))
-        assert.include(seen, id)
+        assert.isTrue(page.actions.some((a) => a.tag === addNote.tag && a.patches.some((p) => p.rowId === id)))
       })))
 
     if (!subject.connection) return
@@ -217,10 +229,22 @@ export const transportContract = (subject: Subject) =>
           yield* engine.sync
           const cursor = yield* Effect.flatMap(Inspect, (i) => i.cursor)
           yield* connection.setCursor(cursor)
-          yield* onReplica(transportFor(proxy.port, "grace"), "grace", Effect.gen(function*() {
+          // Another user uploads a note (as its replica would send it).
+          yield* onTransport(transportFor(proxy.port, "grace"), Effect.gen(function*() {
             yield* onlineIfNetwork
-            yield* ActionExecutor.execute(addNote, { id, body: "from grace" })
-            yield* Effect.flatMap(SyncEngine.SyncEngine, (e) => e.sync)
+            const transport = yield* SyncTransport.SyncTransport
+            const { next } = yield* transport.fetch({ since: 0, limit: 1000 })
+            const clientId = `grace-${process.pid}-${id}`
+            yield* transport.upload(request(clientId, next, [
+              wire({
+                clientId,
+                userId: "grace",
+                wallMs: Date.now(),
+                tag: addNote.tag,
+                input: { id, body: "from grace" },
+                patches: [insert("notes", { id, body: "from grace", audience_key: null })]
+              })
+            ]))
           }))
           const push = yield* connection.pushes.pipe(
             Stream.filter((p) => p.page.actions.length > 0),
