@@ -37,7 +37,8 @@
 import type { PGliteWithLive } from "@electric-sql/pglite/live"
 import type { Action, Quarantine, SyncEngine, Tracking } from "@reprise/core"
 import * as Exit from "effect/Exit"
-import type * as Layer from "effect/Layer"
+import * as Socket from "@effect/platform/Socket"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Client from "./Client.js"
 import type * as Inspect from "./Inspect.js"
@@ -57,6 +58,11 @@ export interface ServerOptions {
   readonly transport?: "websocket" | "http"
   /** With `"http"`: how often to ask for new actions, in ms (5,000 by default). */
   readonly pollIntervalMs?: number
+  /**
+   * With `"websocket"`: how to open a socket, where the platform has no global `WebSocket`
+   * (Node 20): for example `(url, protocols) => new WebSocket(url, protocols)` with the `ws` package.
+   */
+  readonly webSocket?: (url: string, protocols?: string | Array<string>) => globalThis.WebSocket
 }
 
 /** What `createReprise` takes. */
@@ -222,7 +228,13 @@ const transportOf = (server: ServerOptions): Layer.Layer<Transport.Services> => 
       ...(server.pollIntervalMs === undefined ? {} : { pollInterval: `${server.pollIntervalMs} millis` as const })
     })
   }
-  return Transport.webSocket(options)
+  const open = server.webSocket
+  return Transport.webSocket(
+    open === undefined ? options : {
+      ...options,
+      webSocketConstructor: Layer.succeed(Socket.WebSocketConstructor, (url, protocols) => open(url, protocols))
+    }
+  )
 }
 
 /** Re-exported so facade users need one import. */

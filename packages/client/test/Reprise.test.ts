@@ -4,7 +4,10 @@
  * inspection, errors as `RepriseError`s carrying the typed tag and the original cause, and
  * development mode's double run catching a nondeterministic promise action.
  */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import { afterAll, beforeAll } from "vitest"
 import { createReprise, type Reprise } from "../src/Reprise.js"
 import { RepriseError } from "../src/index.js"
@@ -24,7 +27,15 @@ const addNote = defineAction({
 const actions = { addTodo, toggleTodo, stampTodo }
 type App = Reprise<typeof actions>
 
-const open = (options: { readonly development?: boolean; readonly server?: { readonly url: string; readonly userId: string } } = {}) =>
+/** Node 20 has no global WebSocket: the `ws`-backed constructor @effect/platform-node provides. */
+const nodeWebSocket = Effect.runSync(Effect.provide(Socket.WebSocketConstructor, NodeSocket.layerWebSocketConstructor))
+
+const open = (
+  options: {
+    readonly development?: boolean
+    readonly server?: { readonly url: string; readonly userId: string; readonly webSocket?: boolean }
+  } = {}
+) =>
   createReprise({
     storage: "memory://",
     migrations,
@@ -33,12 +44,14 @@ const open = (options: { readonly development?: boolean; readonly server?: { rea
     userId: options.server?.userId ?? "alice",
     development: options.development ?? false,
     ...(options.server === undefined ? {} : {
-      server: {
-        url: options.server.url,
-        transport: "http" as const,
-        pollIntervalMs: 200,
-        getToken: () => tokenFor(options.server!.userId)
-      }
+      server: options.server.webSocket === true
+        ? { url: options.server.url, transport: "websocket" as const, webSocket: nodeWebSocket, getToken: () => tokenFor(options.server!.userId) }
+        : {
+          url: options.server.url,
+          transport: "http" as const,
+          pollIntervalMs: 200,
+          getToken: () => tokenFor(options.server!.userId)
+        }
     })
   })
 
@@ -132,13 +145,13 @@ describe("createReprise, local", () => {
   })
 })
 
-describe("createReprise, two clients and a server (HTTP)", () => {
+describe("createReprise, two clients and a server (one over WebSocket, one over HTTP)", () => {
   let server: Awaited<ReturnType<typeof startServer>>
   let alice: App
   let bob: App
   beforeAll(async () => {
     server = await startServer()
-    alice = await open({ server: { url: server.address.rpcUrl, userId: "alice" } })
+    alice = await open({ server: { url: server.address.webSocketUrl, userId: "alice", webSocket: true } })
     bob = await open({ server: { url: server.address.rpcUrl, userId: "bob" } })
   })
   afterAll(async () => {
