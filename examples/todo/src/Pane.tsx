@@ -74,6 +74,7 @@ const PaneBody = ({ user }: { readonly user: User }) => {
       {lists === undefined ? <p>Loading…</p> : lists.length === 0
         ? <p className="muted">No lists yet{user === "alice" ? " (Alice creates the demo's lists after her first sync)" : ""}.</p>
         : lists.map((list) => <TodoList key={list.id} id={list.id} name={list.name} />)}
+      {user === "bob" && <Trespass />}
       <ActionLog />
     </>
   )
@@ -151,5 +152,22 @@ const NewTodo = ({ listId }: { readonly listId: string }) => {
       {add.error !== null && <p role="alert" className="error">{add.error.message}</p>}
       {note !== undefined && <p role="alert" className="note">{note}</p>}
     </form>
+  )
+}
+
+/**
+ * Bob tries to write into Alice's private list, which his replica does not even know: the action
+ * runs locally (the app's code has no idea who may write where), the server's row-level security
+ * refuses it, and the client quarantines it, its local effect undone, with the server's reason.
+ */
+const Trespass = () => {
+  const add = useAction(addTodo)
+  return (
+    <p className="trespass">
+      <button type="button" data-testid="trespass" onClick={() => void add.run({ listId: "alice-private", title: "Bob was here" })}>
+        Try to add a todo to Alice's private list
+      </button>{" "}
+      <span className="muted">(the server refuses it; see the log)</span>
+    </p>
   )
 }
