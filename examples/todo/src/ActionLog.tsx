@@ -26,6 +26,9 @@ interface Snapshot {
   readonly lastSync: LastSync
 }
 
+/** How many actions the log shows until "show all". */
+const LATEST = 8
+
 const shortHlc = (hlc: string) => (hlc.length > 18 ? `${hlc.slice(0, 18)}…` : hlc)
 const argsText = (args: unknown) => JSON.stringify(args)
 
@@ -79,14 +82,18 @@ export const ActionLog = () => {
 
   // In the server's order (sorted here too: see the report in /work/helpers/D1-bugs.md), then
   // the pending ones in upload order.
-  const rows = snapshot === undefined
+  const all = snapshot === undefined
     ? []
     : [...[...snapshot.synced].sort((a, b) => (a.serverSeq ?? 0) - (b.serverSeq ?? 0)), ...snapshot.pending]
+  // The newest first; the older ones behind "show all".
+  const [showAll, setShowAll] = useState(false)
+  const newest = [...all].reverse()
+  const rows = showAll ? newest : newest.slice(0, LATEST)
   const last = snapshot?.lastSync
   return (
     <details className="log" data-testid="log" onToggle={(event) => setOpen((event.target as HTMLDetailsElement).open)}>
       <summary>
-        Action log ({rows.length}{snapshot !== undefined && snapshot.quarantined.length > 0 ? `, ${snapshot.quarantined.length} refused` : ""})
+        Action log ({all.length}{snapshot !== undefined && snapshot.quarantined.length > 0 ? `, ${snapshot.quarantined.length} refused` : ""})
       </summary>
       {last !== null && last !== undefined && (
         <p className="last-sync" data-testid="last-sync">
@@ -133,23 +140,25 @@ export const ActionLog = () => {
               </tr>
             )
           })}
-          {(snapshot?.quarantined ?? []).map((action) => (
-            <tr key={action.id} data-testid="log-entry" data-tag={action.tag} data-state="quarantined" className="quarantined">
-              <td></td>
-              <td>{action.tag}</td>
-              <td className="args">{argsText(action.args)}</td>
-              <td className="hlc" title={action.hlc}>{shortHlc(action.hlc)}</td>
-              <td>this replica</td>
-              <td>
-                quarantined ({action.reason}): {action.detail}{" "}
-                <button type="button" data-testid="discard" onClick={() => void reprise.quarantine.discard(action.id).then(load)}>
-                  Discard
-                </button>
-              </td>
-            </tr>
-          ))}
         </tbody>
       </table>
+      {newest.length > LATEST && (
+        <button type="button" className="link" onClick={() => setShowAll(!showAll)}>
+          {showAll ? "Show the latest only" : `Show all ${newest.length}`}
+        </button>
+      )}
+      {(snapshot?.quarantined ?? []).length > 0 && <h4>Refused by the server (quarantined, local effects undone)</h4>}
+      {(snapshot?.quarantined ?? []).map((action) => (
+        <div key={action.id} data-testid="log-entry" data-tag={action.tag} data-state="quarantined" className="quarantined">
+          <code>{action.tag}</code> <code className="args">{argsText(action.args)}</code> <span className="hlc">{shortHlc(action.hlc)}</span>
+          <p>
+            <strong>{action.reason}</strong>: {action.detail}{" "}
+            <button type="button" data-testid="discard" onClick={() => void reprise.quarantine.discard(action.id).then(load)}>
+              Discard
+            </button>
+          </p>
+        </div>
+      ))}
     </details>
   )
 }
