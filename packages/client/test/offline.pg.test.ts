@@ -48,7 +48,7 @@ import * as Proxy from "./proxy.js"
 import { addNote, notesTable } from "./syncWorld.js"
 
 const secret = "offline-test-hs256-secret-of-at-least-32-bytes"
-const ROUNDS = 14
+const ROUNDS = 10
 const TOKEN_TTL_SECONDS = 2
 
 /** mulberry32: a small seeded generator, so a failing run can be replayed. */
