@@ -29,7 +29,14 @@ interface Snapshot {
 /** How many actions the log shows until "show all". */
 const LATEST = 8
 
-const shortHlc = (hlc: string) => (hlc.length > 18 ? `${hlc.slice(0, 18)}…` : hlc)
+/** An HLC (`<wall ms>.<counter>.<node>`) as its wall time of day and counter; the full one in its title. */
+const shortHlc = (hlc: string) => {
+  const [wall, counter] = hlc.split(".")
+  const ms = Number(wall)
+  if (!Number.isFinite(ms)) return hlc
+  const time = new Date(ms).toISOString().slice(11, 23)
+  return `${time}${counter !== undefined && Number(counter) > 0 ? `+${Number(counter)}` : ""}`
+}
 const argsText = (args: unknown) => JSON.stringify(args)
 
 /** The log of the client in context; collapsed until opened. */
