@@ -1,8 +1,11 @@
 /**
- * The todo app's server on its own, without the web app: `npx tsx examples/todo/server/main.ts
- * [--port 4000] [--data-dir examples/todo/.reprise] [--reset]`, or, against your own Postgres,
- * `DATABASE_URL=postgres://... npx tsx examples/todo/server/main.ts`. Prints the sync endpoint
+ * The todo app's server on its own, without the web app:
+ * `node --import tsx examples/todo/server/main.ts [--port 4000] [--data-dir examples/todo/.reprise] [--reset]`,
+ * or, against your own Postgres, with `DATABASE_URL=postgres://...` set. Prints the sync endpoint
  * and a dev token for alice and for bob; Ctrl-C stops it and its embedded Postgres.
+ *
+ * Run it with `node --import tsx`, one process: `npx tsx` runs it in a child process that tsx's
+ * own Ctrl-C handling ends before the embedded Postgres is stopped.
  */
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
