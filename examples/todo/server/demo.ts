@@ -57,7 +57,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<void> => {
     web = await Web.start({ root: appDir, port: options.port, host: options.host, syncUrl: server.url, tokenFor: server.tokenFor })
   } catch (error) {
     await server.stop()
-    throw error
+    const message = error instanceof Error ? error.message : String(error)
+    throw new Error(/in use/i.test(message) ? `${message}: give the web app another port with --port <n>` : message)
   }
   log(`sync server ${server.url} (database ${server.database}, data in ${options.dataDir})`)
   log("DEV MODE: the page gets tokens for alice and bob from /dev/token. Never expose this demo.")
