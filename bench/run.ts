@@ -8,6 +8,9 @@
  * W3n, W7, W8  over the network: a server process on real Postgres (bench/network.ts).
  * W3–W5  sync: upload, fast-forward, and reconcile of interleaved offline histories, with the
  *     server on PGlite and on Postgres (bench/sync.ts).
+ * W0  a client's start, fresh and reopening 10,000 rows, vs PGlite's own (bench/clientStart.ts).
+ * W9  click to render: a facade action until a live query delivers its row, vs a raw INSERT
+ *     until the same live query fires (bench/clickToRender.ts).
  *
  * Each workload: a warm-up, then 3 runs; min/median/max per run; results go to
  * bench/results/latest.json and the table in BENCHMARKS.md. The write-path series run
@@ -26,8 +29,10 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { createNote, NOTES_DDL, renameNote } from "./notes.js"
 import { countStatements } from "./statementCounter.js"
+import { clickToRenderBench } from "./clickToRender.js"
+import { clientStartBench } from "./clientStart.js"
 import { networkBench, updateNetworkBlock } from "./network.js"
-import { syncBench, updateSyncBlock } from "./sync.js"
+import { replaceBlock, syncBench, updateSyncBlock } from "./sync.js"
 
 const N = Number(process.env["BENCH_N"] ?? 1000)
 const WARMUP = Number(process.env["BENCH_WARMUP"] ?? 200)
@@ -219,15 +224,20 @@ const fmt = (ms: number) => ms.toFixed(3)
 
 /**
  * `BENCH_ONLY=write` runs W1/W2 only, `BENCH_ONLY=sync` W3–W5 only, `BENCH_ONLY=network` W3n, W7
- * and W8 only (for quick iterations);
+ * and W8 only, `BENCH_ONLY=client` W0 and W9 only (for quick iterations);
  * neither writes BENCHMARKS.md or the JSON results, which only a full run updates.
  */
 const ONLY = process.env["BENCH_ONLY"]
 
 const main = async () => {
   console.log(`Reprise benchmarks: N=${N}, warm-up ${WARMUP}, ${RUNS} runs, node ${process.version}`)
-  if (ONLY !== undefined && ONLY !== "write" && ONLY !== "sync" && ONLY !== "network") {
-    throw new Error(`BENCH_ONLY must be "write", "sync" or "network", not ${JSON.stringify(ONLY)}`)
+  if (ONLY !== undefined && ONLY !== "write" && ONLY !== "sync" && ONLY !== "network" && ONLY !== "client") {
+    throw new Error(`BENCH_ONLY must be "write", "sync", "network" or "client", not ${JSON.stringify(ONLY)}`)
+  }
+  if (ONLY === "client") {
+    const client = await clientBench()
+    console.log(client.markdown)
+    return
   }
   if (ONLY === "network") {
     const network = await networkBench()
@@ -288,6 +298,8 @@ const main = async () => {
   const sync = await syncBench()
   // W3 over HTTP, W7, W8 (bench/network.ts): a server process on real Postgres.
   const network = await networkBench()
+  // W0 and W9 (bench/clientStart.ts, bench/clickToRender.ts): the client package.
+  const client = await clientBench()
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -297,13 +309,30 @@ const main = async () => {
     rows: rows.map(({ series, statements, workload }) => ({ workload, name: series.name, runsMs: series.runsMs, perOpMs: stats(series), statements })),
     ratios,
     sync: sync.json,
-    network: network.json
+    network: network.json,
+    client: client.json
   }
   await fs.mkdir(path.join(root, "bench/results"), { recursive: true })
   await fs.writeFile(path.join(root, "bench/results/latest.json"), JSON.stringify(result, null, 2))
   await updateBenchmarksMd(table, result.date)
   await updateSyncBlock(path.join(root, "BENCHMARKS.md"), sync.markdown)
   await updateNetworkBlock(path.join(root, "BENCHMARKS.md"), network.markdown)
+  await replaceBlock(path.join(root, "BENCHMARKS.md"), CLIENT_START, CLIENT_END, client.markdown)
+}
+
+const CLIENT_START = "<!-- bench:client:start -->"
+const CLIENT_END = "<!-- bench:client:end -->"
+
+/** W0 then W9, one table each. */
+const clientBench = async () => {
+  const start = await clientStartBench()
+  console.log(start.markdown)
+  const click = await clickToRenderBench()
+  console.log(click.markdown)
+  return {
+    markdown: `Last run: ${new Date().toISOString()}, ${process.version}.\n\n${start.markdown}\n\n${click.markdown}`,
+    json: { w0: start.json, w9: click.json }
+  }
 }
 
 const START = "<!-- bench:write-path:start -->"

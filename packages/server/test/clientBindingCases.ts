@@ -37,7 +37,7 @@ export const uploadAs = (
   userId: string,
   clientId: string,
   actions: ReadonlyArray<typeof SyncProtocol.ActionWire.Encoded>
-) => Effect.flatMap(env.sync.head(userId), (basis) => env.sync.upload(userId, request(clientId, basis, actions)))
+): ReturnType<BindingEnv["sync"]["upload"]> => Effect.flatMap(env.sync.head(userId), (basis) => env.sync.upload(userId, request(clientId, basis, actions)))
 
 /** The log, the head, the app table and the bindings, as one comparable string. */
 export const holdings = (env: BindingEnv) =>
@@ -74,7 +74,7 @@ export const refusedAsWrongClient = <E>(
  * user is refused (also when retrying the owner's stored actions would be its own, and after the
  * owner's later uploads), the owner keeps uploading, and each user's own clients work.
  */
-export const bindingCases = (env: BindingEnv) =>
+export const bindingCases = (env: BindingEnv): Effect.Effect<void, unknown> =>
   Effect.gen(function*() {
     const shared = `shared-${rows}-${Date.now().toString(36)}`
     const first = [creation(env, shared, "alice")]
