@@ -150,3 +150,18 @@ it.live("two clients sync through a real server over WebSocket; Inspect shows sy
       assert.strictEqual(counter!.n, 3)
     }
   }).pipe(Effect.scoped), 360_000)
+
+/** Verifies: R-CLI-5 (server order is numeric: sequence 10 comes after 9, not after 1) */
+it.live("Inspect.synced lists more than ten actions in server order and pages through them", () =>
+  Effect.gen(function*() {
+    const address = yield* Effect.map(Layer.build(serverLayer(["notes", "counters"], [...migrations, counters].map((m) => m.sql))), (context) => Context.get(context, SyncRpcServer.Address))
+    const alice = yield* openClient(address, "alice")
+    for (let i = 0; i < 12; i++) yield* Effect.provide(Client.run(createNote, { title: `note ${i}`, team: "team-1" }), alice)
+    yield* Effect.provide(Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync), alice)
+    const all = yield* Effect.provide(Effect.flatMap(Inspect.Inspect, (i) => i.synced()), alice)
+    const seqs = all.map((a) => a.serverSeq!)
+    assert.strictEqual(seqs.length, 12)
+    assert.deepStrictEqual(seqs, [...seqs].sort((a, b) => a - b))
+    const page = yield* Effect.provide(Effect.flatMap(Inspect.Inspect, (i) => i.synced({ since: seqs[7]!, limit: 3 })), alice)
+    assert.deepStrictEqual(page.map((a) => a.serverSeq), seqs.slice(8, 11))
+  }).pipe(Effect.scoped), 120_000)

@@ -36,7 +36,7 @@ export const pending = (sql: SqlClient.SqlClient, clientId: string) =>
 /** Actions the server holds, in server order, after `since`, at most `limit`. @internal */
 export const synced = (sql: SqlClient.SqlClient, since: number, limit: number) =>
   sql.unsafe(
-    `SELECT ${columns} FROM reprise.action_records WHERE synced AND server_seq > $1 ORDER BY server_seq LIMIT $2`,
+    `SELECT ${columns} FROM reprise.action_records WHERE synced AND server_seq > $1 ORDER BY action_records.server_seq LIMIT $2`,
     [since, limit]
   )
 
