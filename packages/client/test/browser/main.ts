@@ -4,11 +4,11 @@
  * `?token=`), and reports what it holds on `window.__reprise`; the client is closed before the
  * report, so IndexedDB holds everything by then.
  */
-import * as Socket from "@effect/platform/Socket"
-import { RpcTransport, SyncEngine } from "@reprise/core"
+import { SyncEngine } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Client, Inspect, Storage } from "../../src/index.js"
+import * as Schedule from "effect/Schedule"
+import { Client, Inspect, Storage, Transport } from "../../src/index.js"
 import { addTodo, migrations, type PageResult } from "./app.js"
 
 declare global {
@@ -28,9 +28,8 @@ const ClientLive = Client.layer({
   tables: ["todos"],
   actions: [addTodo],
   userId: "browser-user",
-  transport: RpcTransport.layerWebSocket({ url: server, token: () => Effect.succeed(token) }).pipe(
-    Layer.provide(Socket.layerWebSocketConstructorGlobal)
-  )
+  // The documented transport: the browser's own WebSocket, reconnecting, with the sync loop.
+  transport: Transport.webSocket({ url: server, getToken: () => token })
 })
 
 const titles = Effect.map(Client.query<{ title: string }>("SELECT title FROM todos ORDER BY title"), (rows) =>
@@ -41,7 +40,14 @@ const visit = Effect.gen(function*() {
   const inspect = yield* Inspect.Inspect
   const before = yield* titles
   if (add !== null) yield* Client.run(addTodo, { title: add })
-  yield* Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.sync)
+  // Single-flight with the client's sync loop; tried again while the socket is still connecting
+  // (a TransportError whose cause is NotConnected), for up to 10 s.
+  yield* Effect.flatMap(SyncEngine.SyncEngine, (engine) => engine.requestSync).pipe(
+    Effect.retry({
+      while: (error) => error._tag === "TransportError",
+      schedule: Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(100)))
+    })
+  )
   const result: PageResult = {
     clientId: client.clientId,
     storage: client.storage._tag,
