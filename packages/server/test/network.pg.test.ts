@@ -20,7 +20,7 @@ const version = `PostgreSQL ${PgFixture.serverVersion()}`
 
 // The sync suite runs once per transport: over WebSocket here, over HTTP on PGlite
 // (network.test.ts); each run takes minutes of PGlite replicas, the same on either database.
-SyncSuite.run(harness("websocket", `RPC over WebSocket, server on ${version}`, () => PgFixture.layer()))
+SyncSuite.run(harness("websocket", `RPC over WebSocket, server on ${version}`, () => PgFixture.layer()), { paging: false })
 
 networkCases(version, () => PgFixture.layer())
 

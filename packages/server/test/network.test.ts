@@ -11,7 +11,8 @@ import { harness } from "./networkWorld.js"
 
 // The sync suite runs once per transport: over HTTP here, over WebSocket on Postgres
 // (network.pg.test.ts); each run takes minutes of PGlite replicas, the same on either database.
-SyncSuite.run(harness("http", "RPC over HTTP, server on PGlite", () => PgliteClient.layer({})))
+// Paging's scenarios (R-SYNC-10, the engine's pull) run in-process only (sync-suite's InProcess).
+SyncSuite.run(harness("http", "RPC over HTTP, server on PGlite", () => PgliteClient.layer({})), { paging: false })
 
 networkCases("PGlite", () => PgliteClient.layer({}))
 

@@ -51,14 +51,24 @@ export interface Harness {
   readonly transport: (userId: string) => Layer.Layer<SyncTransport.SyncTransport, unknown, ServerServices>
 }
 
+/** Which scenario groups to register. */
+export interface Options {
+  /**
+   * Paging's scenarios (R-SYNC-10), true by default. They check the engine's pull (what a
+   * replica uploads does not depend on how it paged the log), not the transport, and are the
+   * suite's slowest: the network runs leave them to the in-process one.
+   */
+  readonly paging?: boolean
+}
+
 /**
  * Registers every scenario (vitest `describe` blocks) for `harness`: the engine's (two
  * replicas reconciling, correcting, retrying; R-SYNC-1..6, R-ACT-1), paging's (fresh replicas
- * catching up over pages of any size upload nothing; R-SYNC-10) and private data's (four
- * users in overlapping audiences; R-SRV-3 with R-SYNC-3).
+ * catching up over pages of any size upload nothing; R-SYNC-10; see `Options.paging`) and
+ * private data's (four users in overlapping audiences; R-SRV-3 with R-SYNC-3).
  */
-export const run = (harness: Harness): void => {
+export const run = (harness: Harness, options: Options = {}): void => {
   engineScenarios(harness)
-  pagingScenarios(harness)
+  if (options.paging ?? true) pagingScenarios(harness)
   privateDataScenarios(harness)
 }
