@@ -6,7 +6,7 @@
  *
  * How many: `REPRISE_SIM_SCHEDULES` schedules with audiences (simulation-a and -b take half
  * each), and a fifth as many without (simulation-unfiltered). `pnpm test` runs the default, a
- * sample that keeps the command near five minutes; CI's simulation step runs 200 (see .ci/run).
+ * sample that keeps the command near five minutes; CI's simulation step runs 60 (see .ci/run).
  */
 import { assert, it } from "@effect/vitest"
 import * as fs from "node:fs"

@@ -2,7 +2,7 @@
  * Vitest global setup: collects the totals of the simulation's two halves (simulation-a and -b
  * run in two workers side by side) and prints them as ONE line when the run ends, the line
  * issue #5 asks for: schedules, clients, actions, faults and every failure column, over all of
- * them (100 in CI's simulation step, `REPRISE_SIM_SCHEDULES` in general).
+ * them (60 in CI's simulation step, `REPRISE_SIM_SCHEDULES` in general).
  * Each half writes its totals as JSON into a directory made here (handed to the test files
  * through vitest's `provide`/`inject`); the directory is removed afterwards.
  */
