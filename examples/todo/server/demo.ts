@@ -4,9 +4,12 @@
  * stops the web server, then the sync server, then Postgres, and exits 0.
  *
  * Options: `--port <n>` (the web app, 5173 by default; 0: any free port), `--host <h>`
- * (127.0.0.1), `--data-dir <dir>` (examples/todo/.reprise), `--reset` (a fresh database; also
+ * (127.0.0.1), `--data-dir <dir>` (examples/todo/.reprise; as root in a checkout other users
+ * cannot enter, <tmp>/reprise-todo-demo), `--reset` (a fresh database; also
  * clear the browser's site data then, since the browser's databases remember the old server).
  */
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as TodoServer from "./todoServer.js"
@@ -22,11 +25,26 @@ export interface DemoOptions {
   readonly reset: boolean
 }
 
+/**
+ * The default data directory: examples/todo/.reprise, unless this process is root and a
+ * directory on that path is closed to other users (a checkout in a mode-700 home or CI
+ * directory): Postgres refuses to run as root and runs as the postgres user, which could not
+ * enter it, so the demo keeps its data in the system's temporary directory instead.
+ */
+const defaultDataDir = (): string => {
+  const inCheckout = path.join(appDir, ".reprise")
+  if (process.getuid?.() !== 0) return inCheckout
+  for (let dir = appDir; ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return path.join(os.tmpdir(), "reprise-todo-demo")
+    if (path.dirname(dir) === dir) return inCheckout
+  }
+}
+
 /** Parses the command line; an unknown or malformed option is an `Error` saying which. */
 export const parse = (argv: ReadonlyArray<string>): DemoOptions => {
   let port = 5173
   let host = "127.0.0.1"
-  let dataDir = path.join(appDir, ".reprise")
+  let dataDir = defaultDataDir()
   let reset = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
