@@ -125,6 +125,19 @@ export class SyncService extends Context.Tag("@reprise/server/SyncService")<Sync
 
 const decodePage = Schema.decodeUnknown(Schema.Array(Schema.parseJson(SyncProtocol.RemoteAction)))
 
+/**
+ * Runs a request's database work to its end even when the request is interrupted (a client
+ * that disconnects, a subscription that closes): its result is then dropped.
+ *
+ * Why: `@effect/sql-pg` stops an interrupted statement with `pg_cancel_backend(pid)`, sent on
+ * ANOTHER pooled connection, racing the statement's own end. When the statement wins, its
+ * connection goes back to the pool before the cancel lands, and the cancel then ends whatever
+ * statement the next request runs there (SQLSTATE 57014): one client's disconnect would fail
+ * another's sync. Each statement here is bounded (a page, one upload), so waiting for it costs
+ * little, and an upload that was sent is either stored whole or not at all, as it is anyway.
+ */
+const toTheEnd = Effect.uninterruptible
+
 /** The service and its fetch fast path, built on one set of options. */
 const build = Effect.fnUntraced(function*(options: Options) {
   const sql = yield* SqlClient.SqlClient
@@ -136,21 +149,21 @@ const build = Effect.fnUntraced(function*(options: Options) {
   const mode: Session.Mode = { role, visibility: options.audiences ?? (role === null ? "everyone" : "database") }
   const caller = (userId: string, claims: SyncServer.Claims | undefined): Session.Caller => ({ userId, claims })
   const prepare = (userId: string) =>
-    Session.prepare(mode, userId).pipe(Effect.catchTag("SqlError", failed("resolving the caller's audiences")))
+    toTheEnd(Session.prepare(mode, userId)).pipe(Effect.catchTag("SqlError", failed("resolving the caller's audiences")))
 
   const upload = Effect.fn("SyncService.upload")(
     function*(callerUserId: string, request: SyncProtocol.UploadRequest, claims?: SyncServer.Claims) {
       const checked = validate(request, { callerUserId, nowMs: yield* Clock.currentTimeMillis, maxDriftMs })
       if (checked instanceof SyncProtocol.UploadRejected) return yield* checked
       const prepared = yield* prepare(callerUserId)
-      return yield* Store.store(sql, {
+      return yield* toTheEnd(Store.store(sql, {
         callerUserId,
         request,
         args: checked,
         caller: caller(callerUserId, claims),
         mode,
         prepared
-      }).pipe(Effect.catchTag("SqlError", failed("storing the upload")))
+      })).pipe(Effect.catchTag("SqlError", failed("storing the upload")))
     }
   )
 
@@ -160,7 +173,7 @@ const build = Effect.fnUntraced(function*(options: Options) {
       const rejected = checkFetch(request, callerUserId)
       if (rejected !== undefined) return yield* rejected
       const prepared = yield* prepare(callerUserId)
-      return yield* Page.readPage(sql, { mode, caller: caller(callerUserId, claims), prepared }, request).pipe(
+      return yield* toTheEnd(Page.readPage(sql, { mode, caller: caller(callerUserId, claims), prepared }, request)).pipe(
         Effect.catchTag("SqlError", failed("reading the log"))
       )
     })
@@ -185,7 +198,7 @@ const build = Effect.fnUntraced(function*(options: Options) {
       : sql.withTransaction(
         Effect.zipRight(Session.enter(sql, mode, caller(callerUserId, claims), undefined), Page.readHead(sql))
       )
-    return yield* read.pipe(Effect.catchTag("SqlError", failed("reading the head")))
+    return yield* toTheEnd(read).pipe(Effect.catchTag("SqlError", failed("reading the head")))
   })
 
   const service: SyncServiceShape = { upload, fetch, head }

@@ -94,7 +94,11 @@ export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never,
     const heard = (head: number) => SubscriptionRef.update(state, (s) => ({ version: s.version + 1, head }))
     const read = (head: number) =>
       SubscriptionRef.update(state, (s) => ({ version: s.version + 1, head: Math.max(s.head, head) }))
-    const readHead = Effect.flatMap(Page.readHead(config.sql), read)
+    // Statements run uninterruptibly: `@effect/sql-pg` cancels an interrupted statement with a
+    // `pg_cancel_backend` that can land on the pooled connection's NEXT statement, another
+    // request's (see `toTheEnd` in SyncService.ts). The first ping races its answer, so an
+    // interruptible ping would do exactly that at every start.
+    const readHead = Effect.flatMap(Effect.uninterruptible(Page.readHead(config.sql)), read)
 
     const session = Effect.gen(function*() {
       const pings = yield* SubscriptionRef.make(0)
@@ -108,7 +112,9 @@ export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never,
         return Effect.void
       }
       const listener = yield* Effect.forkScoped(Stream.runForEach(config.listen(Log.headChannel), onPayload))
-      const ping = Effect.suspend(() => Effect.asVoid(config.sql`SELECT pg_notify(${Log.headChannel}, ${pingPrefix + ++sent})`))
+      const ping = Effect.uninterruptible(
+        Effect.suspend(() => Effect.asVoid(config.sql`SELECT pg_notify(${Log.headChannel}, ${pingPrefix + ++sent})`))
+      )
       const answered = (n: number) => Stream.runDrain(Stream.take(Stream.filter(pings.changes, (last) => last >= n), 1))
       const lost = (message: string) => new ListenLost({ message })
 

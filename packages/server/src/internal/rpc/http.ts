@@ -134,7 +134,11 @@ const healthTimeout = "3 seconds"
 /** `GET /health`: 200 when `SELECT 1` answers, else 503 with a one-line reason. */
 const health = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const result = yield* sql`SELECT 1`.pipe(
+  // Uninterruptible and disconnected: the timeout answers at once, while the statement runs to
+  // its end in the background (a cancelled pooled statement can cancel the next one on its
+  // connection: see `toTheEnd` in SyncService.ts).
+  const result = yield* Effect.uninterruptible(sql`SELECT 1`).pipe(
+    Effect.disconnect,
     Effect.timeoutFail({ duration: healthTimeout, onTimeout: () => new Error(`no answer within ${healthTimeout}`) }),
     Effect.either
   )
