@@ -23,6 +23,8 @@
  *      applied the action. 200 samples; p50 and p99, and the median of each stage. With
  *      `W7_TRACE=1` the bench and the server process record their spans
  *      (bench/networkTrace.ts) and the run prints where a sample's time goes.
+ *      Beside it, its floor (bench/realtimeFloor.ts): the same trip with plain `node:http`, `pg`
+ *      and PGlite, nothing of Reprise's; the ratio is W7's p50 over the floor's.
  * W8   50 concurrent clients, each a user of its own, upload batches of 20 actions (records
  *      built as a replica's, one INSERT patch each; each upload's basis the head the previous
  *      answer gave) over HTTP for `W8_SECONDS`: actions/s and
@@ -71,6 +73,7 @@ import pg from "pg"
 import * as PgServer from "../packages/pg-fixture/src/server.js"
 import { isRecorded, now, type Recorded, recording } from "./networkTrace.js"
 import { NOTES_DDL } from "./notes.js"
+import { type FloorResult, realtimeFloor } from "./realtimeFloor.js"
 import { replaceBlock } from "./sync.js"
 import { databaseUrl, randomName, withPg } from "./syncBackends.js"
 
@@ -611,6 +614,11 @@ export const networkBench = async (log: (line: string) => void = console.log) =>
       log(`[network] W3: in-process ${w3Result.inProcessMs.map(fmt).join(", ")} ms; http ${w3Result.httpMs.map(fmt).join(", ")} ms`)
     }
     const w7Result = ONLY.has("w7") ? await w7(admin, server) : undefined
+    // W7's floor right after W7, on the same database: the same trip with nothing of Reprise's.
+    const w7Floor: FloorResult | undefined = ONLY.has("w7") ? await realtimeFloor(url, W7_SAMPLES) : undefined
+    if (w7Floor !== undefined) {
+      log(`[network] W7 floor: p50 ${fmt(w7Floor.p50)} ms, p99 ${fmt(w7Floor.p99)} ms (${w7Floor.samples} samples)`)
+    }
     if (w7Result !== undefined) {
       const { aSync, applyPushed, received } = w7Result.breakdown
       log(`[network] W7: p50 ${fmt(w7Result.p50)} ms, p99 ${fmt(w7Result.p99)} ms (${w7Result.samples} samples); ` +
@@ -633,15 +641,15 @@ export const networkBench = async (log: (line: string) => void = console.log) =>
       w3Result === undefined
         ? notRun("W3n")
         : `| W3n | A's upload sync of ${W3_N} over HTTP (ms, runs) | ${w3Result.httpMs.map(fmt).join(", ")} | in-process: ${w3Result.inProcessMs.map(fmt).join(", ")} | ${w3Result.ratio.toFixed(2)} | ≤ 1.30 |`,
-      w7Result === undefined
+      w7Result === undefined || w7Floor === undefined
         ? notRun("W7")
-        : `| W7 | A's ${W7_A_PULLS ? "sync" : "upload"} → B (WebSocket subscriber, ${W7_B_PULLS ? "pulls" : "applies the pushed page"}) applied, ${w7Result.samples} samples | p50 ${fmt(w7Result.p50)} ms, p99 ${fmt(w7Result.p99)} ms (max ${fmt(w7Result.max)}) | medians: A's ${W7_A_PULLS ? "sync" : "upload"} ${fmt(w7Result.breakdown.aSync)} ms, B's ${W7_B_PULLS ? "pull" : "applyPushed"} ${fmt(w7Result.breakdown.applyPushed)} ms | | p50 ≤ 10 ms, p99 ≤ 50 ms |`,
+        : `| W7 | A's ${W7_A_PULLS ? "sync" : "upload"} → B (WebSocket subscriber, ${W7_B_PULLS ? "pulls" : "applies the pushed page"}) applied, ${w7Result.samples} samples | p50 ${fmt(w7Result.p50)} ms, p99 ${fmt(w7Result.p99)} ms (max ${fmt(w7Result.max)}); medians: A's ${W7_A_PULLS ? "sync" : "upload"} ${fmt(w7Result.breakdown.aSync)} ms, B's ${W7_B_PULLS ? "pull" : "applyPushed"} ${fmt(w7Result.breakdown.applyPushed)} ms | floor (plain http + pg + PGlite, bench/realtimeFloor.ts): p50 ${fmt(w7Floor.p50)} ms, p99 ${fmt(w7Floor.p99)} ms | p50 ${(w7Result.p50 / w7Floor.p50).toFixed(2)} | p50 ≤ 10 ms, p99 ≤ 50 ms |`,
       w8Result === undefined || floor === undefined
         ? notRun("W8")
         : `| W8 | ${W8_CLIENTS} clients × batches of ${W8_BATCH} over HTTP, ${W8_SECONDS} s | ${w8Result.perSecond.toFixed(0)} actions/s, p99 ${fmt(w8Result.p99)} ms (p50 ${fmt(w8Result.p50)}) | floor: ${floor.perSecond.toFixed(0)} actions/s, p99 ${fmt(floor.p99)} ms | ${(w8Result.perSecond / floor.perSecond).toFixed(2)} | ≥ 5,000 actions/s and ≥ 0.25 |`
     ].join("\n")
     const w7Json = w7Result === undefined ? undefined : { ...w7Result, spans: undefined }
-    return { markdown, json: { date, w3: w3Result, w7: w7Json, w8: w8Result, w8Floor: floor } }
+    return { markdown, json: { date, w3: w3Result, w7: w7Json, w7Floor, w8: w8Result, w8Floor: floor } }
   } finally {
     await server.stop().catch((error: unknown) => log(`[network] stopping the server: ${String(error)}`))
     await admin.dispose()
