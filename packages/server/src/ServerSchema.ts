@@ -24,6 +24,7 @@ import { SyncSchema } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { createMaterializeFunctions } from "./internal/sql/materialize.js"
+import { createReadFunctions } from "./internal/sql/read.js"
 import { createUploadFunction, createUploadProcedure } from "./internal/sql/upload.js"
 import { createLogPolicies, createRlsFunctions, migrateServerSchemaV3 } from "./internal/sql/rls.js"
 import {
@@ -95,6 +96,7 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
       yield* sql.unsafe(createMaterializeFunctions)
       yield* sql.unsafe(createUploadFunction)
       yield* sql.unsafe(createUploadProcedure)
+      yield* sql.unsafe(createReadFunctions)
       yield* sql.unsafe(createLogPolicies)
     }))
   }

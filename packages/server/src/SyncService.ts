@@ -191,13 +191,12 @@ const build = Effect.fnUntraced(function*(options: Options) {
     }
   )
 
-  // The head is no one's secret (sequences are dense); with a role it is read as the caller too.
+  // The head is no one's secret (sequences are dense); with a role it is read as the caller
+  // too, so the role's own privileges apply (one statement, `reprise_server.read_head`).
   const head = Effect.fn("SyncService.head")(function*(callerUserId: string, claims?: SyncServer.Claims) {
     const read = role === null
       ? Page.readHead(sql)
-      : sql.withTransaction(
-        Effect.zipRight(Session.enter(sql, mode, caller(callerUserId, claims), undefined), Page.readHead(sql))
-      )
+      : Page.readHeadAs(sql, { mode, caller: caller(callerUserId, claims) })
     return yield* toTheEnd(read).pipe(Effect.catchTag("SqlError", failed("reading the head")))
   })
 

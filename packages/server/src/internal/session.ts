@@ -1,9 +1,12 @@
 /**
  * A request's identity in the database: every request of `SyncService` runs in one
- * transaction that starts by switching to the service's RLS role (`SET LOCAL ROLE`, when it has
- * one) and setting, transaction-locally, the caller's user id, its token claims (Supabase-style
- * `request.jwt.claims`) and what it may see (see `sql/rls.ts`); the log's and the app tables'
- * policies read them.
+ * transaction that starts by setting, transaction-locally, the caller's user id, its token
+ * claims (Supabase-style `request.jwt.claims`) and what it may see (see `sql/rls.ts`), then
+ * switching to the service's RLS role (`SET LOCAL ROLE`, when it has one); the log's and the
+ * app tables' policies read them. Reads (fetch, head) do it inside the database, in the one
+ * statement that is their transaction (`readCaller`, `sql/read.ts`); an upload outside a
+ * transaction in its one `CALL` (`sql/upload.ts`), and inside a caller's transaction with
+ * `beginUpload`.
  *
  * @internal
  */
@@ -12,6 +15,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { SqlArray, type SyncServer } from "@reprise/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as Read from "./sql/read.js"
 
 /**
  * Who sees what: `"everyone"` (nothing filtered), `"database"` (the caller's audiences from
@@ -41,7 +45,8 @@ export interface Caller {
  */
 export type Prepared = ReadonlyArray<string> | null | undefined
 
-const normalize = (keys: ReadonlyArray<string>): ReadonlyArray<string> => [...new Set(keys)].sort()
+/** Audience keys as the service hands them out: deduplicated, sorted. @internal */
+export const normalize = (keys: ReadonlyArray<string>): ReadonlyArray<string> => [...new Set(keys)].sort()
 
 /** Resolves the in-code audiences, outside any transaction. @internal */
 export const prepare = (mode: Mode, userId: string): Effect.Effect<Prepared, SqlError> => {
@@ -51,7 +56,17 @@ export const prepare = (mode: Mode, userId: string): Effect.Effect<Prepared, Sql
   return Effect.map(visibility(userId), normalize)
 }
 
-const decodeKeys = Schema.decodeUnknown(Schema.Array(Schema.Struct({ keys: Schema.parseJson(Schema.Array(Schema.String)) })))
+/**
+ * The caller as the database's read functions take it (`sql/read.ts`), which set what `enter`
+ * sets, in the same order, inside their one statement. @internal
+ */
+export const readCaller = (mode: Mode, caller: Caller, prepared: Prepared): Read.ReadCaller => ({
+  userId: caller.userId,
+  claims: claimsOf(caller),
+  visibility: prepared === null ? "everyone" : prepared === undefined ? "database" : "given",
+  given: prepared === null || prepared === undefined ? null : SqlArray.text(prepared),
+  role: mode.role
+})
 
 /**
  * Sets the role and the caller's settings inside the transaction; `prepared` says what it may
@@ -64,7 +79,7 @@ export const enter = (
   prepared: Prepared
 ): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
-    const claims = JSON.stringify(caller.claims ?? { sub: caller.userId })
+    const claims = claimsOf(caller)
     const audiences = prepared === null || prepared === undefined ? "" : SqlArray.text(prepared)
     const seeAll = prepared === null ? "on" : ""
     // One round trip: the role is set last, and the statement reads no table.
@@ -74,24 +89,6 @@ export const enter = (
       set_config('reprise.audiences', ${audiences}, true),
       set_config('reprise.see_all', ${seeAll}, true),
       set_config('reprise_server.scope', '', true)${role}`
-  })
-
-/**
- * Starts the request inside its transaction: the role, the caller's settings; returns the
- * caller's audiences (sorted), or null when nothing is filtered. @internal
- */
-export const begin = (
-  sql: SqlClient.SqlClient,
-  mode: Mode,
-  caller: Caller,
-  prepared: Prepared
-): Effect.Effect<ReadonlyArray<string> | null, SqlError> =>
-  Effect.gen(function*() {
-    yield* enter(sql, mode, caller, prepared)
-    if (prepared !== undefined) return prepared
-    const rows = yield* sql`SELECT array_to_json(reprise_server.caller_audiences())::text AS keys`
-    const [row] = yield* Effect.orDie(decodeKeys(rows))
-    return normalize(row?.keys ?? [])
   })
 
 const decodeUploadStart = Schema.decodeUnknown(Schema.Array(Schema.Struct({
@@ -119,3 +116,6 @@ export const beginUpload = (
     const audiences = prepared !== undefined ? prepared : normalize(row?.keys ?? [])
     return { audiences, bound: row?.bound === true }
   })
+
+/** The caller's claims as `request.jwt.claims` holds them: its token's, else `{ "sub": userId }`. */
+const claimsOf = (caller: Caller): string => JSON.stringify(caller.claims ?? { sub: caller.userId })
