@@ -81,8 +81,15 @@ $fn$;
 -- or row belongs) on every later call, so an upload's cost grew with the log (measured: CPU per
 -- 20-action upload 5 ms on an empty log, 18 ms after 13,000 actions). Every statement here is
 -- meant to be index-driven; with sequential scans priced out the cached plans stay so.
+-- jit = off: before PostgreSQL 18 that price is 10^10, so a plan that keeps a sequential scan
+-- (the one-row reprise_server.state, a function's rows) passes jit_above_cost and was compiled
+-- by LLVM on every call (measured on PostgreSQL 15: 59 ms for store_upload's UPDATE of the
+-- head, under the sequencing lock); the setting holds for the functions these call too.
+-- force_generic_plan: every statement's plan is made once per connection (its inputs are
+-- parameters), not again on each call while custom plans look cheaper.
 CREATE OR REPLACE FUNCTION reprise_server.materialize(p_actions uuid[])
-RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
+RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off SET plan_cache_mode = force_generic_plan
+SET jit = off AS $fn$
 DECLARE
   v_prev_capture text := current_setting('reprise.capture', true);
   v_prev_user text := current_setting('reprise.user_id', true);

@@ -168,9 +168,9 @@ $fn$;
 -- clients). Concurrency: of two first uploads racing, the second INSERT waits for the first's
 -- transaction and then inserts nothing; the last SELECT runs on a new snapshot (a volatile
 -- function's statements each take one under READ COMMITTED), so it sees the winner's row.
--- Its cached plans stay index lookups as the table grows (see materialize.ts: enable_seqscan).
+-- Its cached plans stay index lookups as the table grows (see materialize.ts: enable_seqscan, jit).
 CREATE OR REPLACE FUNCTION reprise_server.bind_client(p_client text, p_user text) RETURNS boolean
-LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $fn$
+LANGUAGE plpgsql VOLATILE SET enable_seqscan = off SET jit = off AS $fn$
 BEGIN
   IF EXISTS (SELECT 1 FROM reprise_server.clients c WHERE c.client_id = p_client AND c.user_id = p_user) THEN
     RETURN true;

@@ -40,8 +40,11 @@ CREATE OR REPLACE FUNCTION reprise_server.store_upload(
   p_pairs jsonb,        -- the (schema, table) pairs its patches write, [{ s, t }]
   p_forged uuid[]       -- the actions with a patch labeled with an audience the caller is not in
 ) RETURNS jsonb LANGUAGE plpgsql VOLATILE
--- Cached plans stay index-driven as the log grows (see materialize's note in materialize.ts).
-SET enable_seqscan = off AS $fn$
+-- Cached plans stay index-driven as the log grows, are made once per connection and never
+-- compiled by LLVM (see materialize's note in materialize.ts).
+SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
+SET jit = off AS $fn$
 DECLARE
   v_scope text := coalesce(current_setting('reprise_server.scope', true), '');
   v_present uuid[];
@@ -99,12 +102,16 @@ BEGIN
   -- corrections for its audiences), so it is read with the whole log visible: the same answer
   -- without the policy's probes of patches and restatements for each action after the basis
   -- (with many concurrent clients, hundreds of others' actions per upload).
+  -- OFFSET 0 keeps the patches probe a per-action index lookup: without it the planner may
+  -- turn the EXISTS into a hashed subplan that reads every patch of the log whose key the
+  -- caller may see (measured: most of an upload's time under the lock once the log holds
+  -- 20,000 actions), so the gate's cost grew with the log instead of the actions after the basis.
   PERFORM set_config('reprise_server.scope', 'system', true);
   SELECT coalesce((SELECT a.server_seq FROM reprise_server.actions a
     WHERE a.server_seq > p_basis AND a.client_id <> p_client
       AND (p_audiences IS NULL OR a.user_id = p_user OR EXISTS (
         SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id
-          AND (p.audience_key IS NULL OR p.audience_key = ANY (p_audiences)))
+          AND (p.audience_key IS NULL OR p.audience_key = ANY (p_audiences)) OFFSET 0)
         OR (a.kind = 'correction' AND a.args -> 'input' ? 'audience'
           AND (a.args -> 'input' ->> 'audience' IS NULL OR a.args -> 'input' ->> 'audience' = ANY (p_audiences))))
     ORDER BY a.server_seq DESC LIMIT 1), 0) INTO v_visible;
