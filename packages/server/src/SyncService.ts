@@ -24,6 +24,14 @@
  * patch whose audience key is not its row's, rejects the upload as `Forbidden`, naming the
  * table and row, and nothing is written.
  *
+ * A fetch (and a subscription's reads, which are fetches) and a head are ONE statement each,
+ * which outside a transaction block is its own transaction: a database function sets the
+ * caller's identity as above, then reads the head and the page up to it under the log's
+ * policies (`internal/sql/read.ts`; a head without a role is read plainly); its plans are
+ * cached per connection. An upload is one
+ * `CALL` (`internal/sql/upload.ts`). Called inside a caller's transaction, the service runs in a
+ * savepoint of it.
+ *
  * Secure by default: on a database set up by `Rls.install` (the CLI's `migrate`) the service
  * runs as that role and, unless `Options.audiences` says otherwise, a caller sees its own
  * actions and those of its audiences in `reprise_server.audience_members` (or the app's
