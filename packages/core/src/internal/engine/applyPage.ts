@@ -6,19 +6,20 @@
  *
  * @internal
  */
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { SyncReport } from "../../SyncEngine.js"
 import * as SyncPlanner from "../../SyncPlanner.js"
 import * as SyncProtocol from "../../SyncProtocol.js"
-import { advanceWatermark, appliedAround, ingest, storeAudiences, unappliedEntries } from "../sql/ingest.js"
+import { receivedEntries, takeIn } from "../sql/ingest.js"
 import { rollBackAfter } from "../sql/rollback.js"
 import { type EngineContext, type EngineState, zeroReport } from "./context.js"
 import { checkDivergence } from "./corrections.js"
 import { replay, stands } from "./replay.js"
 
-const EntryRows = Schema.Array(Schema.Struct({ id: Schema.String, hlc: Schema.String }))
+const EntryRows = Schema.Array(Schema.Struct({ incoming: Schema.Boolean, id: Schema.String, hlc: Schema.String }))
 
 /** What applying the received actions did. @internal */
 export interface Applied {
@@ -26,44 +27,53 @@ export interface Applied {
   readonly report: SyncReport
   /** The ids of the actions replayed and due for the divergence check (not the unrunnable ones). */
   readonly replayed: ReadonlyArray<string>
+  /** Whether the replay found every one of `replayed` writing exactly its known patches (see `replay`). */
+  readonly agreed: boolean | undefined
 }
 
-const nothingDone: Applied = { plan: "NothingToDo", report: zeroReport, replayed: [] }
+const nothingDone: Applied = { plan: "NothingToDo", report: zeroReport, replayed: [], agreed: true }
 
 /**
  * Plans and applies every received-but-unapplied action (inside the caller's transaction);
  * returns what it did, for the report, the page's span and the divergence check. `mark`: leave
- * the replayed actions marked for a later check (see `replay`).
+ * the replayed actions marked for a later check (see `replay`). `entries`: the statement that
+ * gives the planner's entries (`takeIn`'s rows; by default `receivedEntries`).
  *
  * @internal
  */
-export const applyReceived = (ctx: EngineContext, filtered: boolean, mark: boolean) =>
+export const applyReceived = (
+  ctx: EngineContext,
+  filtered: boolean,
+  mark: boolean,
+  entries: Effect.Effect<ReadonlyArray<unknown>, SqlError> = receivedEntries(ctx.sql)
+) =>
   Effect.gen(function*() {
     const { sql } = ctx
-    const incoming = yield* Effect.flatMap(unappliedEntries(sql), Schema.decodeUnknown(EntryRows))
-    const earliest = incoming[0]
-    if (earliest === undefined) return nothingDone
-    const applied = yield* Effect.flatMap(appliedAround(sql, earliest), Schema.decodeUnknown(EntryRows))
-    const plan = SyncPlanner.plan([...applied].sort(SyncPlanner.order), incoming)
+    const rows = yield* Effect.flatMap(entries, Schema.decodeUnknown(EntryRows))
+    const incoming: Array<SyncPlanner.Entry> = []
+    const applied: Array<SyncPlanner.Entry> = []
+    for (const { hlc, id, incoming: isIncoming } of rows) (isIncoming ? incoming : applied).push({ id, hlc })
+    if (incoming.length === 0) return nothingDone
+    const plan = SyncPlanner.plan(applied.sort(SyncPlanner.order), incoming.sort(SyncPlanner.order))
     switch (plan._tag) {
       case "NothingToDo":
         return nothingDone
       case "FastForward": {
-        const { unrunnable } = yield* replay(ctx, plan.apply, filtered, mark)
+        const { agreed, unrunnable } = yield* replay(ctx, plan.apply, filtered, mark)
         const report = {
           ...zeroReport,
           fastForwarded: plan.apply.length,
           replayed: plan.apply.length,
           unrunnable: unrunnable.length
         }
-        const applied: Applied = { plan: plan._tag, report, replayed: checkable(plan.apply, unrunnable) }
+        const applied: Applied = { plan: plan._tag, report, replayed: checkable(plan.apply, unrunnable), agreed }
         return applied
       }
       case "Reconcile": {
         yield* rollBackAfter(sql, plan.ancestor)
-        const { unrunnable } = yield* replay(ctx, plan.replay, filtered, mark)
+        const { agreed, unrunnable } = yield* replay(ctx, plan.replay, filtered, mark)
         const report = { ...zeroReport, reconciled: 1, replayed: plan.replay.length, unrunnable: unrunnable.length }
-        const reconciled: Applied = { plan: plan._tag, report, replayed: checkable(plan.replay, unrunnable) }
+        const reconciled: Applied = { plan: plan._tag, report, replayed: checkable(plan.replay, unrunnable), agreed }
         return reconciled
       }
     }
@@ -110,24 +120,22 @@ export const applyPage = (
     const { executor, sql } = ctx
     const filtered = page.audiences !== null
     const audiences = JSON.stringify(page.audiences)
-    // Before applying: the check after replay adopts rows outside them.
-    if (audiences !== state.storedAudiences) yield* storeAudiences(sql, audiences)
     for (const action of page.actions) yield* executor.observe(action.hlc)
-    if (page.actions.length > 0) {
-      const entries = []
-      for (const action of page.actions) {
-        entries.push({ ...SyncProtocol.encodeRemoteAction(action), authoritative: yield* authoritative(ctx, action, filtered) })
-      }
-      yield* ingest(sql, JSON.stringify(entries))
+    const entries = []
+    for (const action of page.actions) {
+      entries.push({ ...SyncProtocol.encodeRemoteAction(action), authoritative: yield* authoritative(ctx, action, filtered) })
     }
+    // One statement ingests the page, stores the audiences when they changed (before applying:
+    // the check after replay adopts rows outside them), advances the watermark (inside this
+    // transaction, as good as last) and gives the planner its entries.
+    const takenIn = takeIn(sql, JSON.stringify(entries), page.next, audiences !== state.storedAudiences ? audiences : undefined)
     // Only a page before the pull's last leaves its replayed actions marked for the check; the
     // last page checks its own directly, and takes what is marked (or queued by a rollback).
-    const { plan, replayed, report } = yield* applyReceived(ctx, filtered, !last)
+    const { agreed, plan, replayed, report } = yield* applyReceived(ctx, filtered, !last, takenIn)
     const marked = state.checkDue || plan === "Reconcile"
     const checked = last
-      ? yield* checkDivergence(ctx, filtered, replayed, marked)
+      ? yield* checkDivergence(ctx, filtered, replayed, marked, agreed)
       : { corrections: 0, adopted: 0 }
-    yield* advanceWatermark(sql, page.next)
     const next: EngineState = { storedAudiences: audiences, checkDue: !last && (marked || replayed.length > 0) }
     const total: SyncReport = { ...report, ...checked, fetched: page.actions.length }
     return { plan, report: total, state: next }
@@ -149,7 +157,7 @@ export const applyPage = (
 export const replayEverything = (ctx: EngineContext, filtered: boolean) =>
   ctx.sql.withTransaction(Effect.gen(function*() {
     yield* rollBackAfter(ctx.sql, null)
-    const { replayed, report } = yield* applyReceived(ctx, filtered, false)
-    const checked = yield* checkDivergence(ctx, filtered, replayed, true)
+    const { agreed, replayed, report } = yield* applyReceived(ctx, filtered, false)
+    const checked = yield* checkDivergence(ctx, filtered, replayed, true, agreed)
     return { ...report, ...checked }
   })).pipe(Effect.withSpan("SyncEngine.replayAll", { captureStackTrace: false }))

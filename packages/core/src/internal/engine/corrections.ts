@@ -48,6 +48,9 @@ export interface Checked {
  * earlier transactions left (see `takeUnchecked`: actions replayed by earlier pages, rows of
  * adoptions a rollback undid), inside the caller's transaction, and records the planned
  * corrections and adoption. `filtered`: whether the server filters the log by audience.
+ * `agreed`: the replay found that none of `replayed` wrote anything else than its known
+ * patches (`finishReplay`'s probe, the question `divergentRows` starts from); then, when no
+ * other work is due, no row can differ and the check sends nothing more.
  *
  * @internal
  */
@@ -55,7 +58,8 @@ export const checkDivergence = (
   ctx: EngineContext,
   filtered: boolean,
   replayed: ReadonlyArray<string>,
-  takeMarked: boolean
+  takeMarked: boolean,
+  agreed?: boolean
 ) =>
   Effect.gen(function*() {
     const { executor, sql } = ctx
@@ -63,6 +67,8 @@ export const checkDivergence = (
     const ids = [...new Set([...replayed, ...(marked?.ids ?? [])])]
     const queuedRows = marked?.rows ?? "[]"
     if (ids.length === 0 && queuedRows === "[]") return { corrections: 0, adopted: 0 }
+    // Only the replayed actions are to look at, and their replays agreed with the server's.
+    if (agreed === true && ids.length === replayed.length && queuedRows === "[]") return { corrections: 0, adopted: 0 }
     const idsLiteral = SqlArray.text(ids)
     const rows = yield* Effect.flatMap(divergentRows(sql, idsLiteral, queuedRows), Schema.decodeUnknown(DivergentRows))
     const differing = CorrectionPlanner.needsDifferingActions(rows, filtered)

@@ -125,9 +125,28 @@ const resolve = (
 export interface Replayed {
   /** The ids of the records this replica could not run (their effects were the server's). */
   readonly unrunnable: ReadonlyArray<string>
+  /**
+   * Whether no synced replayed action (but the unrunnable ones) wrote anything else than its
+   * known patches (`finishReplay`'s probe), so the divergence check has nothing to look at for
+   * them; undefined when not asked (`mark`: the check runs in a later transaction) or the
+   * driver's answer had an unexpected shape (the check then looks, as without the probe).
+   */
+  readonly agreed: boolean | undefined
 }
 
-const nothingReplayed: Replayed = { unrunnable: [] }
+const nothingReplayed: Replayed = { unrunnable: [], agreed: true }
+
+const Agreed = Schema.Array(Schema.Struct({ agreed: Schema.Boolean }))
+
+/**
+ * The probe's answer in what a driver gives for a group of statements: the last statement's
+ * rows (one array of rows per statement, as `pg` and PGlite give them; or the rows alone).
+ */
+const agreedIn = (result: unknown): boolean | undefined => {
+  const rows = Array.isArray(result) && result.length > 0 && result.every(Array.isArray) ? result[result.length - 1] : result
+  const decoded = Schema.decodeUnknownOption(Agreed)(rows)
+  return decoded._tag === "Some" && decoded.value.length === 1 ? decoded.value[0]!.agreed : undefined
+}
 
 /**
  * Replays `entries` in the given (global) order, inside the caller's transaction. `filtered`:
@@ -222,8 +241,9 @@ export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.En
     }
     // Unrunnable records are not left for the divergence check: this replica computed nothing.
     const skipped = unrunnable.size === 0 ? undefined : literal(SqlArray.text([...unrunnable]))
-    yield* exec(finishReplay(literal(uuids(entries)), open, mark, skipped))
-    const replayed: Replayed = { unrunnable: [...unrunnable] }
+    // The check follows in this transaction unless `mark`: ask its first question here.
+    const finished = yield* exec(finishReplay(literal(uuids(entries)), open, mark, skipped, !mark))
+    const replayed: Replayed = { unrunnable: [...unrunnable], agreed: mark ? undefined : agreedIn(finished) }
     return replayed
   }).pipe(Effect.withSpan("SyncEngine.replay", {
     attributes: { "reprise.sync.actions": entries.length },

@@ -7,6 +7,7 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import { differingPatches } from "./corrections.js"
 import { patchJson } from "./patchJson.js"
 
 /**
@@ -85,12 +86,30 @@ export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
  * clears the action id so later writes are not taken for theirs. `skipLiteral` (a uuid[]
  * literal): the records not to mark, which this replica could not run.
  *
+ * With `probe` (the check follows in this transaction), its last statement also answers
+ * `agreed`: whether no synced replayed action (but those skipped) wrote anything else than its
+ * known patches, the question the divergence check starts from (`differingPatches`). When it
+ * did not, the check has nothing to look at for them, and the common fast-forward skips its
+ * statement; asked here, the question rides with a statement the replay sends anyway.
+ *
  * @internal
  */
-export const finishReplay = (idsLiteral: string, open: boolean, mark: boolean, skipLiteral?: string): string =>
+export const finishReplay = (
+  idsLiteral: string,
+  open: boolean,
+  mark: boolean,
+  skipLiteral: string | undefined,
+  probe: boolean
+): string =>
   (open ? `RELEASE SAVEPOINT reprise_replay; ` : "") +
   `UPDATE reprise.action_records SET applied = true${
     !mark ? "" : skipLiteral === undefined ? ", unchecked = true" : `, unchecked = NOT (id = ANY (${skipLiteral}::uuid[]))`
   } WHERE id = ANY (${idsLiteral}::uuid[]); ` +
   `DELETE FROM reprise.action_records WHERE id = ANY (${idsLiteral}::uuid[]) AND kind = 'adoption'; ` +
-  `SELECT set_config('reprise.action_id', '', true)`
+  (probe
+    ? `WITH replayed AS (
+         SELECT r.id FROM reprise.action_records r WHERE r.id = ANY (${idsLiteral}::uuid[]) AND r.synced${
+      skipLiteral === undefined ? "" : ` AND NOT (r.id = ANY (${skipLiteral}::uuid[]))`
+    })
+       SELECT set_config('reprise.action_id', '', true) AS cleared, NOT EXISTS (${differingPatches}) AS agreed`
+    : `SELECT set_config('reprise.action_id', '', true)`)
