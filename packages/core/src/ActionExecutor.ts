@@ -33,7 +33,7 @@ import { ActionRegistry } from "./ActionRegistry.js"
 import * as Hlc from "./Hlc.js"
 import { runDeterministic, RunningAction } from "./internal/determinism.js"
 import { diffPatches } from "./internal/patchDiff.js"
-import { directStatements, hasNul, literal } from "./internal/sql/literal.js"
+import { directStatements, hasNul } from "./internal/sql/literal.js"
 import * as RecordSql from "./internal/sql/record.js"
 import * as Patch from "./Patch.js"
 import * as SqlCapabilities from "./SqlCapabilities.js"
@@ -236,9 +236,6 @@ export const make = (
         const recordArgs = input === undefined ? `{"timestamp":${time}}` : `{"input":${input},"timestamp":${time}}`
         const argsTooLarge = argsOverLimits(action.tag, recordArgs, input, parsed)
         if (argsTooLarge !== undefined) return yield* argsTooLarge
-        // The built-in correction and adoption capture nothing the server gets (a correction's
-        // patches are stored apart; an adoption is never uploaded): only app actions are checked.
-        const checked = action.tag !== SyncProtocol.CorrectionTag && action.tag !== SyncProtocol.AdoptionTag
         const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         const values: RecordSql.RecordValues = [actionId, action.tag, recordArgs, state.client_id, userId, hlc]
         yield* Effect.annotateCurrentSpan({ "reprise.action.id": actionId, "reprise.action.hlc": hlc })
@@ -253,18 +250,16 @@ export const make = (
             const out = devMode
               ? yield* runTwice(action, args, actionId, timestamp)
               : yield* runDeterministic(sql, action, args, actionId, timestamp)
-            // The patches it captured, against the protocol's limits: queued, so it rides with
-            // the COMMIT (or the next statement) where the driver queues, and a failure aborts
-            // the transaction before it commits.
-            if (checked) yield* queue(checkLimits(actionId))
             // Inside a caller's transaction, later writes must not be taken for this action's.
             if (nested) yield* exec(RecordSql.clearAction)
             return out
           }))
-        // The check's failure: an action error where the statement it rode with was the
-        // action's own (or where the driver does not queue), a defect where it rode with the
-        // COMMIT (`withTransaction` dies when a commit fails). The transaction rolled back
-        // either way: the action is refused with nothing written.
+        // The patches it captures are checked against the protocol's limits as the capture
+        // trigger writes them (only an app action's: the record statement points the check at
+        // it, see internal/sql/capture.ts), failing the action's statement: an action error,
+        // or, where the action swallowed that error, its failed COMMIT (`withTransaction` dies
+        // then). The transaction rolled back either way: the action is refused with nothing
+        // written.
         const tooLarge = <A, R2>(effect: Effect.Effect<A, E | ExecutionError, R2>): Effect.Effect<A, E | ExecutionError, R2> =>
           effect.pipe(
             Effect.catchIf(
@@ -370,15 +365,7 @@ const argsIssue = (action: Action.Any, encodedArgs: unknown, message: string): s
 
 const L = SyncProtocol.Limits
 
-/**
- * The check of an action's captured patches (`reprise.check_action_limits`) against the
- * protocol's limits: one parameterless statement, queueable.
- */
-const checkLimits = (actionId: string): string =>
-  `SELECT reprise.check_action_limits(${literal(actionId)}::uuid, ${L.maxPatchesPerAction}, ${L.maxRowImageChars}, ` +
-  `${L.maxJsonDepth}, ${L.maxRowIdChars}, ${L.maxAudienceKeyChars})`
-
-/** The SQLSTATE `reprise.check_action_limits` raises. */
+/** The SQLSTATE the capture trigger's size check raises. */
 const TOO_LARGE_STATE = "RP413"
 
 const TooLargeDetail = Schema.parseJson(Schema.Struct({
@@ -389,7 +376,7 @@ const TooLargeDetail = Schema.parseJson(Schema.Struct({
   rowId: Schema.String
 }))
 
-/** The `ActionTooLarge` a failure of `reprise.check_action_limits` stands for, if it is one. */
+/** The `ActionTooLarge` a failure of the capture trigger's size check stands for, if it is one. */
 const patchesOverLimits = (tag: string, error: unknown): ActionTooLarge | undefined => {
   if (!(error instanceof SqlError)) return undefined
   const cause = error.cause
@@ -447,8 +434,10 @@ export type { UnknownActionTag }
  */
 const prepareRecord = (sql: SqlClient.SqlClient): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const present = yield* RecordSql.recordPrepared(sql)
-    if (present.length === 0) yield* RecordSql.prepareRecord(sql)
+    const [present] = yield* RecordSql.recordPrepared(sql)
+    if (present?.current === true) return true
+    if (present !== undefined) yield* RecordSql.deallocateRecord(sql)
+    yield* RecordSql.prepareRecord(sql)
     return true
   }).pipe(Effect.catchAll(() => Effect.succeed(false)))
 

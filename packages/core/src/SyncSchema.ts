@@ -19,6 +19,8 @@ import * as Schema from "effect/Schema"
 import * as Hlc from "./Hlc.js"
 import { createApplyFunctions } from "./internal/sql/apply.js"
 import { createCorrectionFunctions } from "./internal/sql/correctionFunctions.js"
+import * as TrackingSql from "./internal/sql/tracking.js"
+import { CAPTURE_VERSION, captureTriggerSql } from "./internal/sql/capture.js"
 import { createSchemaV1, lockKey, migrateSchemaV2, migrateSchemaV3, migrateSchemaV4, SCHEMA_VERSION } from "./internal/sql/schema.js"
 
 /** The schema version this build of Reprise installs and understands. */
@@ -97,6 +99,7 @@ export const install: (
       // Functions hold no data: every install replaces them with this build's.
       yield* sql.unsafe(createApplyFunctions)
       yield* sql.unsafe(createCorrectionFunctions)
+      yield* upgradeCaptures(sql)
       const candidate = given ?? crypto.randomUUID()
       yield* sql`INSERT INTO reprise.client_state (client_id) VALUES (${candidate}) ON CONFLICT DO NOTHING`
       const [state] = yield* sql<{ client_id: string }>`SELECT client_id FROM reprise.client_state`
@@ -104,6 +107,31 @@ export const install: (
     }))
   }
 )
+
+/**
+ * Replaces the capture functions an earlier build installed (`Tracking.install` writes them per
+ * table, and an app may not run it again at every start) with this build's, which check an
+ * action's patches against the protocol's limits as they capture them: without it, a client
+ * upgraded in place would capture unchecked. Built from what `Tracking.install` recorded (the
+ * audience as a column or an expression it validated then); a table dropped since is left.
+ */
+const upgradeCaptures = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    for (const table of yield* TrackingSql.staleCaptures(sql, CAPTURE_VERSION)) {
+      const audienceSql = table.audienceColumn ??
+        (table.audience.startsWith("expression:") ? `(${table.audience.slice("expression:".length)})` : undefined)
+      // Not one Tracking.install records: leave it as it is.
+      if (audienceSql === undefined) continue
+      const label = table.schema === "public" ? table.name : `${table.schema}.${table.name}`
+      const [names] = yield* TrackingSql.captureNames(sql, table.schema, table.name, label)
+      yield* sql.unsafe(captureTriggerSql({
+        qualifiedTable: names!.qualified,
+        functionName: names!.fn,
+        audienceSql,
+        tableLiteral: names!.literal
+      }))
+    }
+  })
 
 /** The installed schema version, 0 when there is none. */
 export const installedVersion = (sql: SqlClient.SqlClient): Effect.Effect<number, SqlError> =>

@@ -30,8 +30,32 @@
  * statement trigger. Postgres's own cascades (ON DELETE CASCADE, SET NULL) run after
  * the statement's triggers, as statements of their own: they are ordered as such.
  *
+ * Size limits (R-SRV-7). While the executor runs an app action, `reprise.check_limits` names it
+ * (the record statement sets it; a replay, a built-in correction or adoption and an apply leave
+ * it naming another action or none), and the row trigger checks each patch as it writes it
+ * against the sync protocol's limits (`SyncProtocol.Limits`, written into the function): the
+ * action's patch count (the sequence it just took), the row id, the audience key, and each row
+ * image as an upload sends it (`jsonb::text`): its length, and its depth, looked at only when the
+ * image holds more opening brackets than the limit (otherwise it cannot be that deep). The first
+ * patch over a limit, in capture order, fails the action's statement with SQLSTATE `RP413` and,
+ * as DETAIL, a JSON object `{ what, limit, size, table, rowId }` that the executor turns into
+ * `ActionTooLarge`. Checking here costs an action no statement of its own.
+ *
  * @internal
  */
+
+import * as SyncProtocol from "../../SyncProtocol.js"
+
+/**
+ * The text every capture function of this version holds, so that `SyncSchema.install` can tell
+ * an older one (installed by an earlier build, without the size check) and install this one in
+ * its place. Change it with the function (its limits included).
+ *
+ * @internal
+ */
+export const CAPTURE_VERSION = "reprise capture v2"
+
+const L = SyncProtocol.Limits
 
 /**
  * The functions shared by every tracked table: the statement trigger and the renumbering it
@@ -104,6 +128,9 @@ END
 $fn$;
 `
 
+/** Whether a row image nests deeper than the limit (a container below its depth). */
+const depthPath = `'strict $.**{${L.maxJsonDepth} to last} ? (@.type() == "object" || @.type() == "array")'::jsonpath`
+
 /**
  * Builds the SQL that (re)creates one table's capture function and its two triggers (the row
  * trigger that captures, the statement trigger that orders updates and deletes).
@@ -121,8 +148,16 @@ export const captureTriggerSql = (options: {
   readonly tableLiteral: string
 }): string => `
 CREATE OR REPLACE FUNCTION ${options.functionName}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+-- ${CAPTURE_VERSION}
 DECLARE
   v_action text;
+  v_row_id text;
+  v_audience text;
+  v_forward_text text;
+  v_reverse_text text;
+  v_what text;
+  v_limit integer;
+  v_size integer;
   v_seq integer;
   v_set text;
   r ${options.qualifiedTable};
@@ -185,11 +220,42 @@ BEGIN
   ELSIF v_seq = 1 THEN
     v_set := set_config('reprise.patch_window', '0', true);
   END IF;
+  v_row_id := r.id::text;
+  v_audience := (${options.audienceSql})::text;
+  -- An app action the executor runs: its patches must fit the protocol's limits (see above).
+  IF current_setting('reprise.check_limits', true) = v_action THEN
+    v_forward_text := v_forward::text;
+    v_reverse_text := v_reverse::text;
+    IF v_seq > ${L.maxPatchesPerAction} THEN
+      v_what := 'patches'; v_limit := ${L.maxPatchesPerAction}; v_size := v_seq;
+    ELSIF length(v_row_id) > ${L.maxRowIdChars} THEN
+      v_what := 'row id'; v_limit := ${L.maxRowIdChars}; v_size := length(v_row_id);
+    ELSIF length(v_audience) > ${L.maxAudienceKeyChars} THEN
+      v_what := 'audience key'; v_limit := ${L.maxAudienceKeyChars}; v_size := length(v_audience);
+    ELSIF length(v_forward_text) > ${L.maxRowImageChars} THEN
+      v_what := 'forward row image'; v_limit := ${L.maxRowImageChars}; v_size := length(v_forward_text);
+    ELSIF length(v_forward_text) > ${L.maxJsonDepth}
+      AND length(v_forward_text) - length(translate(v_forward_text, '[{', '')) > ${L.maxJsonDepth}
+      AND jsonb_path_exists(v_forward, ${depthPath}) THEN
+      v_what := 'forward row image depth'; v_limit := ${L.maxJsonDepth}; v_size := ${L.maxJsonDepth + 1};
+    ELSIF length(v_reverse_text) > ${L.maxRowImageChars} THEN
+      v_what := 'reverse row image'; v_limit := ${L.maxRowImageChars}; v_size := length(v_reverse_text);
+    ELSIF length(v_reverse_text) > ${L.maxJsonDepth}
+      AND length(v_reverse_text) - length(translate(v_reverse_text, '[{', '')) > ${L.maxJsonDepth}
+      AND jsonb_path_exists(v_reverse, ${depthPath}) THEN
+      v_what := 'reverse row image depth'; v_limit := ${L.maxJsonDepth}; v_size := ${L.maxJsonDepth + 1};
+    END IF;
+    IF v_what IS NOT NULL THEN
+      RAISE EXCEPTION 'reprise: action % is over the sync protocol''s limits', v_action
+        USING ERRCODE = 'RP413', DETAIL = jsonb_build_object('what', v_what, 'limit', v_limit, 'size', v_size,
+          'table', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'rowId', left(v_row_id, 200))::text;
+    END IF;
+  END IF;
   INSERT INTO reprise.action_patches
     (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
   VALUES
-    (v_action::uuid, v_seq, TG_TABLE_SCHEMA, TG_TABLE_NAME, r.id::text, TG_OP,
-     v_forward, v_reverse, (${options.audienceSql})::text);
+    (v_action::uuid, v_seq, TG_TABLE_SCHEMA, TG_TABLE_NAME, v_row_id, TG_OP,
+     v_forward, v_reverse, v_audience);
   RETURN NULL;
 END
 $fn$;

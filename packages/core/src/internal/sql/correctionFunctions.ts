@@ -9,9 +9,8 @@
  * holds (the fold of the known patches) and what the replica holds itself, the patch between
  * the two, and settle a replayed action's rows for private data.
  *
- * Also here, being replaced with the others at every install: the executor's check of an
- * action's captured patches against the protocol's limits (`check_action_limits`), which runs
- * in the action's transaction so that an action the server would refuse never commits.
+ * Also here, run with the others at every install: dropping the executor's former check of an
+ * action's patches (`check_action_limits`), which the capture trigger does now (`capture.ts`).
  *
  * @internal
  */
@@ -186,68 +185,7 @@ BEGIN
 END
 $fn$;
 
--- The executor's check of an app action's captured patches against the sync protocol's limits
--- (SyncProtocol.Limits, R-SRV-7), run in the action's transaction before it commits: an action
--- the server would refuse as TooLarge on every upload is refused here, with nothing written.
--- Raises SQLSTATE RP413 with, as its DETAIL, a JSON object naming the first patch over a limit
--- ({ what, limit, size, table, rowId }); returns nothing otherwise. Image sizes are the JSON
--- text an upload sends (jsonb::text); an image's depth is only looked at when it holds more
--- opening brackets than the depth limit (otherwise it cannot be that deep).
-CREATE OR REPLACE FUNCTION reprise.check_action_limits(p_action uuid, p_max_patches int, p_max_image int,
-  p_max_depth int, p_max_row_id int, p_max_audience int)
-RETURNS void LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-  v record;
-BEGIN
-  -- The common case, as cheap as it gets: nothing over a limit, nothing deep enough to look at.
-  IF NOT EXISTS (
-    SELECT 1 FROM reprise.action_patches p
-    WHERE p.action_id = p_action AND (
-      p.seq > p_max_patches OR length(p.row_id) > p_max_row_id OR length(p.audience_key) > p_max_audience
-      OR length(p.forward::text) > p_max_image OR length(p.reverse::text) > p_max_image
-      OR length(p.forward::text) - length(translate(p.forward::text, '[{', '')) > p_max_depth
-      OR length(p.reverse::text) - length(translate(p.reverse::text, '[{', '')) > p_max_depth)) THEN
-    RETURN;
-  END IF;
-  SELECT p.seq, p.table_schema, p.table_name, p.row_id, length(p.row_id) AS row_id_chars,
-    length(p.audience_key) AS audience_chars, x.side, length(x.text) AS chars
-  INTO v
-  FROM reprise.action_patches p
-  CROSS JOIN LATERAL (VALUES ('forward', p.forward), ('reverse', p.reverse)) AS i(side, image)
-  CROSS JOIN LATERAL (SELECT i.side, i.image::text AS text, i.image) AS x
-  WHERE p.action_id = p_action AND (
-    p.seq > p_max_patches OR length(p.row_id) > p_max_row_id OR length(p.audience_key) > p_max_audience
-    OR length(x.text) > p_max_image
-    OR (length(x.text) - length(translate(x.text, '[{', '')) > p_max_depth
-      AND jsonb_path_exists(x.image, ('strict $.**{' || p_max_depth || ' to last} ? (@.type() == "object" || @.type() == "array")')::jsonpath)))
-  ORDER BY p.seq, x.side
-  LIMIT 1;
-  IF NOT FOUND THEN
-    -- Brackets inside strings, not nesting.
-    RETURN;
-  END IF;
-  RAISE EXCEPTION 'reprise: action % is over the sync protocol''s limits', p_action
-    USING ERRCODE = 'RP413', DETAIL = jsonb_build_object(
-      'what', CASE
-        WHEN v.seq > p_max_patches THEN 'patches'
-        WHEN v.row_id_chars > p_max_row_id THEN 'row id'
-        WHEN v.audience_chars > p_max_audience THEN 'audience key'
-        WHEN v.chars > p_max_image THEN v.side || ' row image'
-        ELSE v.side || ' row image depth' END,
-      'limit', CASE
-        WHEN v.seq > p_max_patches THEN p_max_patches
-        WHEN v.row_id_chars > p_max_row_id THEN p_max_row_id
-        WHEN v.audience_chars > p_max_audience THEN p_max_audience
-        WHEN v.chars > p_max_image THEN p_max_image
-        ELSE p_max_depth END,
-      'size', CASE
-        WHEN v.seq > p_max_patches THEN v.seq
-        WHEN v.row_id_chars > p_max_row_id THEN v.row_id_chars
-        WHEN v.audience_chars > p_max_audience THEN v.audience_chars
-        WHEN v.chars > p_max_image THEN v.chars
-        ELSE p_max_depth + 1 END,
-      'table', v.table_schema || '.' || v.table_name,
-      'rowId', left(v.row_id, 200))::text;
-END
-$fn$;
+-- The executor's check of an action's patches by a statement of its own, replaced by the capture
+-- trigger's (capture.ts): an earlier build installed it.
+DROP FUNCTION IF EXISTS reprise.check_action_limits(uuid, int, int, int, int, int);
 `

@@ -10,6 +10,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Effect from "effect/Effect"
+import * as SyncProtocol from "../../SyncProtocol.js"
 import { literal } from "./literal.js"
 
 /** This replica's client id and the newest HLC it has issued or received. @internal */
@@ -31,13 +32,22 @@ export const RECORD_STATEMENT = "reprise_record_v1"
 
 type RecordExpressions = readonly [string, string, string, string, string, string]
 
-/** The record statement over six SQL expressions (placeholders or literals), in `RecordValues` order. */
+/** The built-in actions whose captured patches are not checked against the protocol's limits. */
+const unchecked = `${literal(SyncProtocol.CorrectionTag)}, ${literal(SyncProtocol.AdoptionTag)}`
+
+/**
+ * The record statement over six SQL expressions (placeholders or literals), in `RecordValues`
+ * order. It also points the capture's size check at an app action (`reprise.check_limits`, see
+ * `capture.ts`); the built-in correction and adoption capture nothing the server gets (a
+ * correction's patches are stored apart, an adoption is never uploaded), so they are not.
+ */
 const recordText = (values: RecordExpressions): string => {
   const [actionId, tag, args, clientId, userId, hlc] = values
   return `
       WITH ctx AS (
         SELECT set_config('reprise.action_id', ${actionId}, true) AS a,
-               set_config('reprise.patch_seq', '0', true) AS b
+               set_config('reprise.patch_seq', '0', true) AS b,
+               set_config('reprise.check_limits', CASE WHEN ${tag} IN (${unchecked}) THEN '' ELSE ${actionId} END, true) AS c
       )
       INSERT INTO reprise.action_records (id, tag, args, client_id, user_id, hlc)
       SELECT ${actionId}::uuid, ${tag}, ${args}::jsonb, ${clientId}, ${userId}, ${hlc} FROM ctx`
@@ -45,9 +55,18 @@ const recordText = (values: RecordExpressions): string => {
 
 const placeholders = ["$1", "$2", "$3", "$4", "$5", "$6"] as const
 
-/** Whether this session already has the prepared record statement. @internal */
+/**
+ * Whether this session already has the prepared record statement (a row), and whether it is
+ * this build's (`current`: one an earlier build prepared in a session it shared does not point
+ * the size check at the action). @internal
+ */
 export const recordPrepared = (sql: SqlClient.SqlClient) =>
-  sql.unsafe(`SELECT 1 FROM pg_prepared_statements WHERE name = '${RECORD_STATEMENT}'`)
+  sql.unsafe<{ current: boolean }>(
+    `SELECT statement LIKE '%reprise.check_limits%' AS current FROM pg_prepared_statements WHERE name = '${RECORD_STATEMENT}'`
+  )
+
+/** Drops this session's prepared record statement (an earlier build's). @internal */
+export const deallocateRecord = (sql: SqlClient.SqlClient) => sql.unsafe(`DEALLOCATE ${RECORD_STATEMENT}`)
 
 /** Prepares the record statement in this session. @internal */
 export const prepareRecord = (sql: SqlClient.SqlClient) =>

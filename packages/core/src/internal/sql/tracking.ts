@@ -60,3 +60,20 @@ export const recordTrackedTable = (
     VALUES (${table.schema}, ${table.name}, ${table.idType}, ${table.audience})
     ON CONFLICT (table_schema, table_name) DO UPDATE
       SET id_type = excluded.id_type, audience = excluded.audience`
+
+/**
+ * The tracked tables (still there) whose capture function an earlier build installed: its text
+ * lacks `version` (`CAPTURE_VERSION`). `audience` as recorded (`column:<name>` or
+ * `expression:<sql>`), `audienceColumn` the column as the capture reads it from its row `r`.
+ * @internal
+ */
+export const staleCaptures = (sql: SqlClient.SqlClient, version: string) =>
+  sql<{ schema: string; name: string; audience: string; audienceColumn: string | null }>`
+    SELECT t.table_schema AS schema, t.table_name AS name, t.audience,
+      CASE WHEN t.audience LIKE 'column:%' THEN format('r.%I', substr(t.audience, 8)) END AS "audienceColumn"
+    FROM reprise.tracked_tables t
+    JOIN pg_proc p ON p.proname = 'capture_' || md5(t.table_schema || '.' || t.table_name)
+    JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname = 'reprise'
+    WHERE to_regclass(format('%I.%I', t.table_schema, t.table_name)) IS NOT NULL
+      AND position(${version} in p.prosrc) = 0
+    ORDER BY 1, 2`
