@@ -30,6 +30,40 @@
 
 /** @internal */
 export const createUploadFunction = `
+-- The head gate's question (R-SYNC-6): the highest sequence in (p_after, p_upto] (p_upto null:
+-- no bound) of an action not uploaded by client p_client that the caller (p_user, p_audiences;
+-- null audiences: nothing filtered) may see, or 0 (see log.ts: visibleTo). Its condition
+-- implies the log's read policy (a caller reads its own actions, those with a patch it may see
+-- and the corrections for its audiences), so it reads with the whole log visible: the same
+-- answer without the policy's probes of patches and restatements for each action in range.
+-- OFFSET 0 keeps the patches probe a per-action index lookup: without it the planner may turn
+-- the EXISTS into a hashed subplan that reads every patch of the log whose key the caller may
+-- see (measured: most of an upload's time once the log holds 20,000 actions), so the cost grew
+-- with the log instead of with the actions in range. Plans as store_upload's (see there);
+-- volatile: its query reads on a snapshot of its own, taken when it runs.
+CREATE OR REPLACE FUNCTION reprise_server.visible_after(
+  p_after bigint, p_client text, p_user text, p_audiences text[], p_upto bigint DEFAULT NULL
+) RETURNS bigint LANGUAGE plpgsql VOLATILE
+SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
+SET jit = off AS $fn$
+DECLARE
+  v_scope text := coalesce(current_setting('reprise_server.scope', true), '');
+  v_visible bigint;
+BEGIN
+  PERFORM set_config('reprise_server.scope', 'system', true);
+  SELECT coalesce((SELECT a.server_seq FROM reprise_server.actions a
+    WHERE a.server_seq > p_after AND (p_upto IS NULL OR a.server_seq <= p_upto) AND a.client_id <> p_client
+      AND (p_audiences IS NULL OR a.user_id = p_user OR EXISTS (
+        SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id
+          AND (p.audience_key IS NULL OR p.audience_key = ANY (p_audiences)) OFFSET 0)
+        OR (a.kind = 'correction' AND a.args -> 'input' ? 'audience'
+          AND (a.args -> 'input' ->> 'audience' IS NULL OR a.args -> 'input' ->> 'audience' = ANY (p_audiences))))
+    ORDER BY a.server_seq DESC LIMIT 1), 0) INTO v_visible;
+  PERFORM set_config('reprise_server.scope', v_scope, true);
+  RETURN v_visible;
+END
+$fn$;
 CREATE OR REPLACE FUNCTION reprise_server.store_upload(
   p_payload text,       -- JSON array of the request's actions (see store.ts: encodeAction)
   p_ids uuid[],         -- their ids, in request order
@@ -52,11 +86,21 @@ DECLARE
   v_bad text;
   v_head bigint;
   v_visible bigint;
+  v_seen bigint;
   v_untracked record;
   v_stored jsonb;
   v_fresh uuid[];
   v_count integer;
 BEGIN
+  -- The head gate (R-SYNC-6) up to the head committed now, before the lock: every action up to
+  -- that head is committed (sequences become visible in commit order, R-SYNC-7, and the head
+  -- moves in the same transaction), and a stored action's patches never change, so this part
+  -- of the answer is the same under the lock. Only the actions stored while this upload waits
+  -- for the lock are left to read under it, not all of those after the basis (with 50
+  -- concurrent clients, about a thousand per upload, each with a probe of its patches).
+  SELECT s.head INTO v_seen FROM reprise_server.state s;
+  v_visible := reprise_server.visible_after(p_basis, p_client, p_user, p_audiences, v_seen);
+
   PERFORM pg_advisory_xact_lock(hashtext('reprise_server.sequence'));
 
   -- The idempotency check compares with what is stored, whoever may see it.
@@ -96,26 +140,9 @@ BEGIN
     RETURN jsonb_build_object('status', 'ok', 'head', v_head, 'seqs', v_compared);
   END IF;
 
-  -- The head gate (R-SYNC-6): the highest sequence after the basis, of actions not authored by
-  -- this client, that the caller may see (see log.ts: visibleTo). Its condition implies the
-  -- log's read policy (a caller reads its own actions, those with a patch it may see and the
-  -- corrections for its audiences), so it is read with the whole log visible: the same answer
-  -- without the policy's probes of patches and restatements for each action after the basis
-  -- (with many concurrent clients, hundreds of others' actions per upload).
-  -- OFFSET 0 keeps the patches probe a per-action index lookup: without it the planner may
-  -- turn the EXISTS into a hashed subplan that reads every patch of the log whose key the
-  -- caller may see (measured: most of an upload's time under the lock once the log holds
-  -- 20,000 actions), so the gate's cost grew with the log instead of the actions after the basis.
-  PERFORM set_config('reprise_server.scope', 'system', true);
-  SELECT coalesce((SELECT a.server_seq FROM reprise_server.actions a
-    WHERE a.server_seq > p_basis AND a.client_id <> p_client
-      AND (p_audiences IS NULL OR a.user_id = p_user OR EXISTS (
-        SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id
-          AND (p.audience_key IS NULL OR p.audience_key = ANY (p_audiences)) OFFSET 0)
-        OR (a.kind = 'correction' AND a.args -> 'input' ? 'audience'
-          AND (a.args -> 'input' ->> 'audience' IS NULL OR a.args -> 'input' ->> 'audience' = ANY (p_audiences))))
-    ORDER BY a.server_seq DESC LIMIT 1), 0) INTO v_visible;
-  PERFORM set_config('reprise_server.scope', v_scope, true);
+  -- The head gate (R-SYNC-6), for the rest of the range: the actions stored while this upload
+  -- waited for the lock (see reprise_server.visible_after).
+  v_visible := greatest(v_visible, reprise_server.visible_after(greatest(p_basis, v_seen), p_client, p_user, p_audiences));
   IF v_visible > p_basis THEN
     RETURN jsonb_build_object('status', 'behind', 'visible', v_visible);
   END IF;
