@@ -32,7 +32,7 @@ import * as Rpc from "@effect/rpc/Rpc"
 import * as RpcGroup from "@effect/rpc/RpcGroup"
 import * as RpcMiddleware from "@effect/rpc/RpcMiddleware"
 import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SyncProtocol from "./SyncProtocol.js"
@@ -80,18 +80,30 @@ export const checked = <A, I>(
   schema: Schema.Schema<A, I, never>,
   precheck: (input: unknown) => InvalidPayload | undefined = () => undefined
 ): Schema.Schema<A | InvalidPayload, unknown, never> => {
-  const decode = ParseResult.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
-  const encode = ParseResult.encodeUnknown(schema)
-  const target = Schema.Union(Schema.typeSchema(schema), Schema.typeSchema(InvalidPayload))
+  // Synchronous (Either) decoders: the payload schemas have no effects, and an Effect-based
+  // decode runs the same checks through the fiber machinery at several times the cost (on
+  // every upload, on both sides). A payload is decoded stopping at its first problem; only one
+  // that has a problem is decoded again collecting them all, for the account.
+  const decode = ParseResult.decodeUnknownEither(schema, { onExcessProperty: "ignore" })
+  const decodeAll = ParseResult.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
+  const encode = ParseResult.encodeUnknownEither(schema)
+  // The decoded side is declared, not a Schema of the type: a Schema would check every decoded
+  // payload a second time, and every payload sent before `encode` checks it anyway. What it
+  // holds is what `decode` built with `schema`, or an `InvalidPayload`.
+  const target = Schema.declare(
+    (u: unknown): u is A | InvalidPayload => u instanceof InvalidPayload || (typeof u === "object" && u !== null),
+    { identifier: `Checked<${String(schema.ast)}>` }
+  )
   return Schema.transformOrFail(Schema.Unknown, target, {
     strict: true,
     decode: (input) => {
       const refused = precheck(input)
       if (refused !== undefined) return ParseResult.succeed<A | InvalidPayload>(refused)
-      return decode(input).pipe(
-        Effect.catchAll((issue) =>
-          Effect.succeed<A | InvalidPayload>(new InvalidPayload({ detail: bounded(ParseResult.TreeFormatter.formatIssueSync(issue)) }))
-        )
+      const decoded = decode(input)
+      if (Either.isRight(decoded)) return ParseResult.succeed<A | InvalidPayload>(decoded.right)
+      const issue = Either.match(decodeAll(input), { onLeft: (all) => all, onRight: () => decoded.left })
+      return ParseResult.succeed<A | InvalidPayload>(
+        new InvalidPayload({ detail: bounded(ParseResult.TreeFormatter.formatIssueSync(issue)) })
       )
     },
     encode: (value, _, ast) =>
