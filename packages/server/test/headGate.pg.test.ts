@@ -2,7 +2,9 @@
  * The head gate across the sequencing lock (PostgreSQL: PGlite's single connection cannot have
  * an upload wait for the lock). An upload reads the part of the gate up to the head committed
  * when it starts before it takes the lock, and only the rest under it: an action stored while
- * it waits for the lock must still put it behind.
+ * it waits for the lock must still put it behind. Whether a caller may see an action is read
+ * from the action's row (`patch_audiences`, `public_patch`), filled when it is stored and, for
+ * a log stored before those columns, by the install.
  */
 import { assert, layer } from "@effect/vitest"
 import * as PgFixture from "@reprise/pg-fixture"
@@ -10,6 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import { ServerSchema } from "@reprise/server"
 import { failureOf, insert, request, setupServer, titles, wire } from "./suites/helpers.js"
 
 layer(PgFixture.layer(), { excludeTestServices: true, timeout: "60 seconds" })("head gate across the lock (PostgreSQL)", (it) => {
@@ -55,5 +58,38 @@ layer(PgFixture.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         wire({ clientId: "lock-cx", userId: "lock-x", wallMs: now - 1000, patches: [insert(table, { id: "x1" })] })
       ]))
       assert.deepStrictEqual(accepted.accepted.map((a) => a.serverSeq), [basis + 2])
+    }))
+
+  /** Verifies: R-SYNC-6 */
+  it.effect("the gate sees the actions with a patch of the caller's audiences or a public one, also in a log stored before their columns", () =>
+    Effect.gen(function*() {
+      const audiences = { la: ["team"], lb: ["team"], lc: ["other"] } as Record<string, ReadonlyArray<string>>
+      const { sql, sync, table } = yield* setupServer({ audiences: (userId) => Effect.succeed(audiences[userId] ?? []) })
+      const now = yield* Clock.currentTimeMillis
+      const labeled = (clientId: string, userId: string, wallMs: number, rowId: string, key: string | null) => {
+        const action = wire({ clientId, userId, wallMs, patches: [insert(table, { id: rowId, audience_key: key })] })
+        return { ...action, patches: action.patches.map((p) => ({ ...p, audienceKey: key })) }
+      }
+      const h0 = yield* sync.head("la")
+      const team = yield* sync.upload("la", request("c-la", h0, [labeled("c-la", "la", now - 3000, "t1", "team")]))
+      // A log stored before the columns: the install adds them and fills them from the patches.
+      yield* sql`ALTER TABLE reprise_server.actions DROP COLUMN patch_audiences, DROP COLUMN public_patch`
+      yield* ServerSchema.install()
+      const filled = yield* sql<{ patch_audiences: ReadonlyArray<string>; public_patch: boolean }>`
+        SELECT patch_audiences, public_patch FROM reprise_server.actions WHERE server_seq = ${team.head}`
+      assert.deepStrictEqual(filled.map((r) => [[...r.patch_audiences], r.public_patch]), [[["team"], false]])
+      // lc is not in team: not behind.
+      const other = yield* sync.upload("lc", request("c-lc", h0, [labeled("c-lc", "lc", now - 2000, "o1", "other")]))
+      // lb is in team, not in other: behind the team action, and only it.
+      const behind = failureOf(yield* Effect.exit(sync.upload("lb", request("c-lb", h0, [labeled("c-lb", "lb", now - 1000, "b1", "team")]))))
+      assert.deepStrictEqual(behind._tag === "BehindHead" && [behind.basis, behind.head], [h0, team.head])
+      const mine = yield* sync.upload("lb", request("c-lb", other.head, [labeled("c-lb", "lb", now - 1000, "b1", "team")]))
+      // A public patch is everyone's.
+      const open = yield* sync.upload("la", request("c-la", mine.head, [labeled("c-la", "la", now - 500, "p1", null)]))
+      const stored = yield* sql<{ patch_audiences: ReadonlyArray<string>; public_patch: boolean }>`
+        SELECT patch_audiences, public_patch FROM reprise_server.actions WHERE server_seq = ${open.head}`
+      assert.deepStrictEqual(stored.map((r) => [[...r.patch_audiences], r.public_patch]), [[[], true]])
+      const lcBehind = failureOf(yield* Effect.exit(sync.upload("lc", request("c-lc", other.head, [labeled("c-lc", "lc", now - 100, "o2", "other")]))))
+      assert.deepStrictEqual(lcBehind._tag === "BehindHead" && [lcBehind.basis, lcBehind.head], [other.head, open.head])
     }))
 })

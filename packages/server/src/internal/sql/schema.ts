@@ -107,3 +107,30 @@ BEGIN
 END
 $do$;
 `
+
+/**
+ * Version 5: each action records which audiences its patches are labeled with
+ * (`patch_audiences`: the distinct non-null keys) and whether one of them is public
+ * (`public_patch`: a patch with a null key), so the upload's head gate
+ * (`reprise_server.visible_after`, R-SYNC-6) decides whether a caller may see an action from
+ * its row alone. It reads every action stored since the uploader's basis (with 50 concurrent
+ * clients, about a thousand per upload); a probe of each one's patches cost ~2 µs, most of the
+ * gate and a third of an upload's database time. Patches never change once stored, so the
+ * columns are filled when the action is stored, and here from the patches of an existing log.
+ *
+ * @internal
+ */
+export const migrateServerSchemaV5 = `
+ALTER TABLE reprise_server.actions ADD COLUMN IF NOT EXISTS patch_audiences text[] NOT NULL DEFAULT '{}';
+ALTER TABLE reprise_server.actions ADD COLUMN IF NOT EXISTS public_patch boolean NOT NULL DEFAULT false;
+-- The log's policies are forced on its owner too: lifted for the backfill (every action, all
+-- of its patches), in the installer's transaction.
+ALTER TABLE reprise_server.actions NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE reprise_server.patches NO FORCE ROW LEVEL SECURITY;
+UPDATE reprise_server.actions a SET
+  patch_audiences = coalesce(ARRAY(SELECT DISTINCT p.audience_key FROM reprise_server.patches p
+    WHERE p.action_id = a.id AND p.audience_key IS NOT NULL ORDER BY p.audience_key), '{}'),
+  public_patch = EXISTS (SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id AND p.audience_key IS NULL);
+ALTER TABLE reprise_server.actions FORCE ROW LEVEL SECURITY;
+ALTER TABLE reprise_server.patches FORCE ROW LEVEL SECURITY;
+`

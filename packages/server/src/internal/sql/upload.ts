@@ -28,19 +28,32 @@
  * @internal
  */
 
+import { migrateServerSchemaV5 } from "./schema.js"
+
 /** @internal */
 export const createUploadFunction = `
+-- The columns the head gate reads (schema.ts: migrateServerSchemaV5), added and filled when an
+-- install finds them missing, until ServerSchema.install runs that migration as version 5.
+DO $v5$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'reprise_server.actions'::regclass
+      AND attname = 'public_patch' AND NOT attisdropped) THEN
+${migrateServerSchemaV5}
+  END IF;
+END
+$v5$;
+
 -- The head gate's question (R-SYNC-6): the highest sequence in (p_after, p_upto] (p_upto null:
 -- no bound) of an action not uploaded by client p_client that the caller (p_user, p_audiences;
 -- null audiences: nothing filtered) may see, or 0 (see log.ts: visibleTo). Its condition
 -- implies the log's read policy (a caller reads its own actions, those with a patch it may see
 -- and the corrections for its audiences), so it reads with the whole log visible: the same
 -- answer without the policy's probes of patches and restatements for each action in range.
--- OFFSET 0 keeps the patches probe a per-action index lookup: without it the planner may turn
--- the EXISTS into a hashed subplan that reads every patch of the log whose key the caller may
--- see (measured: most of an upload's time once the log holds 20,000 actions), so the cost grew
--- with the log instead of with the actions in range. Plans as store_upload's (see there);
--- volatile: its query reads on a snapshot of its own, taken when it runs.
+-- Whether an action has a patch the caller may see is read from the action's row
+-- (patch_audiences, public_patch: schema version 5), not from its patches: a probe of each
+-- action's patches cost ~2 µs, and with 50 concurrent clients about a thousand actions are in
+-- range per upload. Plans as store_upload's (see there); volatile: its query reads on a
+-- snapshot of its own, taken when it runs.
 CREATE OR REPLACE FUNCTION reprise_server.visible_after(
   p_after bigint, p_client text, p_user text, p_audiences text[], p_upto bigint DEFAULT NULL
 ) RETURNS bigint LANGUAGE plpgsql VOLATILE
@@ -54,9 +67,7 @@ BEGIN
   PERFORM set_config('reprise_server.scope', 'system', true);
   SELECT coalesce((SELECT a.server_seq FROM reprise_server.actions a
     WHERE a.server_seq > p_after AND (p_upto IS NULL OR a.server_seq <= p_upto) AND a.client_id <> p_client
-      AND (p_audiences IS NULL OR a.user_id = p_user OR EXISTS (
-        SELECT 1 FROM reprise_server.patches p WHERE p.action_id = a.id
-          AND (p.audience_key IS NULL OR p.audience_key = ANY (p_audiences)) OFFSET 0)
+      AND (p_audiences IS NULL OR a.user_id = p_user OR a.public_patch OR a.patch_audiences && p_audiences
         OR (a.kind = 'correction' AND a.args -> 'input' ? 'audience'
           AND (a.args -> 'input' ->> 'audience' IS NULL OR a.args -> 'input' ->> 'audience' = ANY (p_audiences))))
     ORDER BY a.server_seq DESC LIMIT 1), 0) INTO v_visible;
@@ -174,9 +185,13 @@ BEGIN
     WHERE r.id = ANY (v_fresh)
   ),
   stored AS (
-    INSERT INTO reprise_server.actions (id, server_seq, tag, args, client_id, user_id, hlc, kind, author_audiences)
-    SELECT id, v_head + n, tag, args::jsonb, client_id, user_id, hlc, kind, p_audiences
-    FROM req
+    INSERT INTO reprise_server.actions (id, server_seq, tag, args, client_id, user_id, hlc, kind, author_audiences,
+      patch_audiences, public_patch)
+    SELECT r.id, v_head + r.n, r.tag, r.args::jsonb, r.client_id, r.user_id, r.hlc, r.kind, p_audiences,
+      ARRAY(SELECT DISTINCT e ->> 'audienceKey' FROM json_array_elements(r.patches) AS e
+        WHERE e ->> 'audienceKey' IS NOT NULL ORDER BY 1),
+      EXISTS (SELECT 1 FROM json_array_elements(r.patches) AS e WHERE e ->> 'audienceKey' IS NULL)
+    FROM req r
     RETURNING id, server_seq
   ),
   patched AS (
