@@ -173,7 +173,10 @@ interface ServerProcess {
 }
 
 const startServerProcess = async (databaseUrlValue: string): Promise<ServerProcess> => {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(root, "bench/networkServer.ts")], {
+  // BENCH_SERVER_CPU_PROF=<dir>: the server process writes a V8 CPU profile there when it stops.
+  const profile = process.env["BENCH_SERVER_CPU_PROF"]
+  const flags = profile === undefined || profile === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
+  const child: ChildProcess = spawn(process.execPath, [...flags, "--import", "tsx", path.join(root, "bench/networkServer.ts")], {
     cwd: root,
     env: {
       ...process.env,
