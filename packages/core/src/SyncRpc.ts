@@ -114,6 +114,34 @@ export const checked = <A, I>(
 }
 
 /**
+ * `SyncProtocol.FetchResponse` as `Fetch` answers it and `Subscribe` streams it: the same wire
+ * form, decoded with the Schema (synchronously: an Effect-based decode of every page costs about
+ * twice as much), and encoded field by field (`SyncProtocol.encodeRemoteAction`, equal to the
+ * Schema's encoding) instead of walked by the Schema once more: the server built each page from
+ * the log it checked, and the receiver decodes it with the Schema whatever the sender did.
+ */
+export const Page: Schema.Schema<SyncProtocol.FetchResponse, unknown, never> = (() => {
+  const decode = ParseResult.decodeUnknownEither(SyncProtocol.FetchResponse)
+  const page = Schema.declare(
+    (u: unknown): u is SyncProtocol.FetchResponse =>
+      typeof u === "object" && u !== null && "actions" in u && Array.isArray(u.actions),
+    { identifier: "FetchResponse" }
+  )
+  return Schema.transformOrFail(Schema.Unknown, page, {
+    strict: true,
+    decode: (input) => decode(input),
+    encode: (response) =>
+      ParseResult.succeed({
+        actions: response.actions.map(SyncProtocol.encodeRemoteAction),
+        next: response.next,
+        head: response.head,
+        hasMore: response.hasMore,
+        audiences: response.audiences
+      })
+  })
+})()
+
+/**
  * Why a request was not authenticated; nothing was read or written. A client acts on the
  * reason: `TokenExpired` means refresh the token and reconnect; the others mean the token (or
  * the server's configuration) is wrong and retrying with it will not help.
@@ -205,12 +233,12 @@ export class SyncRpcs extends RpcGroup.make(
   }),
   Rpc.make("Fetch", {
     payload: checked(SyncProtocol.FetchRequest),
-    success: SyncProtocol.FetchResponse,
+    success: Page,
     error: FetchErrors
   }),
   Rpc.make("Subscribe", {
     payload: checked(SubscribeRequest),
-    success: SyncProtocol.FetchResponse,
+    success: Page,
     error: SubscribeErrors,
     stream: true
   }),
