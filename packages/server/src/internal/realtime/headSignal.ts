@@ -30,8 +30,10 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
@@ -61,6 +63,13 @@ export interface HeadSignal {
   readonly sessions: Effect.Effect<number>
 }
 
+/** A subscriber waiting for a version above `version` whose head is above `cursor`. */
+interface Waiter {
+  readonly version: number
+  readonly cursor: number
+  readonly done: Deferred.Deferred<void>
+}
+
 /** How the signal listens. @internal */
 export interface HeadSignalConfig {
   /** The driver's LISTEN (`PgClient.listen`, `PgliteClient.listen`). */
@@ -83,7 +92,21 @@ const HEAD = /^\d{1,16}$/
  */
 export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const state = yield* SubscriptionRef.make<SignalState>({ version: 0, head: 0 })
+    // The state and its waiters are plain: `await` is on the path of every page a commit wakes,
+    // and a stream of a SubscriptionRef's changes (a PubSub subscription, filtered, per wait)
+    // costs milliseconds of scheduler hops per wake-up where resolving a Deferred costs
+    // microseconds. Every change goes through `publish`, which wakes the waiters it satisfies.
+    let state: SignalState = { version: 0, head: 0 }
+    const waiters = new Set<Waiter>()
+    const publish = (next: SignalState) => {
+      state = next
+      for (const waiter of waiters) {
+        if (next.version > waiter.version && next.head > waiter.cursor) {
+          waiters.delete(waiter)
+          Deferred.unsafeDone(waiter.done, Exit.void)
+        }
+      }
+    }
     const listening = yield* SubscriptionRef.make(false)
     const sessions = yield* Ref.make(0)
     const token = `${(yield* Random.nextIntBetween(0, 2 ** 30)).toString(36)}${(yield* Random.nextIntBetween(0, 2 ** 30)).toString(36)}`
@@ -91,9 +114,9 @@ export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never,
 
     // A notification's head replaces the latest (commits notify in commit order); a head read
     // from the database only raises it, since a read can finish after a later notification.
-    const heard = (head: number) => SubscriptionRef.update(state, (s) => ({ version: s.version + 1, head }))
+    const heard = (head: number) => Effect.sync(() => publish({ version: state.version + 1, head }))
     const read = (head: number) =>
-      SubscriptionRef.update(state, (s) => ({ version: s.version + 1, head: Math.max(s.head, head) }))
+      Effect.sync(() => publish({ version: state.version + 1, head: Math.max(state.head, head) }))
     // Statements run uninterruptibly: `@effect/sql-pg` cancels an interrupted statement with a
     // `pg_cancel_backend` that can land on the pooled connection's NEXT statement, another
     // request's (see `toTheEnd` in SyncService.ts). The first ping races its answer, so an
@@ -168,9 +191,16 @@ export const make = (config: HeadSignalConfig): Effect.Effect<HeadSignal, never,
     )
 
     const signal: HeadSignal = {
-      version: Effect.map(SubscriptionRef.get(state), (s) => s.version),
+      version: Effect.sync(() => state.version),
       await: (version, cursor) =>
-        Stream.runDrain(Stream.take(Stream.filter(state.changes, (s) => s.version > version && s.head > cursor), 1)),
+        Effect.flatMap(Deferred.make<void>(), (done) =>
+          Effect.suspend(() => {
+            if (state.version > version && state.head > cursor) return Effect.void
+            const waiter: Waiter = { version, cursor, done }
+            waiters.add(waiter)
+            // An interrupted wait (the subscription closed) leaves no waiter behind.
+            return Effect.ensuring(Deferred.await(done), Effect.sync(() => waiters.delete(waiter)))
+          })),
       isListening: SubscriptionRef.get(listening),
       awaitListening: Stream.runDrain(Stream.take(Stream.filter(listening.changes, (on) => on), 1)),
       sessions: Ref.get(sessions)
