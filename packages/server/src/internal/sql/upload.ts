@@ -1,9 +1,10 @@
 /**
  * Storing an upload inside the database: `reprise_server.store_upload` does, in ONE call, all
- * the work an upload does under the sequencing lock (R-SYNC-7): it takes the lock, checks which
- * actions are stored already (idempotency, R-SYNC-5), gates on the head (R-SYNC-6), refuses
- * untracked tables and forged labels, stores the new actions with consecutive sequences, moves
- * the head, NOTIFYs it and materializes the new actions (`materialize.ts`).
+ * the work an upload does around the sequencing lock (R-SYNC-7): it gates on the head (R-SYNC-6:
+ * up to the head committed when it starts, before the lock; the rest under it), takes the lock,
+ * checks which actions are stored already (idempotency, R-SYNC-5), refuses untracked tables and
+ * forged labels, stores the new actions with consecutive sequences, moves the head, NOTIFYs it
+ * and materializes the new actions (`materialize.ts`).
  *
  * Why one call: an upload holds the lock from its acquisition to its COMMIT, and every round
  * trip between the server process and Postgres in between is lock time every other upload waits
