@@ -3,7 +3,8 @@
  * sequence and, since version 4, which user each client id belongs to), the in-database
  * materializer and the log's row-level security (version 3: forced RLS on the log, its
  * policies, the default audience membership `reprise_server.audience_members` behind
- * `reprise_server.caller_audiences()`; see `Rls`), together with core's sync schema, whose
+ * `reprise_server.caller_audiences()`; see `Rls`; version 5: each action's patch audiences, for
+ * the head gate), together with core's sync schema, whose
  * `reprise.apply_patches` applies patches and whose `reprise.tracked_tables` lists the
  * canonical tables.
  *
@@ -32,6 +33,7 @@ import {
   installLockKey,
   migrateServerSchemaV2,
   migrateServerSchemaV4,
+  migrateServerSchemaV5,
   SERVER_SCHEMA_VERSION
 } from "./internal/sql/schema.js"
 
@@ -87,6 +89,10 @@ export const install: () => Effect.Effect<void, InstallError, SqlClient.SqlClien
       if (installed < 4) {
         yield* sql.unsafe(migrateServerSchemaV4)
         yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${4}) ON CONFLICT DO NOTHING`
+      }
+      if (installed < 5) {
+        yield* sql.unsafe(migrateServerSchemaV5)
+        yield* sql`INSERT INTO reprise_server.schema_version (version) VALUES (${5}) ON CONFLICT DO NOTHING`
       }
       // Functions and policies hold no data: every install replaces them with this build's, so
       // a database installed by an older build runs the current materialization and policies.

@@ -72,12 +72,16 @@ layer(PgFixture.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       }
       const h0 = yield* sync.head("la")
       const team = yield* sync.upload("la", request("c-la", h0, [labeled("c-la", "la", now - 3000, "t1", "team")]))
-      // A log stored before the columns: the install adds them and fills them from the patches.
+      // A log stored by a version 4 server, before the columns: the install's version 5 migration
+      // adds them and fills them from the patches.
       yield* sql`ALTER TABLE reprise_server.actions DROP COLUMN patch_audiences, DROP COLUMN public_patch`
+      yield* sql`DELETE FROM reprise_server.schema_version WHERE version = 5`
+      assert.strictEqual(yield* ServerSchema.installedVersion, 4)
       yield* ServerSchema.install()
       const filled = yield* sql<{ patch_audiences: ReadonlyArray<string>; public_patch: boolean }>`
         SELECT patch_audiences, public_patch FROM reprise_server.actions WHERE server_seq = ${team.head}`
       assert.deepStrictEqual(filled.map((r) => [[...r.patch_audiences], r.public_patch]), [[["team"], false]])
+      assert.strictEqual(yield* ServerSchema.installedVersion, 5)
       // lc is not in team: not behind.
       const other = yield* sync.upload("lc", request("c-lc", h0, [labeled("c-lc", "lc", now - 2000, "o1", "other")]))
       // lb is in team, not in other: behind the team action, and only it.

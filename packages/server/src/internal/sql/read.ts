@@ -102,7 +102,7 @@ $fn$;
  * of its patches is in one of the caller's audiences or public (null audience key) (R-SRV-3),
  * or it is a correction for one of them (`args.input.audience`, null for public: a correction
  * may set no row and only restate actions hidden from that audience), on top of the log's
- * policies. `reprise_server.store_upload`'s head gate (`upload.ts`) states the same condition:
+ * policies. The upload's head gate, `reprise_server.visible_after` (`upload.ts`), states the same condition:
  * change both together. The restated actions follow whatever their sequence: a replica that
  * receives a correction of a row it sees also receives what changed the row, even when none
  * of that action's own patches is visible to it (R-SYNC-3).

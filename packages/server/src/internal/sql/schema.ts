@@ -10,7 +10,7 @@
  */
 
 /** @internal */
-export const SERVER_SCHEMA_VERSION = 4
+export const SERVER_SCHEMA_VERSION = 5
 
 /** The advisory lock key (hashed with `hashtext`) that serializes installers. @internal */
 export const installLockKey = "reprise_server.schema"

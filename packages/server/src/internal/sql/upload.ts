@@ -29,24 +29,11 @@
  * @internal
  */
 
-import { migrateServerSchemaV5 } from "./schema.js"
-
 /** @internal */
 export const createUploadFunction = `
--- The columns the head gate reads (schema.ts: migrateServerSchemaV5), added and filled when an
--- install finds them missing, until ServerSchema.install runs that migration as version 5.
-DO $v5$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'reprise_server.actions'::regclass
-      AND attname = 'public_patch' AND NOT attisdropped) THEN
-${migrateServerSchemaV5}
-  END IF;
-END
-$v5$;
-
 -- The head gate's question (R-SYNC-6): the highest sequence in (p_after, p_upto] (p_upto null:
 -- no bound) of an action not uploaded by client p_client that the caller (p_user, p_audiences;
--- null audiences: nothing filtered) may see, or 0 (see log.ts: visibleTo). Its condition
+-- null audiences: nothing filtered) may see, or 0 (read.ts: read_page states the same condition). Its condition
 -- implies the log's read policy (a caller reads its own actions, those with a patch it may see
 -- and the corrections for its audiences), so it reads with the whole log visible: the same
 -- answer without the policy's probes of patches and restatements for each action in range.
