@@ -17,9 +17,10 @@ import { receivedEntries, takeIn } from "../sql/ingest.js"
 import { rollBackAfter } from "../sql/rollback.js"
 import { type EngineContext, type EngineState, zeroReport } from "./context.js"
 import { checkDivergence } from "./corrections.js"
-import { replay, stands } from "./replay.js"
+import { RecordRow, replay, stands } from "./replay.js"
 
 const EntryRows = Schema.Array(Schema.Struct({ incoming: Schema.Boolean, id: Schema.String, hlc: Schema.String }))
+const IncomingRecords = Schema.Array(RecordRow)
 
 /** What applying the received actions did. @internal */
 export interface Applied {
@@ -49,17 +50,21 @@ export const applyReceived = (
 ) =>
   Effect.gen(function*() {
     const { sql } = ctx
-    const rows = yield* Effect.flatMap(entries, Schema.decodeUnknown(EntryRows))
+    const raw = yield* entries
+    const rows = yield* Schema.decodeUnknown(EntryRows)(raw)
     const incoming: Array<SyncPlanner.Entry> = []
     const applied: Array<SyncPlanner.Entry> = []
     for (const { hlc, id, incoming: isIncoming } of rows) (isIncoming ? incoming : applied).push({ id, hlc })
     if (incoming.length === 0) return nothingDone
+    // The unapplied records as replay loads them: a fast-forward replays exactly these.
+    const loaded = yield* Schema.decodeUnknown(IncomingRecords)(raw.filter((_, i) => rows[i]!.incoming))
+    const preloaded = new Map(loaded.map((record) => [record.id, record]))
     const plan = SyncPlanner.plan(applied.sort(SyncPlanner.order), incoming.sort(SyncPlanner.order))
     switch (plan._tag) {
       case "NothingToDo":
         return nothingDone
       case "FastForward": {
-        const { agreed, unrunnable } = yield* replay(ctx, plan.apply, filtered, mark)
+        const { agreed, unrunnable } = yield* replay(ctx, plan.apply, filtered, mark, preloaded)
         const report = {
           ...zeroReport,
           fastForwarded: plan.apply.length,
@@ -71,7 +76,7 @@ export const applyReceived = (
       }
       case "Reconcile": {
         yield* rollBackAfter(sql, plan.ancestor)
-        const { agreed, unrunnable } = yield* replay(ctx, plan.replay, filtered, mark)
+        const { agreed, unrunnable } = yield* replay(ctx, plan.replay, filtered, mark, preloaded)
         const report = { ...zeroReport, reconciled: 1, replayed: plan.replay.length, unrunnable: unrunnable.length }
         const reconciled: Applied = { plan: plan._tag, report, replayed: checkable(plan.replay, unrunnable), agreed }
         return reconciled

@@ -43,6 +43,7 @@ import { runDeterministic } from "../determinism.js"
 import { directStatements, literal } from "../sql/literal.js"
 import {
   beginReplay,
+  clearPatches,
   finishReplay,
   loadForReplay,
   rollbackReplay,
@@ -57,7 +58,8 @@ const replayBatch = 1000
 /** Replayed actions between two savepoints at most (what an aborting failure re-runs). */
 const checkpointEvery = 200
 
-const RecordRows = Schema.Array(Schema.Struct({
+/** A record as replay loads it (`loadForReplay`, or the page's `takeIn`). @internal */
+export const RecordRow = Schema.Struct({
   id: Schema.String,
   tag: Schema.String,
   args: Schema.Struct({ input: Schema.Unknown, timestamp: Schema.Number }),
@@ -65,9 +67,11 @@ const RecordRows = Schema.Array(Schema.Struct({
   userId: Schema.NullOr(Schema.String),
   kind: Schema.String,
   synced: Schema.Boolean
-}))
+})
+const RecordRows = Schema.Array(RecordRow)
 
-type RecordRow = typeof RecordRows.Type[number]
+/** A record as replay loads it. @internal */
+export type RecordRow = typeof RecordRow.Type
 
 const uuids = (entries: ReadonlyArray<SyncPlanner.Entry>): string => SqlArray.text(entries.map((e) => e.id))
 
@@ -152,11 +156,20 @@ const agreedIn = (result: unknown): boolean | undefined => {
  * Replays `entries` in the given (global) order, inside the caller's transaction. `filtered`:
  * whether the server filters the log by audience (then every replayed action's rows are settled
  * for private data, see `settleReplay`). `mark`: leave the replayed actions marked for a later
- * divergence check (when the check does not run in this transaction).
+ * divergence check (when the check does not run in this transaction). `preloaded`: records
+ * already read in this transaction (the page's unapplied ones, `takeIn`); a batch made of them
+ * only is not loaded again, its old patches deleted by a queued statement instead (riding with
+ * the first action's).
  *
  * @internal
  */
-export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.Entry>, filtered: boolean, mark: boolean) =>
+export const replay = (
+  ctx: EngineContext,
+  entries: ReadonlyArray<SyncPlanner.Entry>,
+  filtered: boolean,
+  mark: boolean,
+  preloaded?: ReadonlyMap<string, RecordRow>
+) =>
   Effect.gen(function*() {
     if (entries.length === 0) return nothingReplayed
     const { executor, registry, sql } = ctx
@@ -169,7 +182,9 @@ export const replay = (ctx: EngineContext, entries: ReadonlyArray<SyncPlanner.En
     const unrunnable = new Set<string>()
     for (let start = 0; start < entries.length; start += replayBatch) {
       const batch = entries.slice(start, start + replayBatch)
-      const records = new Map((yield* Effect.flatMap(
+      const known = preloaded !== undefined && batch.every((e) => preloaded.has(e.id))
+      if (known) yield* queue(clearPatches(literal(uuids(batch))))
+      const records = known ? preloaded : new Map((yield* Effect.flatMap(
         loadForReplay(sql, uuids(batch)),
         Schema.decodeUnknown(RecordRows)
       )).map((record) => [record.id, record]))

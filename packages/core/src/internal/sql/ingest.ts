@@ -52,7 +52,7 @@ WITH page AS MATERIALIZED (
   SELECT x.id, x.tag, x.args, x."clientId", x."userId", x.hlc, x.kind, x."serverSeq", true, false, x.authoritative
   FROM page x
   ON CONFLICT (id) DO UPDATE SET server_seq = excluded.server_seq, synced = true
-  RETURNING id, hlc, applied
+  RETURNING id, hlc, applied, tag, args, authoritative, user_id, kind, synced
 ), patches AS (
   INSERT INTO reprise.known_patches (action_id, seq, table_schema, table_name, row_id, op, forward, reverse, audience_key)
   SELECT a.id, p.seq, p.schema, p."table", p."rowId", p.op, p.forward::jsonb, p.reverse::jsonb, p."audienceKey"
@@ -67,19 +67,20 @@ WITH page AS MATERIALIZED (
       ELSE ARRAY(SELECT jsonb_array_elements_text($3::jsonb)) END
   WHERE last_server_seq < $2::bigint OR $3::jsonb IS NOT NULL
 ), incoming AS MATERIALIZED (
-  SELECT id, hlc FROM records WHERE NOT applied
-  UNION
-  SELECT id, hlc FROM reprise.action_records WHERE NOT applied
+  SELECT id, hlc, tag, args, authoritative, user_id, kind, synced FROM records WHERE NOT applied
+  UNION ALL
+  SELECT r.id, r.hlc, r.tag, r.args, r.authoritative, r.user_id, r.kind, r.synced FROM reprise.action_records r
+  WHERE NOT r.applied AND NOT EXISTS (SELECT 1 FROM records x WHERE x.id = r.id)
 ), earliest AS MATERIALIZED (
   SELECT id, hlc COLLATE "C" AS hlc FROM incoming ORDER BY hlc COLLATE "C", id LIMIT 1
 )
-SELECT true AS incoming, id::text AS id, hlc FROM incoming
+SELECT true AS incoming, id::text AS id, hlc, tag, args, authoritative, user_id AS "userId", kind, synced FROM incoming
 UNION ALL
-(SELECT false, r.id::text, r.hlc FROM reprise.action_records r, earliest e
+(SELECT false, r.id::text, r.hlc, NULL, NULL, NULL, NULL, NULL, NULL FROM reprise.action_records r, earliest e
  WHERE r.applied AND (r.hlc, r.id) < (e.hlc, e.id)
  ORDER BY r.hlc DESC, r.id DESC LIMIT 1)
 UNION ALL
-(SELECT false, r.id::text, r.hlc FROM reprise.action_records r, earliest e
+(SELECT false, r.id::text, r.hlc, NULL, NULL, NULL, NULL, NULL, NULL FROM reprise.action_records r, earliest e
  WHERE r.applied AND (r.hlc, r.id) > (e.hlc, e.id)
  ORDER BY r.hlc, r.id)`
 

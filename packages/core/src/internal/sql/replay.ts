@@ -25,6 +25,15 @@ export const loadForReplay = (sql: SqlClient.SqlClient, ids: string) =>
   )
 
 /**
+ * Deletes the patches earlier runs of the actions about to be replayed captured (`idsLiteral`,
+ * a uuid[] literal): `loadForReplay`'s delete, for records already read (see `replay`).
+ *
+ * @internal
+ */
+export const clearPatches = (idsLiteral: string): string =>
+  `DELETE FROM reprise.action_patches WHERE action_id = ANY (${idsLiteral}::uuid[])`
+
+/**
  * Before replaying one action: points the capture triggers at it with a fresh patch sequence,
  * first saving the state in savepoint `reprise_replay` when `checkpoint` says so ("open": the
  * first one; "renew": release the previous one and open it again here). `idLiteral` is a
