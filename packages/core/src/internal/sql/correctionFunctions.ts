@@ -185,6 +185,33 @@ BEGIN
 END
 $fn$;
 
+-- Whether none of the synced actions p_ids (but those in p_skip) wrote, in its replay, anything
+-- else than its known patches: the question the divergence check starts from (differingPatches
+-- in corrections.ts, the same comparison), asked at the end of a replay (finishReplay). A
+-- function, so that its plan is made once per session rather than at every replay.
+CREATE OR REPLACE FUNCTION reprise.replay_agreed(p_ids uuid[], p_skip uuid[])
+RETURNS boolean LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+  RETURN NOT EXISTS (
+    SELECT 1 FROM reprise.action_records r
+    WHERE r.id = ANY (p_ids) AND r.synced AND NOT (r.id = ANY (p_skip)) AND (
+      EXISTS (
+        SELECT 1 FROM reprise.action_patches a
+        WHERE a.action_id = r.id AND NOT EXISTS (
+          SELECT 1 FROM reprise.known_patches k
+          WHERE k.action_id = a.action_id AND k.seq = a.seq AND k.table_schema = a.table_schema
+            AND k.table_name = a.table_name AND k.row_id = a.row_id AND k.op = a.op
+            AND k.forward IS NOT DISTINCT FROM a.forward AND k.reverse IS NOT DISTINCT FROM a.reverse))
+      OR EXISTS (
+        SELECT 1 FROM reprise.known_patches k
+        WHERE k.action_id = r.id AND NOT EXISTS (
+          SELECT 1 FROM reprise.action_patches a
+          WHERE a.action_id = k.action_id AND a.seq = k.seq AND a.table_schema = k.table_schema
+            AND a.table_name = k.table_name AND a.row_id = k.row_id AND a.op = k.op
+            AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse))));
+END
+$fn$;
+
 -- The executor's check of an action's patches by a statement of its own, replaced by the capture
 -- trigger's (capture.ts): an earlier build installed it.
 DROP FUNCTION IF EXISTS reprise.check_action_limits(uuid, int, int, int, int, int);

@@ -7,7 +7,6 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { differingPatches } from "./corrections.js"
 import { patchJson } from "./patchJson.js"
 
 /**
@@ -97,7 +96,7 @@ export const rollbackReplay = "ROLLBACK TO SAVEPOINT reprise_replay"
  *
  * With `probe` (the check follows in this transaction), its last statement also answers
  * `agreed`: whether no synced replayed action (but those skipped) wrote anything else than its
- * known patches, the question the divergence check starts from (`differingPatches`). When it
+ * known patches (`reprise.replay_agreed`), the question the divergence check starts from. When it
  * did not, the check has nothing to look at for them, and the common fast-forward skips its
  * statement; asked here, the question rides with a statement the replay sends anyway.
  *
@@ -116,9 +115,6 @@ export const finishReplay = (
   } WHERE id = ANY (${idsLiteral}::uuid[]); ` +
   `DELETE FROM reprise.action_records WHERE id = ANY (${idsLiteral}::uuid[]) AND kind = 'adoption'; ` +
   (probe
-    ? `WITH replayed AS (
-         SELECT r.id FROM reprise.action_records r WHERE r.id = ANY (${idsLiteral}::uuid[]) AND r.synced${
-      skipLiteral === undefined ? "" : ` AND NOT (r.id = ANY (${skipLiteral}::uuid[]))`
-    })
-       SELECT set_config('reprise.action_id', '', true) AS cleared, NOT EXISTS (${differingPatches}) AS agreed`
+    ? `SELECT set_config('reprise.action_id', '', true) AS cleared, ` +
+      `reprise.replay_agreed(${idsLiteral}::uuid[], ${skipLiteral ?? "'{}'"}::uuid[]) AS agreed`
     : `SELECT set_config('reprise.action_id', '', true)`)
