@@ -13,7 +13,7 @@ const request = {
   id: "12",
   tag: "Upload",
   payload: { anything: ["the payload is the procedure's to check"] },
-  headers: [["authorization", "Bearer a.b.c"]]
+  headers: [["authorization", "Bearer a.b.c"]] as ReadonlyArray<readonly [string, string]>
 }
 
 const text = (message: unknown) => JSON.stringify(message)
