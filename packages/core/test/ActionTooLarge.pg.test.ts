@@ -1,4 +1,4 @@
-/** The executor's size limits (R-SRV-7) on Postgres, where the check is a statement of its own (`suites/actionTooLarge.ts`). */
+/** The executor's size limits (R-SRV-7) on Postgres (`suites/actionTooLarge.ts`): the capture trigger checks each patch as it writes it. */
 import * as PgFixture from "@reprise/pg-fixture"
 import { actionTooLargeTests } from "./suites/actionTooLarge.js"
 

@@ -109,8 +109,8 @@ const titleFor = (id: string, chars: number) => {
 
 /**
  * Registers the tests on `database` (`name` in the title): on PGlite in `ActionTooLarge.test.ts`, on Postgres
- * in `ActionTooLarge.pg.test.ts`, where the check runs as its own statement rather than with the
- * COMMIT. `fresh` gives a fresh database for the development-mode group.
+ * in `ActionTooLarge.pg.test.ts` (on both, the capture trigger checks each patch as it writes
+ * it). `fresh` gives a fresh database for the development-mode group.
  */
 export const actionTooLargeTests = (name: string, database: () => Layer.Layer<SqlClient.SqlClient, unknown>) =>
 describe(`ActionExecutor refuses what the server would refuse for size (R-SRV-7), ${name}`, () => {
