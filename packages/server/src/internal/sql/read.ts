@@ -64,8 +64,8 @@ export const readHead = (sql: SqlClient.SqlClient, caller: ReadCaller) =>
   sql`SELECT reprise_server.read_head(${caller.userId}, ${caller.claims}, ${caller.role})::text AS head`
 
 /**
- * The caller's identity, transaction-locally, as `session.ts`'s `enter` sets it: the settings
- * first, the role last. `p_visibility`: `everyone` (nothing filtered), `given` (`p_given`, the
+ * The caller's identity, transaction-locally, as `session.ts`'s `enter` sets it (the reads here
+ * and the upload procedure, `upload.ts`, call it): the settings first, the role last. `p_visibility`: `everyone` (nothing filtered), `given` (`p_given`, the
  * service's in-code audiences) or `database` (left to `reprise_server.caller_audiences()`).
  */
 const createEnterFunction = `

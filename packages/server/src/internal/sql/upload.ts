@@ -252,14 +252,8 @@ DECLARE
   v_bad text;
   v_forged uuid[];
 BEGIN
-  PERFORM set_config('reprise.user_id', p_user, true),
-    set_config('request.jwt.claims', p_claims, true),
-    set_config('reprise.audiences', CASE WHEN p_visibility = 'given' THEN p_given::text ELSE '' END, true),
-    set_config('reprise.see_all', CASE WHEN p_visibility = 'everyone' THEN 'on' ELSE '' END, true),
-    set_config('reprise_server.scope', '', true);
-  IF p_role IS NOT NULL THEN
-    PERFORM set_config('role', p_role, true);
-  END IF;
+  -- The caller's settings, then the role, as the reads set them (read.ts: enter_caller).
+  PERFORM reprise_server.enter_caller(p_user, p_claims, p_visibility, p_given, p_role);
   IF NOT reprise_server.bind_client(p_client, p_user) THEN
     ROLLBACK;
     p_outcome := '{"status": "wrong_client"}';
