@@ -1,8 +1,8 @@
 /**
- * The envelope checks of the RPC endpoints (internal/rpc/envelope.ts) take a plain fast path for
- * well-formed requests and acks; it must accept exactly what the Schemas accept. Each message
- * here is one step away from a well-formed one, and must still be refused with the Schema's
- * account (the hostile-network tests send thousands more, generated, over the wire).
+ * The envelope checks of the RPC endpoints (internal/rpc/envelope.ts), at their bounds: a
+ * well-formed request or ack passes, and each message one step away from a well-formed one is
+ * refused with the Schema's account (the hostile-network tests send thousands more, generated,
+ * over the wire).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Either from "effect/Either"
