@@ -14,6 +14,9 @@
  *
  * @internal
  */
+import { differingPatches } from "./corrections.js"
+
+/** @internal */
 export const createCorrectionFunctions = `
 -- The server's image of a row: the fold, in canonical order, of the patches the server has
 -- (known_patches for synced records) and will have (this replica's pending actions' patches),
@@ -187,28 +190,17 @@ $fn$;
 
 -- Whether none of the synced actions p_ids (but those in p_skip) wrote, in its replay, anything
 -- else than its known patches: the question the divergence check starts from (differingPatches
--- in corrections.ts, the same comparison), asked at the end of a replay (finishReplay). A
+-- in corrections.ts, the same query), asked at the end of a replay (finishReplay). A
 -- function, so that its plan is made once per session rather than at every replay.
 CREATE OR REPLACE FUNCTION reprise.replay_agreed(p_ids uuid[], p_skip uuid[])
 RETURNS boolean LANGUAGE plpgsql STABLE AS $fn$
 BEGIN
   RETURN NOT EXISTS (
-    SELECT 1 FROM reprise.action_records r
-    WHERE r.id = ANY (p_ids) AND r.synced AND NOT (r.id = ANY (p_skip)) AND (
-      EXISTS (
-        SELECT 1 FROM reprise.action_patches a
-        WHERE a.action_id = r.id AND NOT EXISTS (
-          SELECT 1 FROM reprise.known_patches k
-          WHERE k.action_id = a.action_id AND k.seq = a.seq AND k.table_schema = a.table_schema
-            AND k.table_name = a.table_name AND k.row_id = a.row_id AND k.op = a.op
-            AND k.forward IS NOT DISTINCT FROM a.forward AND k.reverse IS NOT DISTINCT FROM a.reverse))
-      OR EXISTS (
-        SELECT 1 FROM reprise.known_patches k
-        WHERE k.action_id = r.id AND NOT EXISTS (
-          SELECT 1 FROM reprise.action_patches a
-          WHERE a.action_id = k.action_id AND a.seq = k.seq AND a.table_schema = k.table_schema
-            AND a.table_name = k.table_name AND a.row_id = k.row_id AND a.op = k.op
-            AND a.forward IS NOT DISTINCT FROM k.forward AND a.reverse IS NOT DISTINCT FROM k.reverse))));
+    WITH replayed AS (
+      SELECT r.id FROM reprise.action_records r
+      WHERE r.id = ANY (p_ids) AND r.synced AND NOT (r.id = ANY (p_skip))
+    )
+    ${differingPatches});
 END
 $fn$;
 

@@ -11,10 +11,11 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 /**
  * The patches in which the replay of the actions in the CTE `replayed` differs from their known
  * (server-side) patches, both ways: captured now but not known, or known but not captured now
- * (`table_schema`, `table_name`, `row_id`, `action_id`, `audience_key`). A query fragment;
- * `reprise.replay_agreed` (correctionFunctions.ts) makes the same comparison.
+ * (`table_schema`, `table_name`, `row_id`, `action_id`, `audience_key`). A query fragment, also
+ * the body of `reprise.replay_agreed` (correctionFunctions.ts), the check's first question.
+ * @internal
  */
-const differingPatches = `
+export const differingPatches = `
   SELECT a.table_schema, a.table_name, a.row_id, a.action_id, a.audience_key FROM reprise.action_patches a
   WHERE a.action_id IN (SELECT id FROM replayed) AND NOT EXISTS (
     SELECT 1 FROM reprise.known_patches k
