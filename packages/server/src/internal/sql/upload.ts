@@ -33,8 +33,8 @@
 export const createUploadFunction = `
 -- The head gate's question (R-SYNC-6): the highest sequence in (p_after, p_upto] (p_upto null:
 -- no bound) of an action not uploaded by client p_client that the caller (p_user, p_audiences;
--- null audiences: nothing filtered) may see, or 0 (read.ts: read_page states the same condition). Its condition
--- implies the log's read policy (a caller reads its own actions, those with a patch it may see
+-- null audiences: nothing filtered) may see, or 0 (read.ts: read_page states the same
+-- condition). Its condition implies the log's read policy (a caller reads its own actions, those with a patch it may see
 -- and the corrections for its audiences), so it reads with the whole log visible: the same
 -- answer without the policy's probes of patches and restatements for each action in range.
 -- Whether an action has a patch the caller may see is read from the action's row
